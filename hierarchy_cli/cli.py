@@ -1,0 +1,97 @@
+"""The ``granularity`` command: a thin typer shell over the Python API.
+
+Errors become one line on stderr, ``error: <what, with the value and where>``,
+with exit code 2 for bad input or usage and 1 for other failures; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from . import __version__
+from .commands.build import build
+
+app = typer.Typer(
+    name="granularity",
+    help="Build label hierarchies for pretraining image classifiers: WordNet levels, "
+    "taxonomy ranks, k-means clusters and random controls, as parquet label maps.\n\n"
+    "Example: granularity build --source wordnet --level 3",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"granularity {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks on errors. Example: granularity --debug build --level 3"),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True,
+        help="Print the version and exit. Example: granularity --version",
+    ),
+) -> None:
+    _state["debug"] = debug
+
+
+app.command("build")(build)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app and turn errors into one line."""
+    import click
+
+    from .errors import GranularityError
+
+    args = sys.argv[1:] if argv is None else argv
+    _state["debug"] = "--debug" in args
+    try:
+        rv = app(args=args, prog_name="granularity", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except GranularityError as exc:
+        if _state["debug"]:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    except click.ClickException as exc:  # usage errors: bad option, missing value...
+        if _state["debug"]:
+            raise
+        msg = " ".join(exc.format_message().split())
+        print(f"error: {msg}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug or an environment failure: still one line
+        if _state["debug"]:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

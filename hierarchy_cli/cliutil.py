@@ -1,0 +1,112 @@
+"""What every command shares: output handling, the stderr summary, progress.
+
+Kept light: rich and numpy are imported only when a command reaches for them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from .errors import GranularityError
+
+if TYPE_CHECKING:
+    from .hierarchy import Hierarchy
+
+OUTPUT_HELP = (
+    "Where to write the label map: a path, or '-' for stdout. "
+    "Default: a descriptive name in the current folder, printed on stderr. "
+    "Example: -o in21k.level_3.parquet"
+)
+
+OutputOption = typer.Option(None, "--output", "-o", help=OUTPUT_HELP, metavar="PATH")
+
+
+def stderr_console():
+    """A rich console on stderr (colour and progress only on a terminal)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def resolve_output(output: Optional[str], default_name: str) -> str:
+    """The target path: ``output``, or ``default_name`` in the current folder."""
+    if output is None or output == "":
+        return default_name
+    if output != "-":
+        target = Path(output)
+        folder = target.parent if str(target.parent) else Path(".")
+        if not folder.is_dir():
+            raise GranularityError(f"cannot write {output!r}: folder {str(folder)!r} does not exist")
+        if target.is_dir():
+            raise GranularityError(f"cannot write {output!r}: it is a folder")
+        if not os.access(folder, os.W_OK):
+            raise GranularityError(f"cannot write {output!r}: folder {str(folder)!r} is not writable")
+    elif sys.stdout.isatty():
+        raise GranularityError("refusing to write binary parquet to a terminal: pipe '-o -' or give -o PATH")
+    return output
+
+
+def safe_name(text: str) -> str:
+    """A file-name-friendly version of ``text``."""
+    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in text)
+    return keep.strip("._") or "labels"
+
+
+def input_stem(spec: Optional[str], dataset: Optional[str], fallback: str) -> str:
+    """The first part of a default output name: the dataset or the input file's stem."""
+    if dataset:
+        return safe_name(dataset)
+    if spec and spec != "-":
+        name = Path(spec).name
+        for suffix in (".parquet", ".csv", ".tsv", ".txt", ".npy", ".json"):
+            if name.lower().endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        return safe_name(name)
+    return fallback
+
+
+def level_span(names: list[str]) -> str:
+    """``level_3`` for one level, ``level_0-9`` for a run of one kind, else joined."""
+    if len(names) == 1:
+        return names[0]
+    prefix = names[0].rsplit("_", 1)[0]
+    try:
+        nums = [int(n.rsplit("_", 1)[1]) for n in names if n.rsplit("_", 1)[0] == prefix]
+    except (IndexError, ValueError):
+        nums = []
+    if len(nums) == len(names):
+        return f"{prefix}_{nums[0]}-{nums[-1]}"
+    return safe_name("+".join(names))[:80]
+
+
+def print_level_summary(h: "Hierarchy", title: str, notes: list[str] = (), target: str | None = None) -> None:
+    """Per level: classes, largest and smallest group (with a name), then notes, on stderr."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("level")
+    table.add_column("classes", justify="right")
+    table.add_column("largest group", justify="right")
+    table.add_column("smallest group", justify="right")
+    for lv in h.levels:
+        sizes = lv.group_sizes()
+        big = int(sizes.argmax())
+        small = int(sizes.argmin())
+        table.add_row(
+            lv.name,
+            f"{lv.num_classes:,}",
+            f"{int(sizes[big]):,} ({lv.names[big]})",
+            f"{int(sizes[small]):,} ({lv.names[small]})",
+        )
+    con = stderr_console()
+    con.print(table)
+    for note in notes:
+        con.print(note)
+    if target is not None and target != "-":
+        con.print(f"wrote {target}")

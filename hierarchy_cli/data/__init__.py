@@ -1,0 +1,1 @@
+"""Data the default path needs, made by the scripts in ``scripts/`` (see NOTICE)."""

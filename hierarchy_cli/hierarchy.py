@@ -1,0 +1,164 @@
+"""The core model: a hierarchy is an ordered list of partitions of the leaves.
+
+The leaves are the dataset's classes in the trainer's class-index order
+(``leaf_index`` 0..N-1); that order is never changed. A :class:`Level` maps every
+leaf to a label 0..K-1, numbered by first appearance along ``leaf_index``, and
+gives each label an id and a name. A :class:`Hierarchy` holds the leaves and its
+levels, finest first. Every builder returns one; every writer, metric and command
+consumes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import GranularityError
+
+
+def first_appearance_labels(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct values of ``keys`` by first appearance.
+
+    Returns ``(labels, firsts)``: ``labels[i]`` is the label of ``keys[i]`` (int32,
+    0..K-1, label 0 being ``keys[0]``'s group) and ``firsts[k]`` is the index of the
+    first element with label ``k``. Works for any array ``np.unique`` accepts.
+    """
+    keys = np.asarray(keys)
+    if keys.size == 0:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first_idx, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.ravel()].astype(np.int32), first_idx[order]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One partition of the leaves.
+
+    ``labels[leaf_index]`` is the coarse label (int32, 0..K-1, numbered by first
+    appearance); ``ids[k]`` and ``names[k]`` describe label ``k``.
+    """
+
+    name: str
+    labels: np.ndarray
+    ids: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @classmethod
+    def from_keys(
+        cls,
+        name: str,
+        keys: np.ndarray,
+        id_of: Any,
+        name_of: Any,
+    ) -> Level:
+        """Build a level from one group key per leaf.
+
+        ``id_of(key)`` and ``name_of(key)`` give the id and name of the group with
+        that key (callables, or sequences/arrays indexed by the key).
+        """
+        keys = np.asarray(keys)
+        labels, firsts = first_appearance_labels(keys)
+        group_keys = keys[firsts]
+        get_id = id_of if callable(id_of) else (lambda k: id_of[k])
+        get_name = name_of if callable(name_of) else (lambda k: name_of[k])
+        return cls(
+            name,
+            labels,
+            tuple(str(get_id(k)) for k in group_keys.tolist()),
+            tuple(str(get_name(k)) for k in group_keys.tolist()),
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.ids)
+
+    def group_sizes(self) -> np.ndarray:
+        """Number of leaves in each group, indexed by label."""
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def validate(self, num_leaves: int) -> None:
+        """Check the invariants of a level; raise ``ValueError`` if one fails."""
+        lab = self.labels
+        if lab.dtype != np.int32 or lab.ndim != 1 or lab.size != num_leaves:
+            raise ValueError(f"level {self.name!r}: labels must be int32 of length {num_leaves}")
+        if len(self.ids) != len(self.names):
+            raise ValueError(f"level {self.name!r}: {len(self.ids)} ids but {len(self.names)} names")
+        if num_leaves == 0:
+            return
+        relabelled, _ = first_appearance_labels(lab)
+        if not np.array_equal(relabelled, lab):
+            raise ValueError(f"level {self.name!r}: labels are not numbered by first appearance")
+        if int(lab.max()) + 1 != self.num_classes:
+            raise ValueError(
+                f"level {self.name!r}: {int(lab.max()) + 1} labels used but {self.num_classes} ids"
+            )
+
+
+def is_refinement(fine: np.ndarray, coarse: np.ndarray) -> bool:
+    """True when every group of ``fine`` lies inside one group of ``coarse``."""
+    fine = np.asarray(fine)
+    coarse = np.asarray(coarse)
+    if fine.size == 0:
+        return True
+    k = int(fine.max()) + 1
+    parent = np.full(k, -1, dtype=np.int64)
+    parent[fine] = coarse  # last write wins; compare against every leaf below
+    return bool(np.array_equal(parent[fine], coarse))
+
+
+@dataclass
+class Hierarchy:
+    """Leaves (ids and names, in class-index order) and levels, finest first.
+
+    ``metadata`` holds what produced it (method/source, parameters, inputs); the
+    label-map writer stores it in the file.
+    """
+
+    leaf_ids: Sequence[str]
+    leaf_names: Sequence[str]
+    levels: list[Level]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    nested: bool = False  # promised by the builder; checked by validate()
+
+    @property
+    def num_leaves(self) -> int:
+        return len(self.leaf_ids)
+
+    @property
+    def level_names(self) -> list[str]:
+        return [lv.name for lv in self.levels]
+
+    def level(self, name: str) -> Level:
+        for lv in self.levels:
+            if lv.name == name:
+                return lv
+        raise GranularityError(
+            f"no level {name!r}; levels are: {', '.join(self.level_names) or '(none)'}"
+        )
+
+    def is_nested(self) -> bool:
+        """True when each level's groups are unions of the previous level's groups."""
+        return all(
+            is_refinement(a.labels, b.labels) for a, b in zip(self.levels, self.levels[1:])
+        )
+
+    def validate(self) -> Hierarchy:
+        """Check every invariant (and nesting, when promised); return self."""
+        n = self.num_leaves
+        if len(self.leaf_names) != n:
+            raise ValueError(f"{n} leaf ids but {len(self.leaf_names)} leaf names")
+        seen = set()
+        for lv in self.levels:
+            if lv.name in seen:
+                raise ValueError(f"level {lv.name!r} appears twice")
+            seen.add(lv.name)
+            lv.validate(n)
+        if self.nested and not self.is_nested():
+            raise ValueError("the levels were promised to be nested but are not")
+        return self

@@ -1,0 +1,276 @@
+"""The label-map file: parquet, schema version 1 (see DESIGN.md).
+
+One row per leaf, ordered by ``leaf_index``; columns ``leaf_index``, ``leaf_id``,
+``leaf_name`` and, per level, ``<level>`` (int32), ``<level>_id``, ``<level>_name``.
+File metadata key ``granularity`` holds JSON describing how the file was made.
+Same hierarchy and metadata in, byte-identical file out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from . import __version__
+from .errors import GranularityError, GranularityFailure
+from .hierarchy import Hierarchy, Level
+
+SCHEMA_VERSION = 1
+METADATA_KEY = b"granularity"
+LEAF_COLUMNS = ("leaf_index", "leaf_id", "leaf_name")
+
+
+# ----------------------------------------------------------------------------- output
+
+
+@contextmanager
+def atomic_output(target: str | os.PathLike, binary: bool = True):
+    """Yield a file object whose content replaces ``target`` only on success.
+
+    ``target`` ``-`` means stdout: the data is buffered and written at the end, so
+    a failure writes nothing. Otherwise a temporary file is created beside the
+    target and renamed over it once the block finishes; on any error (or a
+    SIGKILL) the target keeps its previous content or stays absent.
+    """
+    if str(target) == "-":
+        import io
+
+        buf = io.BytesIO() if binary else io.StringIO()
+        yield buf
+        out = sys.stdout.buffer if binary else sys.stdout
+        out.write(buf.getvalue())
+        out.flush()
+        return
+    path = Path(target)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise GranularityError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    if path.is_dir():
+        raise GranularityError(f"cannot write {str(path)!r}: it is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise GranularityError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8",
+                       newline=None if binary else "") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, GranularityError):
+            raise GranularityFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def metadata_json(h: Hierarchy) -> bytes:
+    """The ``granularity`` metadata: canonical JSON (sorted keys, no timestamps)."""
+    meta: dict[str, Any] = {"schema": SCHEMA_VERSION, "tool_version": __version__}
+    meta.update(h.metadata)
+    meta["levels"] = h.level_names
+    meta["num_leaves"] = h.num_leaves
+    meta["num_classes"] = {lv.name: lv.num_classes for lv in h.levels}
+    return json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def to_arrow(h: Hierarchy):
+    """The label map as a ``pyarrow.Table`` (with the ``granularity`` metadata)."""
+    import pyarrow as pa
+
+    cols: dict[str, Any] = {
+        "leaf_index": pa.array(np.arange(h.num_leaves, dtype=np.int32)),
+        "leaf_id": pa.array(list(h.leaf_ids), type=pa.string()),
+        "leaf_name": pa.array(list(h.leaf_names), type=pa.string()),
+    }
+    for lv in h.levels:
+        if lv.name in cols or f"{lv.name}_id" in cols or f"{lv.name}_name" in cols:
+            raise GranularityError(f"level name {lv.name!r} clashes with another column")
+        idx = pa.array(lv.labels, type=pa.int32())
+        cols[lv.name] = idx
+        cols[f"{lv.name}_id"] = pa.DictionaryArray.from_arrays(
+            idx, pa.array(lv.ids, type=pa.string())
+        ).dictionary_decode()
+        cols[f"{lv.name}_name"] = pa.DictionaryArray.from_arrays(
+            idx, pa.array(lv.names, type=pa.string())
+        ).dictionary_decode()
+    table = pa.table(cols)
+    return table.replace_schema_metadata({METADATA_KEY: metadata_json(h)})
+
+
+def write_table(table, target: str | os.PathLike) -> None:
+    """Write an Arrow table as parquet to ``target`` (a path or ``-``), atomically."""
+    import pyarrow.parquet as pq
+
+    with atomic_output(target) as fh:
+        pq.write_table(table, fh, compression="zstd", write_statistics=False)
+
+
+def write_label_map(h: Hierarchy, target: str | os.PathLike) -> None:
+    """Validate ``h`` and write it as a label map to ``target`` (path or ``-``)."""
+    h.validate()
+    write_table(to_arrow(h), target)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class LabelMap:
+    """A label map read back from parquet.
+
+    ``lookup(level)`` maps a leaf index to that level's label (an int32 array),
+    ``names(level)`` and ``ids(level)`` give the labels' names and ids,
+    ``num_classes(level)`` their count; ``metadata`` is the ``granularity`` JSON.
+    """
+
+    table: Any
+    metadata: dict[str, Any]
+    source: str
+
+    @property
+    def levels(self) -> list[str]:
+        return list(self.metadata.get("levels") or _level_columns(self.table.column_names))
+
+    @property
+    def num_leaves(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def leaf_ids(self) -> list[str]:
+        return self.table.column("leaf_id").to_pylist()
+
+    @property
+    def leaf_names(self) -> list[str]:
+        return self.table.column("leaf_name").to_pylist()
+
+    def _check_level(self, level: str) -> None:
+        if level not in self.levels:
+            raise GranularityError(
+                f"no level {level!r} in {self.source}; levels are: {', '.join(self.levels)}"
+            )
+
+    def lookup(self, level: str) -> np.ndarray:
+        self._check_level(level)
+        return self.table.column(level).to_numpy().astype(np.int32, copy=False)
+
+    def _per_label(self, level: str, suffix: str) -> list[str]:
+        lab = self.lookup(level)
+        values = self.table.column(f"{level}_{suffix}").to_pylist()
+        out: list[str | None] = [None] * (int(lab.max()) + 1 if lab.size else 0)
+        for label, value in zip(lab.tolist(), values):
+            if out[label] is None:
+                out[label] = value
+        return out  # type: ignore[return-value]
+
+    def names(self, level: str) -> list[str]:
+        return self._per_label(level, "name")
+
+    def ids(self, level: str) -> list[str]:
+        return self._per_label(level, "id")
+
+    def num_classes(self, level: str) -> int:
+        lab = self.lookup(level)
+        return int(lab.max()) + 1 if lab.size else 0
+
+    def to_hierarchy(self) -> Hierarchy:
+        """The :class:`Hierarchy` this file stores."""
+        levels = [
+            Level(lv, self.lookup(lv), tuple(self.ids(lv)), tuple(self.names(lv)))
+            for lv in self.levels
+        ]
+        meta = {k: v for k, v in self.metadata.items()
+                if k not in ("schema", "tool_version", "levels", "num_leaves", "num_classes")}
+        return Hierarchy(self.leaf_ids, self.leaf_names, levels, meta)
+
+
+def _level_columns(columns: list[str]) -> list[str]:
+    names = set(columns)
+    return [c for c in columns
+            if c not in LEAF_COLUMNS and f"{c}_id" in names and f"{c}_name" in names]
+
+
+def read_label_map(path: str | os.PathLike | IO[bytes], check: bool = True) -> LabelMap:
+    """Read a label map written by granularity (or any file with its columns).
+
+    Raises :class:`GranularityError` naming the file and the problem when it is not
+    readable parquet or lacks a column of the schema.
+    """
+    import pyarrow.parquet as pq
+
+    source = "stdin" if str(path) == "-" else (getattr(path, "name", None) or str(path))
+    if str(path) == "-":
+        import io
+
+        path = io.BytesIO(sys.stdin.buffer.read())
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise GranularityError(f"label map {source!r} does not exist") from None
+    except IsADirectoryError:
+        raise GranularityError(f"label map {source!r} is a folder, not a file") from None
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GranularityError(f"label map {source!r} is not a readable parquet file: {reason}") from None
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        raise GranularityError(f"label map {source!r}: its 'granularity' metadata is not JSON") from None
+    lm = LabelMap(table, meta, source)
+    if check:
+        _check_schema(lm)
+    return lm
+
+
+def _check_schema(lm: LabelMap) -> None:
+    import pyarrow as pa
+
+    cols = lm.table.column_names
+    for c in LEAF_COLUMNS:
+        if c not in cols:
+            raise GranularityError(f"label map {lm.source!r} is missing column {c!r}")
+    schema = lm.metadata.get("schema")
+    if schema is not None and schema != SCHEMA_VERSION:
+        raise GranularityError(
+            f"label map {lm.source!r} has schema version {schema!r}; this tool reads {SCHEMA_VERSION}"
+        )
+    levels = lm.levels
+    if not levels:
+        raise GranularityError(f"label map {lm.source!r} has no level columns")
+    for lv in levels:
+        for c in (lv, f"{lv}_id", f"{lv}_name"):
+            if c not in cols:
+                raise GranularityError(f"label map {lm.source!r} is missing column {c!r}")
+        if not pa.types.is_integer(lm.table.schema.field(lv).type):
+            raise GranularityError(
+                f"label map {lm.source!r}: column {lv!r} has type {lm.table.schema.field(lv).type}, expected int32"
+            )
+        if lm.table.column(lv).null_count:
+            raise GranularityError(f"label map {lm.source!r}: column {lv!r} has missing values")
+    idx = lm.table.column("leaf_index").to_numpy()
+    if not np.array_equal(idx, np.arange(len(idx))):
+        raise GranularityError(f"label map {lm.source!r}: leaf_index is not 0..N-1 in order")
+

@@ -1,0 +1,62 @@
+"""Class lists of standard datasets, shipped in ``data_manifests/``.
+
+Each list is a text file with one wnid per line in the dataset's class-index
+order; ``data_manifests/manifests.json`` gives its count, sha256 and provenance.
+``scripts/make_manifests.py`` regenerates them. Installed, they live in the
+package ``hierarchy_cli.data_manifests``; in a source checkout they are read
+from the repository's ``data_manifests/`` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import GranularityError
+from .inputs import IdList, InputFile, parse_id_list
+
+DEFAULT_DATASET = "imagenet21k"
+
+
+def manifest_dir() -> Path:
+    """The folder holding the shipped class lists."""
+    try:
+        from importlib import resources
+
+        folder = Path(str(resources.files("hierarchy_cli.data_manifests")))
+        if (folder / "manifests.json").is_file():
+            return folder
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "data_manifests"
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, dict]:
+    """``{name: {file, num_classes, sha256, description, provenance}}``."""
+    path = manifest_dir() / "manifests.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["datasets"]
+    except FileNotFoundError:
+        raise GranularityError(f"the shipped class lists are missing ({str(path)!r}): reinstall granularity") from None
+
+
+def dataset_names() -> list[str]:
+    return list(catalogue())
+
+
+def load_dataset(name: str) -> IdList:
+    """The class list of a shipped dataset, checked against its recorded sha256."""
+    cat = catalogue()
+    if name not in cat:
+        raise GranularityError(f"unknown --dataset {name!r}; shipped: {', '.join(cat)}")
+    entry = cat[name]
+    data = (manifest_dir() / entry["file"]).read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise GranularityError(
+            f"shipped class list {entry['file']!r} does not match its recorded sha256: reinstall granularity",
+            exit_code=1,
+        )
+    return parse_id_list(InputFile(entry["file"], data), f"dataset {name}")

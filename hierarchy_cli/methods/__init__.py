@@ -1,0 +1,1 @@
+"""How other hierarchies are made."""

@@ -1,0 +1,1 @@
+"""Where manual hierarchies come from: WordNet (embedded or a dict folder)."""

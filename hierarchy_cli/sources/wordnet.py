@@ -1,0 +1,320 @@
+"""WordNet 3.0 noun hierarchy: the embedded graph, or one read from a dict folder.
+
+The package ships ``data/wordnet30_nouns.parquet``: every noun synset's offset
+(wnid ``n%08d``), its lemmas and its hypernym and instance-hypernym parents in
+WordNet's own pointer order. ``scripts/make_wordnet_data.py`` makes it with
+:func:`noun_table_from_wordnet`, and ``--wordnet DIR`` (or ``$GRANULARITY_WORDNET``)
+runs the same function on a WordNet dict folder at run time, so WordNet 3.0 from
+either path gives byte-identical label maps.
+
+nltk >= 3.9 cannot open a bare WordNet dict folder such as Debian's
+``wordnet-base`` (``/usr/share/wordnet``): it wants ``lexnames`` and
+``index.sense``. :class:`DictFolderReader` supplies the standard lexnames
+table when the file is missing and never needs ``index.sense``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GranularityError, offenders
+from ..graph import Graph
+
+EMBEDDED_NAME = "wordnet30_nouns.parquet"
+WORDNET_ENV = "GRANULARITY_WORDNET"
+WNID_RE = re.compile(r"n\d{8}")
+
+# WordNet's lexicographer files (lexnames(5WN)): number, name; the pos number
+# (1 noun, 2 verb, 3 adj, 4 adv) follows from the name.
+LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute "
+    "noun.body noun.cognition noun.communication noun.event noun.feeling noun.food noun.group "
+    "noun.location noun.motive noun.object noun.person noun.phenomenon noun.plant "
+    "noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
+    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication "
+    "verb.competition verb.consumption verb.contact verb.creation verb.emotion verb.motion "
+    "verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
+).split()
+_POS_NUMBER = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+
+
+def lexnames_text() -> str:
+    return "".join(
+        f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}\n" for i, name in enumerate(LEXNAMES)
+    )
+
+
+def dict_folder_reader(folder: str | os.PathLike):
+    """An nltk ``WordNetCorpusReader`` over a WordNet dict folder, even without lexnames."""
+    import io
+    import warnings
+
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    folder = Path(folder)
+    missing = [f for f in ("data.noun", "index.noun") if not (folder / f).is_file()]
+    if missing:
+        raise GranularityError(
+            f"WordNet folder {str(folder)!r} has no {missing[0]!r}: give a WordNet dict folder "
+            f"(Debian's wordnet-base installs one at /usr/share/wordnet)"
+        )
+
+    class DictFolderReader(WordNetCorpusReader):
+        """nltk's reader, with lexnames built in when the folder lacks the file."""
+
+        def open(self, file):  # noqa: A003 - nltk's API
+            if file == "lexnames" and not (folder / "lexnames").is_file():
+                return io.StringIO(lexnames_text())
+            if file == "index.sense" and not (folder / "index.sense").is_file():
+                raise GranularityError(
+                    f"WordNet folder {str(folder)!r} has no index.sense (sense keys are not needed here)"
+                )
+            return super().open(file)
+
+        def map_wn(self, version="wordnet"):
+            # Mapping to another WordNet version is for multilingual data; not needed.
+            return None
+
+    import nltk.data
+
+    # nltk >= 3.10 only opens files below its data paths: the user named this
+    # folder explicitly, so authorise it the documented way.
+    resolved = str(folder.resolve())
+    if resolved not in nltk.data.path:
+        nltk.data.path.append(resolved)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "multilingual functions are not available"
+        try:
+            return DictFolderReader(resolved, None)
+        except (OSError, ValueError, AssertionError, LookupError) as exc:
+            raise GranularityError(f"cannot read WordNet folder {str(folder)!r}: {exc}") from None
+
+
+def _noun_parents(line: str) -> list[int]:
+    """Offsets of the hypernym (@) and instance-hypernym (@i) noun pointers, in file order."""
+    tok = line.split()
+    i = 4 + 2 * int(tok[3], 16)
+    out = []
+    for _ in range(int(tok[i])):
+        sym, off, pos = tok[i + 1], tok[i + 2], tok[i + 3]
+        if sym in ("@", "@i") and pos == "n":
+            out.append(int(off))
+        i += 4
+    return out
+
+
+def noun_table_from_wordnet(reader):
+    """The noun graph of an nltk WordNet reader as an Arrow table, in file order.
+
+    Columns: ``offset`` (int32), ``lemmas`` (``", "``-joined, spaces for
+    underscores) and ``parents`` (list<int32> of offsets, WordNet's order).
+    """
+    import pyarrow as pa
+
+    offsets, lemmas, parents = [], [], []
+    data = reader._data_file("n")  # the reader's open data.noun
+    for synset in reader.all_synsets("n"):
+        off = synset.offset()
+        data.seek(off)
+        line = data.readline()
+        offsets.append(off)
+        lemmas.append(", ".join(name.replace("_", " ") for name in synset.lemma_names()))
+        parents.append(_noun_parents(line))
+    order = np.argsort(np.asarray(offsets), kind="stable")
+    return pa.table(
+        {
+            "offset": pa.array(np.asarray(offsets, dtype=np.int32)[order]),
+            "lemmas": pa.array([lemmas[i] for i in order], type=pa.string()),
+            "parents": pa.array([parents[i] for i in order], type=pa.list_(pa.int32())),
+        }
+    )
+
+
+class _Wnids(Sequence):
+    def __init__(self, offsets: np.ndarray):
+        self._offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, i):
+        return f"n{int(self._offsets[i]):08d}"
+
+
+class _FirstLemma(Sequence):
+    def __init__(self, lemmas):
+        self._lemmas = lemmas
+
+    def __len__(self) -> int:
+        return len(self._lemmas)
+
+    def __getitem__(self, i):
+        return self._lemmas[int(i)].as_py().split(", ")[0]
+
+
+@dataclass
+class WordNetGraph:
+    """The noun graph with wnid lookup; ``checksum`` identifies its content."""
+
+    graph: Graph
+    offsets: np.ndarray
+    lemmas: object  # Arrow string array
+    checksum: str
+    origin: str  # "embedded" or the folder
+
+    def nodes_of(self, wnids: Sequence[str]) -> tuple[np.ndarray, list[int], list[int]]:
+        """Node index per wnid (-1 if absent); positions of malformed and unknown ids."""
+        n = len(wnids)
+        nums = np.full(n, -1, dtype=np.int64)
+        malformed = []
+        for i, w in enumerate(wnids):
+            if WNID_RE.fullmatch(w):
+                nums[i] = int(w[1:])
+            else:
+                malformed.append(i)
+        pos = np.searchsorted(self.offsets, nums)
+        pos = np.minimum(pos, len(self.offsets) - 1)
+        found = (nums >= 0) & (self.offsets[pos] == nums)
+        nodes = np.where(found, pos, -1)
+        bad = set(malformed)
+        unknown = [i for i in np.flatnonzero(~found).tolist() if i not in bad]
+        return nodes, malformed, unknown
+
+
+def graph_from_table(table, origin: str) -> WordNetGraph:
+    offsets = table.column("offset").to_numpy()
+    parents_col = table.column("parents").combine_chunks()
+    ptr = parents_col.offsets.to_numpy().astype(np.int64)
+    parent_offsets = parents_col.values.to_numpy()
+    pidx = np.searchsorted(offsets, parent_offsets).astype(np.int32)
+    if pidx.size and (pidx.max() >= len(offsets) or not np.array_equal(offsets[pidx], parent_offsets)):
+        raise GranularityError(f"WordNet graph from {origin} names parents that are not noun synsets")
+    lemmas = table.column("lemmas").combine_chunks()
+    digest = hashlib.sha256()
+    digest.update(offsets.astype("<i4").tobytes())
+    digest.update(ptr.astype("<i8").tobytes())
+    digest.update(parent_offsets.astype("<i4").tobytes())
+    _, off_buf, data_buf = lemmas.buffers()
+    str_off = np.frombuffer(off_buf, dtype=np.int32)[lemmas.offset: lemmas.offset + len(lemmas) + 1]
+    digest.update((str_off - str_off[0]).astype("<i8").tobytes())
+    digest.update(memoryview(data_buf)[int(str_off[0]): int(str_off[-1])])
+    graph = Graph(_Wnids(offsets), _FirstLemma(lemmas), ptr, pidx)
+    return WordNetGraph(graph, offsets, lemmas, digest.hexdigest(), origin)
+
+
+def embedded_path() -> Path:
+    return Path(str(resources.files("hierarchy_cli.data").joinpath(EMBEDDED_NAME)))
+
+
+@lru_cache(maxsize=4)
+def load_wordnet(folder: str | None = None) -> WordNetGraph:
+    """The WordNet noun graph: embedded, or read from ``folder`` with nltk."""
+    if folder is None:
+        import pyarrow.parquet as pq
+
+        path = embedded_path()
+        if not path.is_file():
+            raise GranularityError(
+                f"the embedded WordNet file {str(path)!r} is missing: reinstall granularity, "
+                "or run scripts/make_wordnet_data.py"
+            )
+        return graph_from_table(pq.read_table(path), "embedded")
+    reader = dict_folder_reader(folder)
+    return graph_from_table(noun_table_from_wordnet(reader), str(folder))
+
+
+def resolve_wordnet_folder(option: str | None) -> str | None:
+    """``--wordnet DIR`` wins over ``$GRANULARITY_WORDNET``; neither means embedded."""
+    folder = option or os.environ.get(WORDNET_ENV) or None
+    if folder is not None and not Path(folder).is_dir():
+        source = "--wordnet" if option else f"${WORDNET_ENV}"
+        raise GranularityError(f"WordNet folder {folder!r} (from {source}) does not exist")
+    return folder
+
+
+def check_wnids(wn: WordNetGraph, ids: Sequence[str], where_of, source: str) -> np.ndarray:
+    """Node index of every wnid, or a one-line error naming the bad ones."""
+    nodes, malformed, unknown = wn.nodes_of(ids)
+    if malformed:
+        non_noun = [i for i in malformed if re.fullmatch(r"[varsn]\d{8}", ids[i])]
+        what = "ids that are not noun wnids (like n02084071)"
+        if len(non_noun) == len(malformed):
+            what = "non-noun wnids (only nouns n######## have classes)"
+        raise GranularityError(offenders([(ids[i], where_of(i)) for i in malformed], what, source))
+    if unknown:
+        raise GranularityError(
+            offenders([(ids[i], where_of(i)) for i in unknown], "wnids not in WordNet 3.0", source)
+        )
+    return nodes
+
+
+def build_wordnet(
+    classes: Sequence[str] | str | os.PathLike | None = None,
+    dataset: str | None = None,
+    levels: Sequence[int] = (),
+    depths: Sequence[int] = (),
+    multi_parent: str = "longest",
+    wordnet: str | os.PathLike | None = None,
+    column: str | None = None,
+):
+    """Relabel a list of wnids with their WordNet ancestors.
+
+    ``classes`` is a list of wnids, or a path (``-`` for stdin) to a text,
+    CSV/TSV or parquet class list (``column`` picks the column); without it,
+    ``dataset`` names a shipped list (default ``imagenet21k``). ``levels`` are hops
+    up the chosen path (0 = the leaves); ``depths`` cut the tree that many steps
+    below the root. ``multi_parent`` picks the path for leaves with several
+    (``longest``, ``shortest``, ``first``). Returns a validated, nested
+    :class:`~hierarchy_cli.hierarchy.Hierarchy`; ``h.metadata["leaves_with_choice"]``
+    counts the leaves that had more than one path.
+    """
+    from ..graph import cut_levels
+    from ..hierarchy import Hierarchy
+    from ..inputs import IdList, InputFile, read_id_list
+    from ..manifests import DEFAULT_DATASET, load_dataset
+
+    if not levels and not depths:
+        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+    if classes is not None and dataset is not None:
+        raise GranularityError("give --classes or --dataset, not both")
+    if classes is None:
+        dataset = dataset or DEFAULT_DATASET
+        idl = load_dataset(dataset)
+        class_meta = {"dataset": dataset, "sha256": idl.source.sha256}
+    elif isinstance(classes, (str, os.PathLike)):
+        idl = read_id_list(classes, "class list", column=column)
+        class_meta = idl.source.describe()
+        if column:
+            class_meta["column"] = column
+    else:
+        ids = [str(c) for c in classes]
+        data = ("\n".join(ids) + "\n").encode()
+        from ..inputs import parse_id_list
+
+        idl = parse_id_list(InputFile("<list>", data), "class list")
+        class_meta = {"name": "<list>", "sha256": idl.source.sha256}
+    assert isinstance(idl, IdList)
+    wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
+    source_name = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
+    leaves = check_wnids(wn, idl.ids, idl.where, source_name)
+    lvls, info = cut_levels(wn.graph, leaves, levels, depths, multi_parent)
+    names = [wn.graph.names[i] for i in leaves.tolist()]
+    meta = {
+        "method": "build",
+        "source": "wordnet",
+        "wordnet": {"name": "WordNet 3.0 nouns", "sha256": wn.checksum},
+        "classes": class_meta,
+        "multi_parent": multi_parent,
+        "leaves_with_choice": info.leaves_with_choice,
+    }
+    h = Hierarchy(list(idl.ids), names, lvls, meta, nested=True)
+    return h.validate()
