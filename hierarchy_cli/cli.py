@@ -52,8 +52,6 @@ app.command("build")(build)
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app and turn errors into one line."""
-    import click
-
     from .errors import GranularityError
 
     args = sys.argv[1:] if argv is None else argv
@@ -66,17 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("error: aborted", file=sys.stderr)
         return 1
-    except click.ClickException as exc:  # usage errors: bad option, missing value...
-        if _state["debug"]:
-            raise
-        msg = " ".join(exc.format_message().split())
-        print(f"error: {msg}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -88,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an environment failure: still one line
         if _state["debug"]:
             raise
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            # click's usage errors (unknown option, missing value, bad choice)
+            print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+            return exc.exit_code
         print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1

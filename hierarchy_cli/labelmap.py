@@ -274,3 +274,20 @@ def _check_schema(lm: LabelMap) -> None:
     if not np.array_equal(idx, np.arange(len(idx))):
         raise GranularityError(f"label map {lm.source!r}: leaf_index is not 0..N-1 in order")
 
+
+
+def read_map_level(spec: str, option: str) -> tuple[LabelMap, str | None]:
+    """Parse ``MAP[:LEVEL]`` (as in ``--within in21k.parquet:level_3``) and read MAP.
+
+    Returns the label map and the level name (``None`` when no ``:LEVEL`` is given);
+    a level that is not in the map is an error naming ``option``.
+    """
+    path, level = spec, None
+    if ":" in spec and not Path(spec).exists():
+        path, level = spec.rsplit(":", 1)
+    lm = read_label_map(path)
+    if level is not None and level not in lm.levels:
+        raise GranularityError(
+            f"{option} {spec!r}: no level {level!r} in {lm.source}; levels are: {', '.join(lm.levels)}"
+        )
+    return lm, level
