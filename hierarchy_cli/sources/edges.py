@@ -110,11 +110,12 @@ def _parse_text_edges(inp) -> EdgeList:
     import pyarrow.compute as pc
 
     what = "edge list"
-    lines = _text_lines(inp, what)
+    lines = pc.utf8_trim_whitespace(_text_lines(inp, what))
     fields = pc.utf8_split_whitespace(lines)
     nfields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    comment = pc.starts_with(pc.utf8_ltrim_whitespace(lines), "#").to_numpy(zero_copy_only=False)
-    keep = (nfields > 0) & ~comment
+    blank = pc.equal(lines, "").to_numpy(zero_copy_only=False)
+    comment = pc.starts_with(lines, "#").to_numpy(zero_copy_only=False)
+    keep = ~blank & ~comment
     bad = np.flatnonzero(keep & (nfields != 2))
     if bad.size:
         items = [(lines[int(i)].as_py().strip(), f"line {int(i) + 1}: {int(nfields[i])} fields") for i in bad[:5]]
