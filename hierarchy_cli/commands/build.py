@@ -205,6 +205,9 @@ def _int_level(text: str) -> int:
 
 
 def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
+    from ..cliutil import defer_pandas_in_pyarrow
+
+    defer_pandas_in_pyarrow()
     from ..labelmap import write_label_map
     from ..sources.taxonomy import build_taxonomy, read_taxonomy
 
@@ -240,6 +243,9 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
 
 
 def _build_edges(edges, classes, column, names, parent_column, child_column, ks, ds, multi_parent, output) -> None:
+    from ..cliutil import defer_pandas_in_pyarrow
+
+    defer_pandas_in_pyarrow()
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 

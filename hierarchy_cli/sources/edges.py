@@ -99,6 +99,8 @@ def _encode(flat_ids, what: str, name: str):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_large_string(flat_ids.type) and len(flat_ids) < 2**30:
+        flat_ids = flat_ids.cast(pa.string())  # hashing 32-bit offsets is faster
     enc = pc.dictionary_encode(flat_ids)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
@@ -322,21 +324,6 @@ def _check_dup_names(ids, positions, what: str) -> None:
     raise GranularityError(offenders(dup, "ids named twice", what))
 
 
-class _Names(Sequence):
-    """Node names: the names file's name, or the id."""
-
-    def __init__(self, ids: list[str], names: list):
-        self._ids = ids
-        self._names = names
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, i):
-        nm = self._names[int(i)]
-        return self._ids[int(i)] if nm is None else nm
-
-
 @dataclass
 class EdgeGraph:
     """An edge list as a :class:`Graph`, with what the summary reports."""
@@ -394,12 +381,13 @@ def graph_from_edges(el: EdgeList, names=None) -> EdgeGraph:
     if names is not None:
         name_ids, name_vals = names
         pos = pc.index_in(pa.array(ids, type=pa.string()), value_set=name_ids)
-        node_names = pc.take(name_vals, pos).to_pylist()
+        found = pc.take(name_vals, pos).to_pylist()
+        node_names = [i if nm is None else nm for i, nm in zip(ids, found)]
     else:
-        node_names = [None] * n
+        node_names = list(ids)
     if artificial:
         node_names[-1] = ROOT_NAME
-    graph = Graph(ids, _Names(ids, node_names), ptr, parents)
+    graph = Graph(ids, node_names, ptr, parents)
     return EdgeGraph(graph, artificial, roots.tolist(), duplicates, int(el.parents.size))
 
 
