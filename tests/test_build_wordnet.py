@@ -317,3 +317,20 @@ def test_failed_run_keeps_previous_file(tmp_path):
 def test_debug_shows_traceback(tmp_path):
     res = run_cli("--debug", "build", "--level", "1", "--dataset", "nope")
     assert res.code != 0 and "Traceback" in res.stderr
+
+
+def test_datasets_listing_matches_files():
+    res = invoke("datasets", "--json")
+    assert res.code == 0
+    cat = json.loads(res.out)
+    expected = {"imagenet21k": 21843, "imagenet1k": 1000, "imagenet22k": 21841, "imagenet12k": 11821,
+                "imagenet21k-p": 11221, "imagenet21k-p-winter21": 10450}
+    for name, count in expected.items():
+        data = (ROOT / "data_manifests" / cat[name]["file"]).read_bytes()
+        assert cat[name]["num_classes"] == count
+        assert hashlib.sha256(data).hexdigest() == cat[name]["sha256"]
+        assert len(data.split()) == count
+    # every shipped list is made of WordNet 3.0 nouns, so every one builds
+    for name in cat:
+        assert build_wordnet(dataset=name, levels=[1]).num_leaves == cat[name]["num_classes"]
+    assert "imagenet21k (default)" in invoke("datasets").out
