@@ -25,17 +25,28 @@ def string_array(values: Sequence[str]):
     """An Arrow string array (no nulls) from Python strings."""
     import pyarrow as pa
 
-    encoded = [v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    if encoded:
-        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    values = list(values)
+    n = len(values)
+    joined = "\x00".join(values)
+    if n == 0 or joined.count("\x00") != n - 1:
+        encoded = [v.encode("utf-8") for v in values]  # rare: strings holding NUL
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n)
+        data = b"".join(encoded)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+    else:
+        raw = joined.encode("utf-8")
+        seps = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+        offsets = np.empty(n + 1, dtype=np.int64)
+        offsets[0] = 0
+        offsets[1:n] = seps - np.arange(n - 1)
+        data = raw.replace(b"\x00", b"")
+        offsets[n] = len(data)
     if offsets[-1] < 2**31:
         return pa.Array.from_buffers(
-            pa.string(), len(encoded), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))]
+            pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
         )
-    return pa.Array.from_buffers(
-        pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    )
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 _NUMERIC = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,

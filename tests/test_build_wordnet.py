@@ -334,3 +334,10 @@ def test_datasets_listing_matches_files():
     for name in cat:
         assert build_wordnet(dataset=name, levels=[1]).num_leaves == cat[name]["num_classes"]
     assert "imagenet21k (default)" in invoke("datasets").out
+
+
+@pytest.mark.parametrize("values", [["a", "bé", "", "xyz"], [], ["a\x00b", "c"], [""], ["only"], ["日本", "ü"]])
+def test_string_array_roundtrip(values):
+    from hierarchy_cli.arrowutil import string_array
+
+    assert string_array(values).to_pylist() == values
