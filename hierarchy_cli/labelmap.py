@@ -55,6 +55,19 @@ def atomic_output(target: str | os.PathLike, binary: bool = True):
         raise GranularityError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
     if path.is_dir():
         raise GranularityError(f"cannot write {str(path)!r}: it is a folder")
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/null, a FIFO): nothing to rename over; buffer the
+        # data so that a failure still writes nothing, then write it in one go.
+        import io
+
+        buf = io.BytesIO() if binary else io.StringIO()
+        yield buf
+        try:
+            with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
+                fh.write(buf.getvalue())
+        except OSError as exc:
+            raise GranularityFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
@@ -221,11 +234,21 @@ def read_label_map(path: str | os.PathLike | IO[bytes], check: bool = True) -> L
     """
     import pyarrow.parquet as pq
 
-    source = "stdin" if str(path) == "-" else (getattr(path, "name", None) or str(path))
+    if str(path) == "-":
+        source = "stdin"
+    elif isinstance(path, (str, os.PathLike)):
+        source = str(path)
+    else:
+        source = getattr(path, "name", None) or "<file>"
     if str(path) == "-":
         import io
 
         path = io.BytesIO(sys.stdin.buffer.read())
+    if isinstance(path, (str, os.PathLike)):
+        if Path(path).is_dir():
+            raise GranularityError(f"label map {source!r} is a folder, not a file")
+        if not Path(path).exists():
+            raise GranularityError(f"label map {source!r} does not exist")
     try:
         table = pq.ParquetFile(path).read()  # pq.read_table would import pandas
     except FileNotFoundError:
