@@ -10,11 +10,22 @@ from ..cliutil import OutputOption, input_stem, level_span, print_level_summary,
 from ..errors import GranularityError
 
 SOURCES = ("wordnet", "taxonomy", "edges")
+RULES = ("longest", "shortest", "first")
+
+
+def _complete(choices):
+    return lambda incomplete: [c for c in choices() if c.startswith(incomplete)]
+
+
+def _dataset_names() -> list[str]:
+    from ..manifests import dataset_names
+
+    return dataset_names()
 
 
 def build(
     source: Optional[str] = typer.Option(
-        None, "--source", "-s",
+        None, "--source", "-s", autocompletion=_complete(lambda: SOURCES),
         help="Where the hierarchy comes from: 'wordnet' (WordNet 3.0 nouns, embedded), "
         "'taxonomy' (species ranks: iNat JSON, a rank table or iNat folder names; needs "
         "--taxonomy) or 'edges' (a parent-child list; needs --edges). Default: taxonomy "
@@ -54,13 +65,13 @@ def build(
         "phylum, class, order, family, genus present). Example: --ranks kingdom,family,tribe,genus",
     ),
     missing: str = typer.Option(
-        "fill", "--missing",
+        "fill", "--missing", autocompletion=_complete(lambda: ("fill", "parent", "error")),
         help="Taxonomy: what a missing rank becomes: fill (a group 'unclassified <nearest "
         "known ancestor> <rank>'), parent (the leaf stays in its nearest known ancestor's "
         "group at that rank) or error. Example: --missing error",
     ),
     dataset: Optional[str] = typer.Option(
-        None, "--dataset", "-d",
+        None, "--dataset", "-d", autocompletion=_complete(_dataset_names),
         help="A shipped class list (default imagenet21k when --classes is not given); "
         "see 'granularity datasets'. Example: --dataset imagenet1k",
     ),
@@ -93,7 +104,7 @@ def build(
         "themselves); a list or range writes several. Example: --depth 4",
     ),
     multi_parent: str = typer.Option(
-        "longest", "--multi-parent",
+        "longest", "--multi-parent", autocompletion=_complete(lambda: RULES),
         help="Which path to the root to follow when a class has several: longest, "
         "shortest or first (first-listed parent). Ties go to the parent WordNet (or the "
         "edge list) lists first, from the leaf upward. Example: --multi-parent shortest",
