@@ -178,19 +178,20 @@ EDGES_BASELINE = textwrap.dedent('''
 ''')
 
 
-def timed(cmd: list[str], repeat: int, env: dict) -> tuple[float, float]:
-    """Median wall seconds and max peak RSS (MB) of a cold process, via /usr/bin/time."""
-    times, rss = [], []
+def timed(cmd: list[str], repeat: int, env: dict) -> tuple[float, float, float]:
+    """Median wall seconds, median CPU seconds (user+sys) and max peak RSS (MB) of a cold process."""
+    times, cpu, rss = [], [], []
     for _ in range(repeat):
         with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-            proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf.name, *cmd],
+            proc = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name, *cmd],
                                   capture_output=True, env=env)
             if proc.returncode != 0:
                 sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr.decode()[-2000:]}")
-            wall, kb = tf.read().split()[-2:]
+            wall, user, system, kb = tf.read().split()[-4:]
         times.append(float(wall))
+        cpu.append(float(user) + float(system))
         rss.append(int(kb) / 1024)
-    return statistics.median(times), max(rss)
+    return statistics.median(times), statistics.median(cpu), max(rss)
 
 
 def main() -> None:
@@ -210,13 +211,15 @@ def main() -> None:
     rows = []
 
     def run(task, ours, base, ours_cmd, base_cmd=None):
-        t, m = timed(ours_cmd, args.repeat, env)
+        t, c, m = timed(ours_cmd, args.repeat, env)
+        row = [task, ours, f"{t:.2f}", f"{c:.2f}", f"{m:.0f}"]
         if base_cmd:
-            bt, bm = timed(base_cmd, args.repeat, env)
-            rows.append((task, ours, f"{t:.2f}", f"{m:.0f}", base, f"{bt:.2f}", f"{bm:.0f}", f"{bt / t:.1f}x"))
+            bt, bc, bm = timed(base_cmd, args.repeat, env)
+            row += [base, f"{bt:.2f}", f"{bc:.2f}", f"{bm:.0f}", f"{bt / t:.1f}x"]
         else:
-            rows.append((task, ours, f"{t:.2f}", f"{m:.0f}", "", "", "", ""))
-        print(f"  {task}: {t:.2f} s", file=sys.stderr)
+            row += [""] * 5
+        rows.append(row)
+        print(f"  {task}: {t:.2f} s wall, {c:.2f} s cpu", file=sys.stderr)
 
     out = str(work / "out.parquet")
     run("taxonomy, CSV table, 10k species, all 7 ranks", "build --taxonomy", "pandas by hand",
@@ -236,12 +239,14 @@ def main() -> None:
         [*gran, "--edges", str(inp["edges"]), "--levels", "1,3", "-o", out])
     run(f"edges, {inp['num_edges']:,} edges, depth 0-6, longest path", "build --edges", "",
         [*gran, "--edges", str(inp["edges"]), "--depth", "0-6", "-o", out])
-    help_t, help_m = timed([py, "-m", "hierarchy_cli", "--help"], args.repeat, env)
+    help_t, help_c, help_m = timed([py, "-m", "hierarchy_cli", "--help"], args.repeat, env)
+    load = os.getloadavg()[0]
 
-    print(f"\nCold processes, median of {args.repeat}; peak RSS of the process. "
-          f"`granularity --help`: {help_t:.2f} s, {help_m:.0f} MB.\n")
-    print("| task | ours | s | peak MB | baseline | s | peak MB | baseline / ours |")
-    print("|---|---|---:|---:|---|---:|---:|---:|")
+    print(f"\nCold processes, median of {args.repeat}; wall and CPU (user+sys) seconds, peak RSS of the "
+          f"process; {os.cpu_count()} cores, load average {load:.1f} at the end. "
+          f"`granularity --help`: {help_t:.2f} s wall, {help_c:.2f} s CPU, {help_m:.0f} MB.\n")
+    print("| task | ours | wall s | CPU s | peak MB | baseline | wall s | CPU s | peak MB | baseline / ours (wall) |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
 

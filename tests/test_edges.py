@@ -262,3 +262,29 @@ def test_python_api_raises_granularity_error():
     el = read_edges(IS_A)
     assert el.ids[:3] == ["animal", "mammal", "bird"]
     assert el.lines.tolist()[:2] == [2, 3]
+
+
+def test_fast_and_general_text_readers_agree(tmp_path):
+    """Clean 'a b' files take Arrow's CSV reader; anything else the general one: same result."""
+    from hierarchy_cli.inputs import read_input
+    from hierarchy_cli.sources.edges import _fast_text_edges
+
+    pairs = [ln for ln in IS_A.read_text().splitlines() if ln and not ln.startswith("#")]
+    clean = tmp_path / "clean.txt"
+    clean.write_text("\n".join(pairs))  # no final newline
+    messy = tmp_path / "messy.txt"
+    messy.write_text("\n".join(p.replace(" ", " \t ") for p in pairs) + "\n")
+    assert _fast_text_edges(read_input(str(clean), "edge list")) is not None
+    assert _fast_text_edges(read_input(str(messy), "edge list")) is None
+    a, b = read_edges(clean), read_edges(messy)
+    assert a.ids == b.ids
+    assert a.parents.tolist() == b.parents.tolist() and a.children.tolist() == b.children.tolist()
+    assert a.lines.tolist() == b.lines.tolist() == list(range(1, len(pairs) + 1))
+    # look-alikes of the clean layout fall back, so comments, blanks and gaps behave the same
+    for text in ("#x y\na b\n", "a b\n\nb c\n", " a\na b\n", "a b\nb \n"):
+        p = tmp_path / "t.txt"
+        p.write_text(text)
+        assert _fast_text_edges(read_input(str(p), "edge list")) is None, text
+    p.write_text("#x y\na b\n\nb c\n")
+    el = read_edges(p)
+    assert el.ids == ["a", "b", "c"] and el.lines.tolist() == [2, 4]

@@ -332,3 +332,15 @@ def test_bad_options_for_taxonomy(tmp_path):
 def test_duplicate_species_rows(tmp_path):
     res = _bad(tmp_path, "t.csv", "genus,species\nFelis,Felis catus\nLynx,Lynx rufus\nFelis,Felis catus\n")
     assert_one_line_error(res, "duplicate leaf ids", "'Felis catus' (line 4, first at line 2)")
+
+
+def test_bad_ranks_option(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("family,genus,species\nFelidae,Felis,Felis catus\n")
+    res = invoke("build", "--taxonomy", str(p), "--ranks", "family,species", "--level", "family",
+                 "-o", str(tmp_path / "x.parquet"))
+    assert_one_line_error(res, "column 'species' cannot be a path rank")
+    res = invoke("build", "--taxonomy", str(p), "--ranks", "family,tribe", "--level", "family",
+                 "-o", str(tmp_path / "x.parquet"))
+    assert_one_line_error(res, "--ranks", "no column 'tribe'", "columns are: family, genus, species")
+    assert not (tmp_path / "x.parquet").exists()

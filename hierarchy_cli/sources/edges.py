@@ -108,9 +108,56 @@ def _encode(flat_ids, what: str, name: str):
     return idx, enc.dictionary.to_pylist()
 
 
+def _fast_text_edges(inp) -> EdgeList | None:
+    """The common case, ASCII ``parent child`` lines with one space each, via Arrow's CSV reader.
+
+    Returns ``None`` whenever the file is anything else (tabs, CR, blank or comment
+    lines, extra spaces, non-ASCII text, a malformed row): the general reader
+    then parses it and reports errors with their lines. Both give the same result.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    data = _strip_bom(inp.data)
+    if not data or not data.isascii() or any(ch in data for ch in (b"\t", b"\r", b"\x0b", b"\x0c", b"\x1c",
+                                                                   b"\x1d", b"\x1e", b"\x1f")):
+        return None
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if data.count(b" ") != n_lines:
+        return None
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(data),
+            read_options=pcsv.ReadOptions(column_names=["parent", "child"], block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False,
+                                            double_quote=False, newlines_in_values=False),
+            convert_options=pcsv.ConvertOptions(column_types={"parent": pa.string(), "child": pa.string()},
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    p = table.column("parent").combine_chunks()
+    c = table.column("child").combine_chunks()
+    if (pc.min(pc.binary_length(p)).as_py() == 0 or pc.min(pc.binary_length(c)).as_py() == 0
+            or pc.any(pc.starts_with(p, "#")).as_py()):
+        return None
+    n = table.num_rows
+    inter = pc.take(pa.concat_arrays([p, c]), pa.array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel()))
+    idx, ids = _encode(inter, "edge list", inp.name)
+    return EdgeList(ids, idx[0::2], idx[1::2], np.arange(1, n + 1, dtype=np.int64), "line", inp)
+
+
 def _parse_text_edges(inp) -> EdgeList:
     import pyarrow.compute as pc
 
+    fast = _fast_text_edges(inp)
+    if fast is not None:
+        return fast
     what = "edge list"
     lines = pc.utf8_trim_whitespace(_text_lines(inp, what))
     fields = pc.utf8_split_whitespace(lines)

@@ -300,6 +300,14 @@ def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
     id_col = next((col(c) for c in ID_COLUMNS if col(c) is not None), None)
     super_col = col(SUPERCATEGORY)
     rank_names = [_rank_name(c) for c in rank_cols]
+    clash = [c for c, r in zip(rank_cols, rank_names) if r in (LEAF_RANK, SUPERCATEGORY)]
+    if clash:
+        raise GranularityError(
+            f"--ranks: column {clash[0]!r} cannot be a path rank: '{LEAF_RANK}' is the leaf and "
+            f"'{SUPERCATEGORY}' a level of its own"
+        )
+    if len(set(rank_names)) != len(rank_names):
+        raise GranularityError(f"{what}: rank columns {', '.join(rank_cols)} give the same level name twice")
     leaf_names, leaf_ids = [], []
     for i in range(nrows):
         if name_col is not None:
@@ -321,8 +329,9 @@ def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
             leaf_ids.append(name)
     if nrows == 0:
         raise GranularityError(f"{what} has a header but no species rows")
-    values = [[_clean(v) for v in columns[c]] for c in rank_cols]
-    sup = [_clean(v) for v in columns[super_col]] if super_col is not None else None
+    clean = _clean if inp.kind == "parquet" else (lambda v: v.strip() or None)  # CSV cells are str
+    values = [[clean(v) for v in columns[c]] for c in rank_cols]
+    sup = [clean(v) for v in columns[super_col]] if super_col is not None else None
     return TaxonTable(leaf_ids, leaf_names, rank_names, values, sup, positions, "table",
                       _describe(inp), inp.name)
 
