@@ -551,7 +551,10 @@ def build_taxonomy(
         shared = len(set(group_names))
         if shared < len(group_names):
             homonyms[r] = len(group_names) - shared
-    breaks = [(a.name, b.name) for a, b in zip(out_levels, out_levels[1:]) if not is_refinement(a.labels, b.labels)]
+    # Path ranks nest by construction: promise it, so Hierarchy.validate checks it.
+    # supercategory is not on the path: whether it nests is a fact of the data.
+    breaks = [(a.name, b.name) for a, b in zip(out_levels, out_levels[1:])
+              if SUPERCATEGORY in (a.name, b.name) and not is_refinement(a.labels, b.labels)]
     nested = not breaks
     meta = {
         "method": "build",
