@@ -287,6 +287,14 @@ def test_bad_json_that_is_not_an_inat_file(tmp_path):
     assert_one_line_error(res, "broken.json", "line 3", "invalid JSON")
 
 
+def test_bad_json_coco_categories_are_not_inat(tmp_path):
+    doc = {"images": [], "annotations": [],
+           "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+    res = _bad(tmp_path, "instances_train2017.json", json.dumps(doc))
+    assert_one_line_error(res, "instances_train2017.json", "not an iNat annotation file",
+                          "category record 1 (id 1)", "no 'kingdom'")
+
+
 def test_bad_json_category_without_a_rank_key(tmp_path):
     doc = json.loads(INAT.read_text())
     del doc["categories"][4]["family"]

@@ -132,8 +132,9 @@ def _from_inat_json(inp) -> TaxonTable:
         absent = [k for k in required if k not in cat]
         if absent:
             raise GranularityError(
-                f"{what} {where}: no {absent[0]!r} key; an iNat 2021 category carries "
-                f"{', '.join(PATH_RANKS)}, specific_epithet, name and supercategory"
+                f"{inp.name!r} is not an iNat annotation file: {where} has no {absent[0]!r} key "
+                f"(an iNat 2021 category carries {', '.join(PATH_RANKS)}, specific_epithet, name "
+                "and supercategory)"
             )
         name = _clean(cat.get("name"))
         if name is None:
