@@ -239,6 +239,8 @@ def test_bad_headers_and_options(tmp_path):
     assert_one_line_error(res, "--ranks does not apply to --source edges")
     res = _bad(tmp_path, "# nothing\n\n")
     assert_one_line_error(res, "holds no edges")
+    res = invoke("build", "--edges", "-", "--classes", "-", "--level", "1", "-o", str(tmp_path / "out.parquet"))
+    assert_one_line_error(res, "only one input can come from stdin", "--edges and --classes")
 
 
 def test_bad_names_file(tmp_path):

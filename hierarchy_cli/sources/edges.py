@@ -466,6 +466,10 @@ def build_edges(
 
     if not levels and not depths:
         raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+    stdin_users = [opt for opt, v in (("--edges", edges), ("--classes", classes), ("--names", names))
+                   if isinstance(v, (str, os.PathLike)) and str(v) == "-"]
+    if len(stdin_users) > 1:
+        raise GranularityError(f"only one input can come from stdin ('-'), not {' and '.join(stdin_users)}")
     el = read_edges(edges, parent_column, child_column)
     name_pair = None
     names_meta = None
