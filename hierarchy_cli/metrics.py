@@ -134,8 +134,8 @@ def _as_labels(obj: Any, level: str | None, name: str):
     if level is None:
         if len(levels) != 1:
             raise GranularityError(
-                f"{name}: {source} has {len(levels)} levels ({', '.join(levels)}); "
-                f"pick one as MAP:LEVEL"
+                f"{name} {source!r} has {len(levels)} levels ({', '.join(levels)}); "
+                f"pick one as MAP:LEVEL, e.g. {source}:{levels[0]}"
             )
         level = levels[0]
     if level not in levels:

@@ -131,7 +131,7 @@ def test_different_leaves_name_the_first_difference(tmp_path):
 
 
 @pytest.mark.parametrize("spec_a, spec_b, fragments", [
-    ("{map}", "{map}:level_3", ["A:", "3 levels", "MAP:LEVEL"]),
+    ("{map}", "{map}:level_3", ["A '", "3 levels", "MAP:LEVEL", "in1k.wordnet.parquet:level_0"]),
     ("{map}:level_1", "{map}:level_9", ["B", "no level 'level_9'", "level_0, level_1, level_3"]),
     ("{dir}/missing.parquet", "{map}:level_1", ["missing.parquet", "does not exist"]),
     ("{dir}/bad.parquet", "{map}:level_1", ["bad.parquet", "missing column 'level_name'"]),
