@@ -268,6 +268,7 @@ def test_bad_reference_schema(tmp_path):
     (["--dataset", "imagenet1k", "--k", "10", "--leaf-names", "x"], ["--leaf-names 'x'"]),
     (["--dataset", "imagenet1k", "--k", "10", "--seed", "-1"], ["--seed -1"]),
     (["--like", "{map}", "--independent"], ["--independent apply to --k"]),
+    (["--like", "{map}", "--leaf-names", "id"], ["--leaf-names applies to --k"]),
     (["--dataset", "nope", "--k", "3"], ["unknown --dataset 'nope'"]),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(wn_map, tmp_path, args, fragments):
@@ -276,6 +277,22 @@ def test_bad_input_is_one_line_and_writes_nothing(wn_map, tmp_path, args, fragme
     res = invoke("random", *args, "-o", out)
     assert_one_line_error(res, *fragments)
     _no_output(tmp_path)
+
+
+def test_real_entry_point_pipes_into_inspect(tmp_path):
+    from conftest import run_cli
+
+    res = run_cli("random", "--dataset", "imagenet1k", "--k", "7", "--seed", "9", "-o", "-")
+    assert res.code == 0, res.stderr
+    again = run_cli("random", "--dataset", "imagenet1k", "--k", "7", "--seed", "9", "-o", "-")
+    assert again.stdout == res.stdout
+    shown = run_cli("inspect", "-", "--json", stdin=res.stdout)
+    assert shown.code == 0, shown.stderr
+    import json
+
+    data = json.loads(shown.stdout)
+    assert data["levels"][0]["name"] == "random_k7" and data["levels"][0]["classes"] == 7
+    assert data["levels"][0]["min"] == 142 and data["levels"][0]["max"] == 143
 
 
 def test_docs_cover_every_option():

@@ -81,6 +81,8 @@ def random(
         raise GranularityError(f"--seed {seed} is negative: give a whole number >= 0")
     if like is not None and (sizes != "balanced" or independent):
         raise GranularityError("--sizes and --independent apply to --k; --like copies the reference's sizes")
+    if like is not None and leaf_names != "auto":
+        raise GranularityError("--leaf-names applies to --k; --like keeps the reference's leaf names")
     if classes is not None and dataset is not None:
         raise GranularityError("give --classes or --dataset, not both")
     if like is None and classes is None and dataset is None:
