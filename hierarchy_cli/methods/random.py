@@ -81,11 +81,11 @@ def permuted_levels(ref_labels: Sequence[np.ndarray], rng: np.random.Generator) 
 
 
 def _level(name: str, keys: np.ndarray):
-    from ..hierarchy import Level
+    from ..hierarchy import Level, first_appearance_labels
 
-    lv = Level.from_keys(name, keys, lambda k: "", lambda k: "")
-    k = lv.num_classes
-    return Level(name, lv.labels, tuple(f"r{i}" for i in range(k)),
+    labels, firsts = first_appearance_labels(keys)
+    k = len(firsts)
+    return Level(name, labels, tuple(f"r{i}" for i in range(k)),
                  tuple(f"random group {i}" for i in range(k)))
 
 
@@ -168,11 +168,15 @@ def _reference(like: Any, like_levels: Sequence[str] | str | None):
         if spec_levels is not None and like_levels:
             raise GranularityError("give the reference levels once: MAP:LEVEL or like_levels, not both")
         like_levels = spec_levels or like_levels
-        ref = lm.to_hierarchy()
+        from ..inspection import hierarchy_from_map
+
+        ref = hierarchy_from_map(lm, like_levels or None)
         meta = inp.describe()
         source = lm.source
     elif isinstance(like, LabelMap):
-        ref, source = like.to_hierarchy(), like.source
+        from ..inspection import hierarchy_from_map
+
+        ref, source = hierarchy_from_map(like, like_levels or None), like.source
         meta = {"name": Path(like.source).name, "sha256": _hierarchy_digest(ref)}
     elif isinstance(like, Hierarchy):
         ref, source = like, "the reference hierarchy"
