@@ -270,9 +270,13 @@ def test_bad_reference_schema(tmp_path):
     (["--like", "{map}", "--independent"], ["--independent apply to --k"]),
     (["--like", "{map}", "--leaf-names", "id"], ["--leaf-names applies to --k"]),
     (["--dataset", "nope", "--k", "3"], ["unknown --dataset 'nope'"]),
+    (["--classes", "{dir}/c.csv", "--column", "wnid", "--k", "2"], ["c.csv", "no column 'wnid'", "id, name"]),
+    (["--classes", "{dir}/c.csv", "--k", "2", "--leaf-names", "wordnet"], ["not noun wnids", "'a' (line 2)"]),
+    (["--classes", "{dir}/c.csv", "--dataset", "imagenet1k", "--k", "2"], ["--classes or --dataset"]),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(wn_map, tmp_path, args, fragments):
     out = tmp_path / "r.parquet"
+    (tmp_path / "c.csv").write_text("id,name\na,A\nb,B\nc,C\n")
     args = [a.format(map=wn_map, dir=tmp_path) for a in args]
     res = invoke("random", *args, "-o", out)
     assert_one_line_error(res, *fragments)

@@ -81,7 +81,7 @@ def inspect(
         return
 
     if show_tree:
-        names = [p.strip() for item in (level or []) for p in item.split(",") if p.strip()]
+        names = list(dict.fromkeys(p.strip() for item in (level or []) for p in item.split(",") if p.strip()))
         for name in names:
             if name not in h.level_names:
                 raise GranularityError(

@@ -219,7 +219,7 @@ def _read_leaves(classes, dataset, column):
     return idl, {"name": "<list>", "sha256": idl.source.sha256}
 
 
-def _leaf_names(ids: Sequence[str], mode: str, source: str) -> tuple[list[str], str]:
+def _leaf_names(ids: Sequence[str], mode: str, source: str, where_of=None) -> tuple[list[str], str]:
     """Leaf names: the ids, or WordNet's first lemma when the ids are noun wnids."""
     if mode not in LEAF_NAMES:
         raise GranularityError(f"unknown leaf names {mode!r}; choose one of {', '.join(LEAF_NAMES)}")
@@ -235,7 +235,7 @@ def _leaf_names(ids: Sequence[str], mode: str, source: str) -> tuple[list[str], 
         if malformed or unknown:
             return list(ids), "id"
     else:
-        nodes = check_wnids(wn, ids, lambda i: f"leaf {i}", source)
+        nodes = check_wnids(wn, ids, where_of or (lambda i: f"leaf {i}"), source)
     return [wn.graph.names[i] for i in nodes.tolist()], "wordnet"
 
 
@@ -323,7 +323,7 @@ def random_hierarchy(
             f"--k {too_big[0]:,} is more than the {n:,} leaves of {where}: "
             "a partition into non-empty groups needs K <= the number of leaves"
         )
-    names_out, names_mode = _leaf_names(idl.ids, leaf_names, where)
+    names_out, names_mode = _leaf_names(idl.ids, leaf_names, where, idl.where)
     meta.update({"k": ks, "sizes": sizes, "nested": bool(nested), "classes": class_meta,
                  "leaf_names": names_mode})
     levels = []
