@@ -15,6 +15,9 @@ import typer
 from . import __version__
 from .commands.build import build
 from .commands.datasets import datasets
+from .commands.compare import compare
+from .commands.inspect import inspect
+from .commands.random import random
 
 app = typer.Typer(
     name="granularity",
@@ -50,6 +53,9 @@ def main_options(
 
 app.command("build")(build)
 app.command("datasets")(datasets)
+app.command("random")(random)
+app.command("inspect")(inspect)
+app.command("compare")(compare)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,13 +191,15 @@ class LabelMap:
         return to_numpy(self.table.column(level)).astype(np.int32, copy=False)
 
     def _per_label(self, level: str, suffix: str) -> list[str]:
+        """One value of ``<level>_<suffix>`` per label, from the label's first row."""
+        from .arrowutil import int32_array
+
         lab = self.lookup(level)
-        values = self.table.column(f"{level}_{suffix}").to_pylist()
-        out: list[str | None] = [None] * (int(lab.max()) + 1 if lab.size else 0)
-        for label, value in zip(lab.tolist(), values):
-            if out[label] is None:
-                out[label] = value
-        return out  # type: ignore[return-value]
+        if lab.size == 0:
+            return []
+        _, firsts = np.unique(lab, return_index=True)  # labels are 0..K-1: sorted = by label
+        column = self.table.column(f"{level}_{suffix}")
+        return column.take(int32_array(firsts)).to_pylist()
 
     def names(self, level: str) -> list[str]:
         return self._per_label(level, "name")
