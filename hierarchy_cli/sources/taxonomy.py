@@ -443,7 +443,7 @@ def resolve_levels(t: TaxonTable, requested: Sequence[str] | str) -> list[str]:
             hint = ""
             if tok == SUPERCATEGORY:
                 hint = " (this input has no supercategory)"
-            elif re.fullmatch(r"-?\d+", tok or "x"):
+            elif re.fullmatch(r"[\d,\-]+", tok or "x"):
                 hint = " (taxonomy levels are rank names, not numbers)"
             elif not tok:
                 tok = ""
