@@ -112,6 +112,9 @@ def print_level_summary(h: "Hierarchy", title: str, notes: list[str] = (), targe
         con.print(f"wrote {target}")
 
 
+CLI_PROCESS = False  # set by cli.run(), the console entry point
+
+
 def defer_pandas_in_pyarrow() -> None:
     """Stop pyarrow from importing pandas (about 0.5 s) on its first ``pa.array`` call.
 
@@ -122,8 +125,8 @@ def defer_pandas_in_pyarrow() -> None:
     still import it on demand. Do not call it in a process that later passes
     pandas objects to ``pa.array``/``pa.table``.
     """
-    if "pandas" in sys.modules:
-        return
+    if "pandas" in sys.modules or not CLI_PROCESS:
+        return  # only in a real CLI process, never in a library user's or a test's
 
     class _DeferPandas:
         def find_spec(self, name, path=None, target=None):

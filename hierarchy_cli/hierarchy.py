@@ -42,6 +42,8 @@ def _lookup(source: Any, keys: np.ndarray) -> tuple[str, ...]:
         return tuple(str(v) for v in source.take(keys))
     if callable(source):
         return tuple(str(source(k)) for k in keys.tolist())
+    if isinstance(source, (list, tuple)) and keys.dtype.kind in "iu":
+        return tuple(map(str, np.asarray(source, dtype=object)[keys].tolist()))
     return tuple(str(source[k]) for k in keys.tolist())
 
 

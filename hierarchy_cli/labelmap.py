@@ -126,8 +126,9 @@ def to_arrow(h: Hierarchy):
             raise GranularityError(f"level name {lv.name!r} clashes with another column")
         idx = int32_array(lv.labels)
         cols[lv.name] = idx
-        cols[f"{lv.name}_id"] = pa.DictionaryArray.from_arrays(idx, string_array(lv.ids)).dictionary_decode()
-        cols[f"{lv.name}_name"] = pa.DictionaryArray.from_arrays(idx, string_array(lv.names)).dictionary_decode()
+        # expand per leaf in numpy (dictionary_decode would import pyarrow.compute)
+        cols[f"{lv.name}_id"] = string_array(np.asarray(lv.ids, dtype=object)[lv.labels].tolist())
+        cols[f"{lv.name}_name"] = string_array(np.asarray(lv.names, dtype=object)[lv.labels].tolist())
     table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
     return table.replace_schema_metadata({METADATA_KEY: metadata_json(h)})
 
