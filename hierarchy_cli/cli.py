@@ -13,7 +13,9 @@ from typing import Optional
 import typer
 
 from . import __version__
+from .commands.apply import apply
 from .commands.build import build
+from .commands.export import export
 
 app = typer.Typer(
     name="granularity",
@@ -48,6 +50,8 @@ def main_options(
 
 
 app.command("build")(build)
+app.command("apply")(apply)
+app.command("export")(export)
 
 
 def main(argv: list[str] | None = None) -> int:
