@@ -43,7 +43,9 @@ CHILD_EPILOGUE = """
 c1 = os.times()
 print(json.dumps({"seconds": time.perf_counter() - t0,
                   "cpu": (c1.user - c0.user) + (c1.system - c0.system),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  # VmHWM: this process's own peak (ru_maxrss would carry the parent's over exec)
+                  "rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status")
+                                 if l.startswith("VmHWM")) / 1024}))
 """
 
 OURS = """

@@ -47,10 +47,30 @@ PATH_COLUMNS = ("path", "filepath", "file_path", "relpath", "image_path", "file"
 KEY_COLUMN_GUESSES = INDEX_COLUMNS[:1] + ID_COLUMNS[:2] + AMBIGUOUS_COLUMNS[:1] + INDEX_COLUMNS[1:] \
     + ID_COLUMNS[2:] + AMBIGUOUS_COLUMNS[1:]
 
-# Default id extraction from a path: the parent folder's name, tried first, else
-# the file name's part before the first '_' (or '.').
-_DIR_PATTERN = r"(?P<id>[^/\\]+)[/\\][^/\\]*$"
-_PREFIX_PATTERN = r"(?:^|[/\\])(?P<id>[^/\\_.]+)[^/\\]*$"
+
+def _path_parts(paths):
+    """``(parent folder name, file name)`` of each '/'-separated path (the folder
+    null when there is none). Splits instead of regex matching: twice as fast."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = pc.split_pattern(paths, "/", max_splits=2, reverse=True)
+    lens = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
+    starts = parts.offsets.to_numpy()[:-1]
+    values = parts.values
+    has_folder = lens >= 2
+    folder = values.take(pa.array(np.where(has_folder, starts + lens - 2, 0)), )
+    folder = pc.if_else(pa.array(has_folder), folder, pa.scalar(None, folder.type))
+    name = values.take(pa.array(np.where(lens >= 1, starts + np.maximum(lens, 1) - 1, 0)))
+    return folder, pc.if_else(pa.array(lens >= 1), name, pa.scalar(None, name.type))
+
+
+def _first_part(strings, sep: str):
+    """The part of each string before the first ``sep`` (the whole string without one)."""
+    import pyarrow.compute as pc
+
+    parts = pc.split_pattern(strings, sep, max_splits=1)
+    return pc.list_element(parts, 0)
 
 
 class UnknownLeavesError(GranularityError):
@@ -315,11 +335,12 @@ class Relabeler:
         if self.path_pattern is not None:
             ids = pc.extract_regex(chunk, self.path_pattern).field("id")
             return self._lookup_ids(ids)
-        idx = self._lookup_ids(pc.extract_regex(chunk, _DIR_PATTERN).field("id"))
+        folder, name = _path_parts(chunk)
+        idx = self._lookup_ids(folder).copy()
         miss = np.flatnonzero(idx == n)
         if miss.size:
-            sub = chunk.take(pa.array(miss))
-            idx[miss] = self._lookup_ids(pc.extract_regex(sub, _PREFIX_PATTERN).field("id"))
+            stem = _first_part(_first_part(name.take(pa.array(miss)), "_"), ".")
+            idx[miss] = self._lookup_ids(stem)
         return idx
 
     def __call__(self, batch, row_offset: int = 0, where: str = "the manifest"):
@@ -506,6 +527,8 @@ class _Manifest:
 
     def __init__(self, spec: str, batch_rows: int, input_format: str | None, key_hint):
         self.spec = spec
+        self.repeated: list[str] = []
+        self._first = None
         self.name = "stdin" if spec == "-" else spec
         self.where = f"manifest {self.name!r}"
         self._spool = None
@@ -573,6 +596,7 @@ class _Manifest:
             self.schema = self._pf.schema_arrow
             self.num_rows = self._pf.metadata.num_rows
             repeated = self._repeated_strings()
+            self.repeated = repeated
             if repeated:
                 self._pf = pq.ParquetFile(self.path, read_dictionary=repeated)
                 self.schema = self._pf.schema_arrow
@@ -582,21 +606,17 @@ class _Manifest:
             raise GranularityError(f"{self.where} is not a readable parquet file: {_reason(exc)}") from None
 
     def _repeated_strings(self) -> list[str]:
-        """String columns with few distinct values in the first batch (leaf ids, splits...):
-        read and written dictionary-encoded, as parquet stores them, which saves
-        decoding and re-hashing every value."""
+        """String columns with few distinct values (leaf ids, splits...): read and
+        written dictionary-encoded, as parquet stores them, which saves decoding and
+        re-hashing every value. Judged on the file's first rows, whatever the batch size."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         cols = [f.name for f in self.schema
                 if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         if not cols or not self.num_rows:
             return []
-        first = next(self._pf.iter_batches(batch_size=min(self.batch_rows, 1 << 18), columns=cols), None)
-        if first is None or not first.num_rows:
-            return []
-        return [c for c in cols
-                if pc.count_distinct(first.column(c)).as_py() <= max(16, first.num_rows // 20)]
+        first = next(self._pf.iter_batches(batch_size=SAMPLE_ROWS, columns=cols), None)
+        return _repeated(first, cols)
 
     def _open_csv(self, head: bytes, key_hint) -> None:
         import csv
@@ -616,7 +636,7 @@ class _Manifest:
         try:
             self._reader = pcsv.open_csv(
                 self.path,
-                read_options=pcsv.ReadOptions(block_size=max(1 << 20, min(64 << 20, self.batch_rows * 64))),
+                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                 parse_options=pcsv.ParseOptions(delimiter=sep),
                 convert_options=pcsv.ConvertOptions(column_types=types),
             )
@@ -624,22 +644,58 @@ class _Manifest:
             raise GranularityError(f"{self.where} is not readable {self.format.upper()}: {_reason(exc)}") from None
         self.schema = self._reader.schema
         self.num_rows = None
+        self._first = self._next_csv()
+        strings = [f.name for f in self.schema if pa.types.is_string(f.type)]
+        self.repeated = _repeated(self._first, strings) if self._first is not None else []
+
+    def _next_csv(self):
+        try:
+            return self._reader.read_next_batch()
+        except StopIteration:
+            return None
+        except Exception as exc:
+            raise GranularityError(f"{self.where} is not readable {self.format.upper()}: {_reason(exc)}") from None
 
     def batches(self) -> Iterator:
+        """The manifest's non-empty record batches, of at most ``batch_rows`` rows."""
         if self.format == "parquet":
             it = self._pf.iter_batches(batch_size=self.batch_rows)
         else:
-            it = iter(self._reader)
+            it = self._csv_batches()
         while True:
             try:
                 b = next(it)
             except StopIteration:
                 return
+            except GranularityError:
+                raise
             except Exception as exc:
                 what = "parquet" if self.format == "parquet" else self.format.upper()
                 raise GranularityError(f"{self.where} is not readable {what}: {_reason(exc)}") from None
-            if b.num_rows:
-                yield b
+            for start in range(0, b.num_rows, self.batch_rows):
+                yield b.slice(start, self.batch_rows)
+
+    def _csv_batches(self) -> Iterator:
+        b = self._first
+        self._first = None
+        while b is not None:
+            yield b
+            b = self._next_csv()
+
+
+SAMPLE_ROWS = 1 << 16        # rows judged to pick dictionary-encoded string columns
+CSV_BLOCK_BYTES = 4 << 20    # CSV/TSV read block (a batch holds one block's rows)
+
+
+def _repeated(batch, columns: list[str]) -> list[str]:
+    """The string ``columns`` of ``batch`` (its first SAMPLE_ROWS rows) with at most one
+    distinct value per 20 rows."""
+    import pyarrow.compute as pc
+
+    if batch is None or not batch.num_rows:
+        return []
+    sample = batch.slice(0, SAMPLE_ROWS)
+    return [c for c in columns if pc.count_distinct(sample.column(c)).as_py() * 20 <= sample.num_rows]
 
 
 def _reason(exc: BaseException) -> str:
@@ -689,8 +745,7 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
 class _Writer:
     """Streams batches to parquet/CSV/TSV into an open binary file object."""
 
-    def __init__(self, fh, fmt: str, schema, metadata: dict[bytes, bytes] | None, compression: str,
-                 dictionary: list[str] | bool = True):
+    def __init__(self, fh, fmt: str, schema, compression: str, dictionary: list[str] | bool = True):
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
@@ -698,21 +753,14 @@ class _Writer:
         if fmt == "parquet":
             self._w = pq.ParquetWriter(fh, schema, compression=compression, write_statistics=False,
                                        use_dictionary=dictionary)
-            self._meta = metadata
         else:
             opts = pcsv.WriteOptions(delimiter="," if fmt == "csv" else "\t", include_header=True)
             self._w = pcsv.CSVWriter(fh, schema, write_options=opts)
-            self._meta = None
 
     def write(self, batch) -> None:
-        if self.fmt == "parquet":
-            self._w.write_batch(batch)
-        else:
-            self._w.write_batch(batch)
+        self._w.write_batch(batch)
 
     def close(self) -> None:
-        if self.fmt == "parquet" and self._meta:
-            self._w.add_key_value_metadata(self._meta)
         self._w.close()
 
 
@@ -811,6 +859,8 @@ def apply_manifest(
         stats = ApplyStats(column=col, kind=kind, input_format=src.format, output_format=fmt,
                            levels=list(rel.levels))
 
+        # the inputs' sha256 go into the output's metadata, which parquet writes first:
+        # hash the manifest in a thread while the first batch is read
         digest: dict[str, str] = {}
         hasher = None
         if fmt == "parquet":
@@ -821,93 +871,94 @@ def apply_manifest(
         if map_sha is None and lm.source not in ("stdin",) and os.path.isfile(lm.source):
             map_sha = _sha256_file(lm.source)
 
+        def file_metadata() -> dict[bytes, bytes] | None:
+            if hasher is None:
+                return None
+            hasher.join()
+            meta = {
+                "schema": 1,
+                "tool_version": __version__,
+                "method": "apply",
+                "map": {"name": _display_name(lm.source), "sha256": map_sha},
+                "manifest": {"name": _display_name(manifest), "sha256": digest.get("sha")},
+                "levels": list(rel.levels),
+                "key": {"column": col, "kind": kind,
+                        **({"path_pattern": rel.path_pattern} if rel.path_pattern else {})},
+                "unknown": unknown,
+                "num_classes": {lv: lm.num_classes(lv) for lv in rel.levels},
+            }
+            return {**(out_schema.metadata or {}),
+                    METADATA_KEY: json.dumps(meta, sort_keys=True, separators=(",", ":"),
+                                             ensure_ascii=False).encode()}
+
         seen = np.zeros((len(rel.levels), int(rel.lookups.max(initial=0)) + 2), dtype=bool)
         sink = _StdoutSpool() if output == "-" else atomic_output(output, binary=True)
         with sink as fh:
             writer = None
-            failure: UnknownLeavesError | None = None
-            offset = 0
-            for batch in _prefetch(src.batches()):
-                if failure is not None:  # keep counting, write nothing more
-                    count, more = rel.unknown_rows(batch, offset, where, 5 - len(failure.examples))
-                    failure.count += count
-                    failure.examples.extend(more)
+            try:
+                failure: UnknownLeavesError | None = None
+                offset = 0
+                for batch in _prefetch(src.batches()):
+                    if failure is not None:  # keep counting, write nothing more
+                        count, more = rel.unknown_rows(batch, offset, where, 5 - len(failure.examples))
+                        failure.count += count
+                        failure.examples.extend(more)
+                        offset += batch.num_rows
+                        continue
+                    try:
+                        out = rel(batch, offset, where)
+                    except UnknownLeavesError as exc:
+                        failure = exc
+                        # the failing batch: count every unknown row in it (the error stopped at it)
+                        offset += batch.num_rows
+                        continue
+                    if writer is None:
+                        writer = _Writer(fh, fmt, out_schema.with_metadata(file_metadata()), compression,
+                                         _dictionary_columns(out_schema, src.repeated))
+                    writer.write(out)
+                    stats.rows_in += batch.num_rows
+                    stats.rows_out += out.num_rows
+                    stats.unknown += batch.num_rows - out.num_rows if unknown == "drop" else 0
+                    if unknown == "keep":
+                        stats.unknown += out.column(rel.levels[0]).null_count
+                    for j, lv in enumerate(rel.levels):
+                        lab = out.column(lv)
+                        vals = lab.to_numpy(zero_copy_only=False) if lab.null_count == 0 else \
+                            lab.drop_null().to_numpy()
+                        seen[j, vals] = True
                     offset += batch.num_rows
-                    continue
-                try:
-                    out = rel(batch, offset, where)
-                except UnknownLeavesError as exc:
-                    failure = exc
-                    # the failing batch: count every unknown row in it (the error stopped at it)
-                    offset += batch.num_rows
-                    continue
-                if writer is None:
-                    writer = _Writer(fh, fmt, out_schema, None, compression,
-                                     _dictionary_columns(out, src.schema.names))
-                writer.write(out)
-                stats.rows_in += batch.num_rows
-                stats.rows_out += out.num_rows
-                stats.unknown += batch.num_rows - out.num_rows if unknown == "drop" else 0
-                if unknown == "keep":
-                    stats.unknown += out.column(rel.levels[0]).null_count
-                for j, lv in enumerate(rel.levels):
-                    lab = out.column(lv)
-                    vals = lab.to_numpy(zero_copy_only=False) if lab.null_count == 0 else \
-                        lab.drop_null().to_numpy()
-                    seen[j, vals] = True
-                offset += batch.num_rows
-                if progress is not None:
-                    progress(offset, src.num_rows)
-            if failure is not None:
-                raise UnknownLeavesError(failure.count, failure.examples, failure.column, where)
-            if offset == 0:
-                raise GranularityError(f"{where} has no rows")
-            if writer is None:  # every row dropped: still a valid, empty file
-                writer = _Writer(fh, fmt, out_schema, None, compression)
-            if fmt == "parquet":
-                if hasher is not None:
-                    hasher.join()
-                meta = {
-                    "schema": 1,
-                    "tool_version": __version__,
-                    "method": "apply",
-                    "map": {"name": _display_name(lm.source), "sha256": map_sha},
-                    "manifest": {"name": _display_name(manifest), "sha256": digest.get("sha")},
-                    "levels": list(rel.levels),
-                    "key": {"column": col, "kind": kind,
-                            **({"path_pattern": rel.path_pattern} if rel.path_pattern else {})},
-                    "unknown": unknown,
-                    "num_rows": stats.rows_out,
-                    "num_classes": {lv: lm.num_classes(lv) for lv in rel.levels},
-                }
-                writer._meta = {METADATA_KEY: json.dumps(meta, sort_keys=True, separators=(",", ":"),
-                                                         ensure_ascii=False).encode()}
-            writer.close()
+                    if progress is not None:
+                        progress(offset, src.num_rows)
+                if failure is not None:
+                    raise UnknownLeavesError(failure.count, failure.examples, failure.column, where)
+                if offset == 0:
+                    raise GranularityError(f"{where} has no rows")
+                if writer is None:  # every row dropped: still a valid, empty file
+                    writer = _Writer(fh, fmt, out_schema.with_metadata(file_metadata()), compression,
+                                     _dictionary_columns(out_schema, src.repeated))
+                writer.close()
+            except BaseException:
+                if writer is not None:  # let it go quietly: the temp file is discarded
+                    try:
+                        writer.close()
+                    except Exception:
+                        pass
+                raise
         stats.label_counts = {lv: int(seen[j].sum()) for j, lv in enumerate(rel.levels)}
         return stats
     finally:
         src.close()
 
 
-def _dictionary_columns(batch, input_columns: list[str]) -> list[str]:
+def _dictionary_columns(schema, repeated: list[str]) -> list[str]:
     """Columns worth parquet's dictionary encoding: dictionary arrays (the added
-    ``_id``/``_name`` columns, repeated strings of a parquet input) and string
-    columns with few distinct values in the first batch. Trying it on unique values
-    (sample ids, paths) costs a hash of each and then falls back; integer labels
-    compress as well without it, for half the time."""
+    ``_id``/``_name`` columns, repeated strings of a parquet input) and the string
+    columns with few distinct values. Trying it on unique values (sample ids,
+    paths) costs a hash of each and then falls back; integer labels compress as
+    well without it, for half the time."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    out = []
-    sample = batch.slice(0, 1 << 18)
-    for f in batch.schema:
-        if pa.types.is_dictionary(f.type):
-            out.append(f.name)
-        elif f.name in input_columns and sample.num_rows and (
-                pa.types.is_string(f.type) or pa.types.is_large_string(f.type)) and \
-                pc.count_distinct(sample.column(f.name)).as_py() <= max(16, sample.num_rows // 20):
-            out.append(f.name)
-    return out
+    return [f.name for f in schema if pa.types.is_dictionary(f.type) or f.name in repeated]
 
 
 def _display_name(spec: str) -> str:
