@@ -29,8 +29,8 @@ def apply(
     column: Optional[str] = typer.Option(
         None, "--column", "-c",
         help="The manifest column holding the leaf index or leaf id (default: the first of "
-        "leaf_index, leaf_id, wnid, label, class_index, target, synset, class_id, class; else a "
-        "path column). Example: --column wnid",
+        "leaf_index, leaf_id, wnid, label, class_index, label_index, target, synset, class_id, "
+        "class; else a path column). Example: --column wnid",
     ),
     key: str = typer.Option(
         "auto", "--key",
