@@ -152,6 +152,7 @@ class Relabeler:
     ids: bool = False
     names: bool = False
     leaf_index: bool = False
+    dictionary: bool = True             # _id/_name columns dictionary-encoded, else plain strings
     source: str = "label map"
     duplicate_leaf_id: str | None = None  # a leaf id the map holds twice (ids then are ambiguous)
     _value_sets: dict = field(default_factory=dict, repr=False, compare=False)
@@ -265,10 +266,11 @@ class Relabeler:
             out.append(("leaf_index", pa.int32(), -1, "leaf_index"))
         for j, lv in enumerate(self.levels):
             out.append((lv, pa.int32(), j, "label"))
+            text = pa.dictionary(pa.int32(), pa.string()) if self.dictionary else pa.string()
             if self.ids:
-                out.append((f"{lv}_id", pa.dictionary(pa.int32(), pa.string()), j, "id"))
+                out.append((f"{lv}_id", text, j, "id"))
             if self.names:
-                out.append((f"{lv}_name", pa.dictionary(pa.int32(), pa.string()), j, "name"))
+                out.append((f"{lv}_name", text, j, "name"))
         clash = [c[0] for c in out if c[0] in schema.names]
         if clash:
             raise GranularityError(
@@ -393,9 +395,9 @@ class Relabeler:
                 if j not in labels:
                     labels[j] = pa.array(self.lookups[j].take(idx), type=pa.int32(), mask=mask)
                 arr = labels[j]
-                if what != "label":  # dictionary-encoded: labels index the level's ids/names
-                    arr = pa.DictionaryArray.from_arrays(
-                        arr, self.level_ids[j] if what == "id" else self.level_names[j])
+                if what != "label":  # labels index the level's ids/names
+                    values = self.level_ids[j] if what == "id" else self.level_names[j]
+                    arr = pa.DictionaryArray.from_arrays(arr, values) if self.dictionary else values.take(arr)
             arrays.append(arr)
             fields.append(pa.field(name, typ))
         return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
@@ -444,6 +446,7 @@ def make_relabeler(
     ids: bool = False,
     names: bool = False,
     leaf_index: bool = False,
+    dictionary: bool = True,
 ) -> Relabeler:
     """A :class:`Relabeler` for ``label_map`` (a path or a :class:`LabelMap`).
 
@@ -452,6 +455,8 @@ def make_relabeler(
     ``KEY_COLUMN_GUESSES``); ``key`` says whether it holds leaf indices or ids
     (``auto``: by name, then by type). ``path_column`` derives the leaf id from
     an image path instead (``path_pattern``: a regex with one group around it).
+    ``dictionary=False`` writes the ``_id``/``_name`` columns as plain strings
+    instead of dictionary-encoded ones (for engines without dictionary support).
     """
     import pyarrow as pa
 
@@ -483,7 +488,8 @@ def make_relabeler(
         level_ids=[pa.array(lm.ids(lv), type=pa.string()) for lv in chosen],
         level_names=[pa.array(lm.names(lv), type=pa.string()) for lv in chosen],
         column=column, key=key, path_column=path_column, path_pattern=path_pattern,
-        unknown=unknown, ids=ids, names=names, leaf_index=leaf_index, source=lm.source,
+        unknown=unknown, ids=ids, names=names, leaf_index=leaf_index, dictionary=dictionary,
+        source=lm.source,
         duplicate_leaf_id=duplicate,
     )
     return rel

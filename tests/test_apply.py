@@ -271,6 +271,10 @@ def test_leaf_index_out_of_range_and_null_are_unknown(tmp_path, label_map):
     m = write_manifest(tmp_path, pa.table({"leaf_index": pa.array([0, 6, None, -1, 5], pa.int64())}))
     res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "o.parquet")
     assert_one_line_error(res, "3 rows", "6 (row 1)", "'<null>' (row 2)", "-1 (row 3)")
+    m = write_manifest(tmp_path, pa.table({"path": ["n00000001/a.jpg", None, "", "zzz/n00000002_1.jpg",
+                                                    "nothing_here.jpg"]}), "p.parquet")
+    res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, "3 rows", "'<null>' (row 1)", "'' (row 2)", "'nothing_here.jpg' (row 4)")
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -401,6 +405,9 @@ def test_relabeler_pandas_and_dictionary_input(label_map):
     assert rel(dict_batch).column("level_2").to_pylist() == L2[leaf].tolist()
     large = pa.record_batch({"leaf_id": pa.array([LEAVES[i] for i in leaf], pa.large_string())})
     assert rel(large).column("level_2").to_pylist() == L2[leaf].tolist()
+    plain = make_relabeler(label_map, ["level_2"], names=True, dictionary=False)(large)
+    assert plain.schema.field("level_2_name").type == pa.string()
+    assert plain.column("level_2_name").to_pylist() == [["animal", "plant"][k] for k in L2[leaf]]
 
 
 def test_relabeler_raises_with_offset(label_map):
