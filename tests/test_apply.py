@@ -366,6 +366,8 @@ def test_bad_options(tmp_path, label_map):
     for extra, frag in cases:
         res = invoke("apply", m, "--map", label_map, *extra, "-o", tmp_path / "o.parquet")
         assert_one_line_error(res, frag)
+    res = invoke("apply", "-", "--map", "-", "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, "cannot both be read from stdin")
     res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "o.xlsx")
     assert_one_line_error(res, "cannot tell the output format")
     res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "missing" / "o.parquet")

@@ -101,6 +101,8 @@ def apply(
     from ..apply import apply_manifest, output_format
     from ..labelmap import read_label_map
 
+    if manifest == "-" and map_ == "-":
+        raise GranularityError("the manifest and --map cannot both be read from stdin ('-')")
     lm = read_label_map(map_)
     levels = [p.strip() for item in (level or []) for p in item.split(",") if p.strip()] or None
     for lv in levels or []:
