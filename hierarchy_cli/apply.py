@@ -557,10 +557,17 @@ class _Manifest:
         self.path = path
         self.batch_rows = batch_rows
         try:
-            with open(path, "rb") as fh:
-                head = fh.read(65536)
-        except OSError as exc:
-            raise GranularityError(f"cannot read manifest {spec!r}: {exc.strerror or exc}") from None
+            if self._compressed():  # CSV/TSV .gz, .bz2, .zst: pyarrow decompresses as it reads
+                import pyarrow as pa
+
+                with pa.input_stream(path, compression="detect") as fh:
+                    head = fh.read(65536)
+            else:
+                with open(path, "rb") as fh:
+                    head = fh.read(65536)
+        except Exception as exc:  # OSError, or pyarrow's for a corrupt compressed stream
+            reason = getattr(exc, "strerror", None) or _reason(exc)
+            raise GranularityError(f"cannot read manifest {spec!r}: {reason}") from None
         if not head:
             raise GranularityError(f"manifest {self.name!r} is empty")
         self.format = input_format or self._sniff(head)
@@ -590,10 +597,15 @@ class _Manifest:
                 pass
             self._spool = None
 
+    def _compressed(self) -> bool:
+        return self.name.lower().endswith(COMPRESSED_SUFFIXES)
+
     def _sniff(self, head: bytes) -> str:
         if head[:4] == b"PAR1":
             return "parquet"
         low = self.name.lower()
+        for suffix in COMPRESSED_SUFFIXES:
+            low = low.removesuffix(suffix)
         if low.endswith((".parquet", ".pq")):
             return "parquet"  # not PAR1: reported as corrupt when opened
         if low.endswith(".csv"):
@@ -698,6 +710,7 @@ class _Manifest:
             b = self._next_csv()
 
 
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SAMPLE_ROWS = 1 << 16        # rows judged to pick dictionary-encoded string columns
 CSV_BLOCK_BYTES = 4 << 20    # CSV/TSV read block (a batch holds one block's rows)
 
@@ -775,11 +788,20 @@ class _Writer:
             self._w = pq.ParquetWriter(fh, schema, compression=compression, write_statistics=False,
                                        use_dictionary=dictionary, column_encoding=delta or None)
         else:
-            opts = pcsv.WriteOptions(delimiter="," if fmt == "csv" else "\t", include_header=True)
+            # TSV unquoted (a value holding a tab, newline or quote is an error); CSV quotes strings
+            opts = pcsv.WriteOptions(delimiter="," if fmt == "csv" else "\t", include_header=True,
+                                     quoting_style="needed" if fmt == "csv" else "none",
+                                     quoting_header="needed" if fmt == "csv" else "none")
             self._w = pcsv.CSVWriter(fh, schema, write_options=opts)
 
     def write(self, batch) -> None:
-        self._w.write_batch(batch)
+        if self.fmt != "tsv":
+            self._w.write_batch(batch)
+            return
+        try:
+            self._w.write_batch(batch)
+        except Exception as exc:
+            raise GranularityError(f"cannot write TSV: {_reason(exc)}; write CSV or parquet instead") from None
 
     def close(self) -> None:
         self._w.close()

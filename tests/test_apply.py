@@ -160,6 +160,27 @@ def test_csv_tsv_formats(tmp_path, label_map, inp, outname):
     assert t.column("sample_id").to_pylist() == table.column("sample_id").to_pylist()
 
 
+def test_compressed_csv_and_tsv(tmp_path, label_map):
+    import gzip
+
+    (tmp_path / "m.tsv.gz").write_bytes(gzip.compress(b"wnid\tn\nn00000005\t1\nn00000002\t2\n"))
+    res = invoke("apply", tmp_path / "m.tsv.gz", "--map", label_map, "-l", "level_1", "-f", "tsv", "-o", "-")
+    assert res.code == 0, res.stderr
+    assert res.out.splitlines() == ["wnid\tn\tlevel_1", "n00000005\t1\t2", "n00000002\t2\t0"]
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip at all")
+    res = invoke("apply", tmp_path / "bad.csv.gz", "--map", label_map, "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, "bad.csv.gz")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_tsv_output_refuses_a_value_with_a_tab(tmp_path, label_map):
+    m = write_manifest(tmp_path, pa.table({"leaf_id": ["n00000001"], "note": ["a\tb"]}))
+    out = tmp_path / "o.tsv"
+    res = invoke("apply", m, "--map", label_map, "-o", out)
+    assert_one_line_error(res, "cannot write TSV", "write CSV or parquet")
+    assert not out.exists()
+
+
 def test_numeric_looking_ids_stay_ids_in_csv(tmp_path):
     h = Hierarchy(["0042", "17"], ["a", "b"], [Level("genus", np.array([0, 0], np.int32), ("g",), ("G",))])
     mp = tmp_path / "taxa.parquet"
