@@ -84,7 +84,9 @@ class UnknownLeavesError(GranularityError):
     def _message(self) -> str:
         shown = offenders(self.examples, "", "", limit=len(self.examples)).split(": ", 1)[1]
         more = f", ... ({self.count - len(self.examples)} more)" if self.count > len(self.examples) else ""
-        return (f"{self.count:,} rows of {self.where} have a leaf that is not in the label map "
+        rows = "1 row of {} has".format(self.where) if self.count == 1 else \
+            f"{self.count:,} rows of {self.where} have"
+        return (f"{rows} a leaf that is not in the label map "
                 f"(column {self.column!r}): {shown}{more}; "
                 "use --unknown drop or --unknown keep to go on without them")
 

@@ -263,6 +263,14 @@ def test_unknown_in_a_late_batch_leaves_no_file(tmp_path, label_map):
     assert res.code == 2 and res.stdout == b""
 
 
+def test_real_process_error_is_one_line(tmp_path, label_map):
+    m = unknown_manifest(tmp_path, n=100, bad_rows=(99,))
+    out = tmp_path / "o.parquet"
+    res = run_cli("apply", m, "--map", label_map, "--batch-rows", "10", "-o", out)
+    assert_one_line_error(res, "1 row of manifest", "has a leaf", "'n99990099' (row 99)")
+    assert not out.exists()
+
+
 def test_unknown_count_spans_batches(tmp_path, label_map):
     bad = tuple(range(0, 400, 10))
     m = unknown_manifest(tmp_path, n=400, bad_rows=bad)
