@@ -120,6 +120,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=14_197_122)
     ap.add_argument("--repeat", type=int, default=2, help="runs per contender; the fastest is reported")
+    ap.add_argument("--manifests", default="ids,paths", help="which manifests to run: ids, paths or both")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -132,7 +133,7 @@ def main() -> None:
               f"(ids: {files['ids'].stat().st_size / 1e6:.0f} MB, paths: {files['paths'].stat().st_size / 1e6:.0f} MB) "
               f"in {folder}", file=sys.stderr)
         rows = []
-        for kind in ("ids", "paths"):
+        for kind in [k.strip() for k in args.manifests.split(",") if k.strip()]:
             res = {}
             for name, code in (("granularity", OURS), ("pandas", PANDAS)):
                 out = folder / f"out_{kind}_{name}.parquet"
