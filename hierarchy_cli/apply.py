@@ -942,7 +942,7 @@ def apply_manifest(
             """Read and relabel (in the reader thread): yields (batch, rows read so far)."""
             failure: UnknownLeavesError | None = None
             offset = 0
-            for batch in src.batches():
+            for batch in _prefetch(src.batches()):  # reading overlaps relabelling too
                 if failure is not None:  # keep counting for the message, relabel nothing more
                     count, more = rel.unknown_rows(batch, offset, where, 5 - len(failure.examples))
                     failure.count += count
