@@ -159,8 +159,8 @@ def _summary(stats, lm, seconds: float, target: str) -> None:
 
     con = stderr_console()
     key = {"index": "leaf index", "id": "leaf id", "path": "leaf id from the path"}[stats.kind]
-    con.print(f"{stats.rows_in:,} rows ({stats.input_format}) keyed by column {stats.column!r} ({key}); "
-              f"{stats.rows_out:,} written as {stats.output_format} in {seconds:.1f} s "
+    con.print(f"read {stats.rows_in:,} rows ({stats.input_format}), keyed by {stats.column!r} ({key})")
+    con.print(f"relabelled {stats.rows_out:,} rows as {stats.output_format} in {seconds:.1f} s "
               f"({stats.rows_in / max(seconds, 1e-9) / 1e6:.1f} M rows/s)")
     if stats.unknown:
         what = "dropped" if stats.rows_out < stats.rows_in else "kept with null labels"
