@@ -15,7 +15,11 @@ import typer
 from . import __version__
 from .commands.apply import apply
 from .commands.build import build
+from .commands.datasets import datasets
+from .commands.compare import compare
 from .commands.export import export
+from .commands.inspect import inspect
+from .commands.random import random
 
 app = typer.Typer(
     name="granularity",
@@ -50,6 +54,10 @@ def main_options(
 
 
 app.command("build")(build)
+app.command("datasets")(datasets)
+app.command("random")(random)
+app.command("inspect")(inspect)
+app.command("compare")(compare)
 app.command("apply")(apply)
 app.command("export")(export)
 

@@ -36,6 +36,15 @@ def first_appearance_labels(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[inverse.ravel()].astype(np.int32), first_idx[order]
 
 
+def _lookup(source: Any, keys: np.ndarray) -> tuple[str, ...]:
+    """``source`` applied to every key: a callable, a sequence, or anything with ``take``."""
+    if hasattr(source, "take") and not isinstance(source, np.ndarray):
+        return tuple(str(v) for v in source.take(keys))
+    if callable(source):
+        return tuple(str(source(k)) for k in keys.tolist())
+    return tuple(str(source[k]) for k in keys.tolist())
+
+
 @dataclass(frozen=True)
 class Level:
     """One partition of the leaves.
@@ -65,14 +74,7 @@ class Level:
         keys = np.asarray(keys)
         labels, firsts = first_appearance_labels(keys)
         group_keys = keys[firsts]
-        get_id = id_of if callable(id_of) else (lambda k: id_of[k])
-        get_name = name_of if callable(name_of) else (lambda k: name_of[k])
-        return cls(
-            name,
-            labels,
-            tuple(str(get_id(k)) for k in group_keys.tolist()),
-            tuple(str(get_name(k)) for k in group_keys.tolist()),
-        )
+        return cls(name, labels, _lookup(id_of, group_keys), _lookup(name_of, group_keys))
 
     @property
     def num_classes(self) -> int:

@@ -33,7 +33,7 @@ DATASETS = {
     "imagenet22k": ("imagenet22k_synsets.txt", 21841,
                     "ImageNet-22k fall11 as released (21,841 classes with images), sorted wnids"),
     "imagenet12k": ("imagenet12k_synsets.txt", 11821,
-                    "ImageNet-12k: the 11,821 fall11 classes with at least ~400 images (timm's in12k)"),
+                    "ImageNet-12k: timm's 11,821-class subset of fall11 (the in12k class index)"),
     "imagenet21k-p": ("imagenet21k_miil_synsets.txt", 11221,
                       "ImageNet-21K-P (Ridnik et al. 2021) processed from fall11, 11,221 classes"),
     "imagenet21k-p-winter21": ("imagenet21k_miil_w21_synsets.txt", 10450,

@@ -10,16 +10,27 @@ from ..cliutil import OutputOption, input_stem, level_span, print_level_summary,
 from ..errors import GranularityError
 
 SOURCES = ("wordnet",)
+RULES = ("longest", "shortest", "first")
+
+
+def _complete(choices):
+    return lambda incomplete: [c for c in choices() if c.startswith(incomplete)]
+
+
+def _dataset_names() -> list[str]:
+    from ..manifests import dataset_names
+
+    return dataset_names()
 
 
 def build(
     source: str = typer.Option(
-        "wordnet", "--source", "-s",
+        "wordnet", "--source", "-s", autocompletion=_complete(lambda: SOURCES),
         help="Where the hierarchy comes from: 'wordnet' (WordNet 3.0 nouns, embedded). "
         "Example: --source wordnet",
     ),
     dataset: Optional[str] = typer.Option(
-        None, "--dataset", "-d",
+        None, "--dataset", "-d", autocompletion=_complete(_dataset_names),
         help="A shipped class list (default imagenet21k when --classes is not given); "
         "see 'granularity datasets'. Example: --dataset imagenet1k",
     ),
@@ -49,7 +60,7 @@ def build(
         "themselves); a list or range writes several. Example: --depth 4",
     ),
     multi_parent: str = typer.Option(
-        "longest", "--multi-parent",
+        "longest", "--multi-parent", autocompletion=_complete(lambda: RULES),
         help="Which path to the root to follow when a class has several: longest, "
         "shortest or first (first-listed parent). Ties go to the parent WordNet lists "
         "first, from the leaf upward. Example: --multi-parent shortest",

@@ -149,6 +149,9 @@ class _Wnids(Sequence):
     def __getitem__(self, i):
         return f"n{int(self._offsets[i]):08d}"
 
+    def take(self, idx) -> list[str]:
+        return [f"n{x:08d}" for x in self._offsets[np.asarray(idx, dtype=np.int64)].tolist()]
+
 
 class _FirstLemma(Sequence):
     def __init__(self, lemmas):
@@ -159,6 +162,14 @@ class _FirstLemma(Sequence):
 
     def __getitem__(self, i):
         return self._lemmas[int(i)].as_py().split(", ")[0]
+
+    def take(self, idx) -> list[str]:
+        import pyarrow as pa
+
+        from ..arrowutil import int32_array
+
+        picked = self._lemmas.take(int32_array(np.asarray(idx)))
+        return [text.split(", ", 1)[0] for text in picked.to_pylist()]
 
 
 @dataclass
@@ -191,10 +202,11 @@ class WordNetGraph:
 
 
 def graph_from_table(table, origin: str) -> WordNetGraph:
-    offsets = table.column("offset").to_numpy()
-    parents_col = table.column("parents").combine_chunks()
-    ptr = parents_col.offsets.to_numpy().astype(np.int64)
-    parent_offsets = parents_col.values.to_numpy()
+    from ..arrowutil import list_parts, to_numpy
+
+    offsets = to_numpy(table.column("offset"))
+    ptr, parent_values = list_parts(table.column("parents"))
+    parent_offsets = to_numpy(parent_values)
     pidx = np.searchsorted(offsets, parent_offsets).astype(np.int32)
     if pidx.size and (pidx.max() >= len(offsets) or not np.array_equal(offsets[pidx], parent_offsets)):
         raise GranularityError(f"WordNet graph from {origin} names parents that are not noun synsets")
@@ -227,7 +239,7 @@ def load_wordnet(folder: str | None = None) -> WordNetGraph:
                 f"the embedded WordNet file {str(path)!r} is missing: reinstall granularity, "
                 "or run scripts/make_wordnet_data.py"
             )
-        return graph_from_table(pq.read_table(path), "embedded")
+        return graph_from_table(pq.ParquetFile(path).read(), "embedded")
     reader = dict_folder_reader(folder)
     return graph_from_table(noun_table_from_wordnet(reader), str(folder))
 
@@ -307,7 +319,7 @@ def build_wordnet(
     source_name = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
     lvls, info = cut_levels(wn.graph, leaves, levels, depths, multi_parent)
-    names = [wn.graph.names[i] for i in leaves.tolist()]
+    names = wn.graph.names.take(leaves)
     meta = {
         "method": "build",
         "source": "wordnet",

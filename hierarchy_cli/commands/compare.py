@@ -1,0 +1,70 @@
+"""``granularity compare``: agreement and alignment of two levels over the same leaves."""
+
+from __future__ import annotations
+
+import typer
+
+
+def compare(
+    a: str = typer.Argument(
+        ..., metavar="A[:LEVEL]",
+        help="The pretraining level: a label map, with :LEVEL unless it has one level. "
+        "Example: in21k.wordnet.parquet:level_1",
+    ),
+    b: str = typer.Argument(
+        ..., metavar="B[:LEVEL]",
+        help="The target level, over the same leaves in the same order (may be the same file). "
+        "Example: in21k.wordnet.parquet:level_5",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json",
+        help="Print the metrics as one JSON object on stdout instead of a table. "
+        "Example: granularity compare a.parquet:level_1 a.parquet:level_3 --json",
+    ),
+) -> None:
+    """Compare two levels: NMI, ARI and how well pretraining level A aligns with target level B.
+
+    Example: granularity compare in1k.parquet:level_1 in1k.parquet:level_3
+    """
+    import json
+    import sys
+
+    from ..metrics import compare as compare_api
+
+    if a == "-" and b == "-":
+        from ..errors import GranularityError
+
+        raise GranularityError("A and B cannot both read stdin")
+    res = compare_api(a, b)
+    if as_json:
+        sys.stdout.write(json.dumps(res, sort_keys=True) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    ka, kb = res["classes_a"], res["classes_b"]
+    pure_n = round(res["pure_classes"] * ka)
+    if res["a_refines_b"] and res["b_refines_a"]:
+        nest = "identical partitions"
+    elif res["a_refines_b"]:
+        nest = "A nests in B (every A class inside one B class)"
+    elif res["b_refines_a"]:
+        nest = "B nests in A (every B class inside one A class)"
+    else:
+        nest = "neither nests in the other"
+    table = Table(title=f"A = {res['a']['source']}:{res['a']['level']} (pretraining, {ka:,} classes)\n"
+                        f"B = {res['b']['source']}:{res['b']['level']} (target, {kb:,} classes)\n"
+                        f"{res['num_leaves']:,} leaves",
+                  title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("meaning")
+    table.add_row("NMI", f"{res['nmi']:.4f}", "normalized mutual information (sklearn, arithmetic)")
+    table.add_row("ARI", f"{res['ari']:.4f}", "adjusted Rand index (sklearn)")
+    table.add_row("pure classes", f"{res['pure_classes']:.4f}",
+                  f"{pure_n:,} of {ka:,} A classes lie inside one B class")
+    table.add_row("pure leaves", f"{res['pure_leaves']:.4f}", "share of leaves in such A classes")
+    table.add_row("H(B|A)", f"{res['h_target_given_pre']:.4f}",
+                  f"bits left about B once A is known (H(B) = {res['h_target']:.4f} bits)")
+    table.add_row("nesting", "yes" if res["a_refines_b"] or res["b_refines_a"] else "no", nest)
+    Console(file=sys.stdout, highlight=False, soft_wrap=False, width=120).print(table)

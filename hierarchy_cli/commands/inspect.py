@@ -1,0 +1,168 @@
+"""``granularity inspect``: what is in a label map (its report is the data: stdout)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+
+def inspect(
+    label_map: str = typer.Argument(
+        ..., metavar="MAP",
+        help="A label map written by granularity; '-' reads stdin. Example: in1k.wordnet.level_0-3.parquet",
+    ),
+    show_tree: bool = typer.Option(
+        False, "--tree",
+        help="Show the nested levels as a tree, largest groups first, truncated by "
+        "--max-children and --max-depth. Example: --tree --max-children 5",
+    ),
+    lineage: Optional[List[str]] = typer.Option(
+        None, "--lineage", metavar="ID",
+        help="Print one leaf's labels at every level, coarsest first, as TaxonKit's lineage "
+        "(a leaf id, or a leaf index); repeat for several. Example: --lineage n01440764",
+    ),
+    level: Optional[List[str]] = typer.Option(
+        None, "--level", "-l",
+        help="With --tree: only these levels (repeat or comma-separate; they must nest). "
+        "Example: --level level_1,level_3",
+    ),
+    max_children: int = typer.Option(
+        10, "--max-children",
+        help="With --tree: children shown per node; the rest are counted as '... N more'. "
+        "Example: --max-children 5",
+    ),
+    max_depth: int = typer.Option(
+        2, "--max-depth",
+        help="With --tree: layers shown below the top; deeper groups are counted, not drawn. "
+        "Example: --max-depth 2",
+    ),
+    root: Optional[str] = typer.Option(
+        None, "--root", metavar="ID",
+        help="With --tree: start at the group (or leaf) with this id. Example: --root n01503061",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json",
+        help="Print machine-readable JSON on stdout (the summary, the lineages or the tree). "
+        "Example: granularity inspect map.parquet --json",
+    ),
+) -> None:
+    """Show a label map: classes and group sizes per level, a tree, or leaf lineages.
+
+    Example: granularity inspect in1k.wordnet.level_0-3.parquet --lineage n01440764
+    """
+    import json
+    import sys
+
+    from ..errors import GranularityError
+    from ..inspection import lineage as lineage_of
+    from ..inspection import hierarchy_from_map, summarize, tree
+    from ..labelmap import read_label_map
+
+    if show_tree and lineage:
+        raise GranularityError("give --tree or --lineage, not both")
+    tree_only = [name for name, used in (("--level", bool(level)), ("--root", root is not None),
+                                         ("--max-children", max_children != 10),
+                                         ("--max-depth", max_depth != 2)) if used]
+    if tree_only and not show_tree:
+        raise GranularityError(f"{tree_only[0]} only applies with --tree")
+    lm = read_label_map(label_map)
+    h = hierarchy_from_map(lm)
+    out = sys.stdout
+
+    if lineage:
+        found = [lineage_of(h, x) for x in lineage]
+        if as_json:
+            out.write(json.dumps(found if len(found) > 1 else found[0], sort_keys=True,
+                                 ensure_ascii=False) + "\n")
+            return
+        for r in found:
+            out.write(f"{r['leaf_index']}\t{r['leaf_id']}\t{';'.join(r['names'])}\t{';'.join(r['ids'])}\n")
+        return
+
+    if show_tree:
+        names = list(dict.fromkeys(p.strip() for item in (level or []) for p in item.split(",") if p.strip()))
+        for name in names:
+            if name not in h.level_names:
+                raise GranularityError(
+                    f"--level {name!r}: no such level in {lm.source}; levels are: {', '.join(h.level_names)}"
+                )
+        node = tree(h, names or None, max_children, max_depth, root)
+        if as_json:
+            out.write(json.dumps(node.to_json(), sort_keys=True, ensure_ascii=False) + "\n")
+            return
+        _print_tree(node)
+        return
+
+    summary = summarize(h)
+    summary["source"] = lm.source
+    if as_json:
+        out.write(json.dumps(summary, sort_keys=True, ensure_ascii=False) + "\n")
+        return
+    _print_summary(summary)
+
+
+def _console():
+    import sys
+
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False,
+                   width=None if sys.stdout.isatty() else 120)
+
+
+def _print_summary(s: dict) -> None:
+    from rich.table import Table
+
+    meta = s["metadata"]
+    how = meta.get("method", "?")
+    if meta.get("source"):
+        how += f" ({meta['source']})"
+    from rich.text import Text
+
+    title = Text(f"{s['source']}: {s['num_leaves']:,} leaves, {len(s['levels'])} levels, "
+                 f"{'nested' if s['nested'] else 'not nested'}; made by {how}")
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("level", "classes", "min", "median", "max", "singletons", "nests in next"):
+        table.add_column(col, justify="left" if col == "level" else "right")
+    for lv in s["levels"]:
+        nest = "" if lv["nests_in_next"] is None else ("yes" if lv["nests_in_next"] else "no")
+        med = lv["median"]
+        table.add_row(lv["name"], f"{lv['classes']:,}", f"{lv['min']:,}",
+                      f"{med:,}" if isinstance(med, int) else f"{med:,.1f}", f"{lv['max']:,}",
+                      f"{lv['singletons']:,}", nest)
+    con = _console()
+    con.print(title)
+    con.print(table)
+
+
+def _label(node) -> "object":
+    from rich.text import Text
+
+    text = Text()
+    if node.level in (None, "root"):
+        text.append(node.name, style="bold" if node.level == "root" else "")
+        if node.level is None:
+            text.append(f"  {node.id}", style="dim")
+        return text
+    text.append(node.name, style="bold")
+    text.append(f"  {node.id}", style="dim")
+    text.append(f"  {node.level}, {node.size:,} {'leaf' if node.size == 1 else 'leaves'}")
+    if node.collapsed and node.collapsed_what != "leaves":
+        text.append(f"  ({node.collapsed:,} {node.collapsed_what} below)", style="dim")
+    return text
+
+
+def _print_tree(node) -> None:
+    from rich.text import Text
+    from rich.tree import Tree
+
+    def add(branch, n) -> None:
+        for c in n.children:
+            add(branch.add(_label(c)), c)
+        if n.hidden_children:
+            branch.add(Text(f"… {n.hidden_children:,} more ({n.hidden_leaves:,} leaves)", style="dim"))
+
+    top = Tree(_label(node))
+    add(top, node)
+    _console().print(top)

@@ -1,0 +1,112 @@
+"""``granularity random``: random hierarchies, the control for label granularity."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..cliutil import OutputOption, input_stem, print_level_summary, resolve_output, safe_name
+from ..errors import GranularityError
+
+
+def random(
+    k: Optional[str] = typer.Option(
+        None, "--k", "-k", metavar="K[,K...]",
+        help="Randomly partition the leaves into K non-empty groups; a list writes one level "
+        "per K, finest first (nested unless --independent). Example: --k 1000,100",
+    ),
+    like: Optional[str] = typer.Option(
+        None, "--like", metavar="MAP[:LEVEL,...]",
+        help="Copy a reference label map's structure with the leaves shuffled: every level "
+        "(or only the named ones) keeps its group sizes and the nesting between levels. "
+        "Example: --like in1k.wordnet.parquet:level_3",
+    ),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", "-d",
+        help="A shipped class list (default imagenet21k when neither --classes nor --like "
+        "is given); see 'granularity datasets'. Example: --dataset imagenet1k",
+    ),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", "-c", metavar="FILE",
+        help="Your class list in class-index order: one id per line, or a column of a "
+        "CSV/TSV/parquet file; '-' reads stdin. Example: --classes my_classes.txt",
+    ),
+    column: Optional[str] = typer.Option(
+        None, "--column",
+        help="Which column of a CSV/TSV/parquet class list holds the ids. Example: --column wnid",
+    ),
+    seed: int = typer.Option(
+        0, "--seed",
+        help="Seed of numpy's default_rng; the same seed gives a byte-identical file. "
+        "Example: --seed 7",
+    ),
+    sizes: str = typer.Option(
+        "balanced", "--sizes",
+        help="Group sizes for --k: 'balanced' (N//K or N//K+1 leaves each) or 'multinomial' "
+        "(K random leaves start the groups, every other leaf joins one uniformly at random). "
+        "Example: --sizes multinomial",
+    ),
+    independent: bool = typer.Option(
+        False, "--independent",
+        help="With several K, draw every level independently from the leaves instead of "
+        "grouping the finer level's groups (the levels are then not nested). "
+        "Example: --k 1000,100 --independent",
+    ),
+    leaf_names: str = typer.Option(
+        "auto", "--leaf-names",
+        help="leaf_name column: 'auto' (WordNet's first lemma when every id is a WordNet noun "
+        "wnid, else the id), 'id' or 'wordnet'. Example: --leaf-names id",
+    ),
+    output: Optional[str] = OutputOption,
+) -> None:
+    """Draw a random hierarchy: K random groups, or a reference's shape with shuffled leaves.
+
+    Example: granularity random --dataset imagenet1k --k 100 --seed 1
+    (writes imagenet1k.random_k100.seed1.parquet)
+    """
+    from pathlib import Path
+
+    from ..methods.random import LEAF_NAMES, SIZES, random_hierarchy, split_map_spec
+
+    if k is None and like is None:
+        raise GranularityError("say how to draw the groups: --k K (e.g. --k 1000,100) or --like MAP[:LEVEL]")
+    if k is not None and like is not None:
+        raise GranularityError("give --k or --like, not both")
+    if sizes not in SIZES:
+        raise GranularityError(f"unknown --sizes {sizes!r}; choose one of {', '.join(SIZES)}")
+    if leaf_names not in LEAF_NAMES:
+        raise GranularityError(f"unknown --leaf-names {leaf_names!r}; choose one of {', '.join(LEAF_NAMES)}")
+    if seed < 0:
+        raise GranularityError(f"--seed {seed} is negative: give a whole number >= 0")
+    if like is not None and (sizes != "balanced" or independent):
+        raise GranularityError("--sizes and --independent apply to --k; --like copies the reference's sizes")
+    if like is not None and leaf_names != "auto":
+        raise GranularityError("--leaf-names applies to --k; --like keeps the reference's leaf names")
+    if classes is not None and dataset is not None:
+        raise GranularityError("give --classes or --dataset, not both")
+    if like is None and classes is None and dataset is None:
+        dataset = "imagenet21k"
+    if like is not None and str(like).split(":")[0] == "-" and classes == "-":
+        raise GranularityError("--like and --classes cannot both read stdin")
+
+    h = random_hierarchy(classes=classes, dataset=dataset, k=k, like=like, seed=seed, sizes=sizes,
+                         nested=not independent, leaf_names=leaf_names, column=column)
+    if like is not None and classes is None and dataset is None:
+        ref_path = split_map_spec(like)[0]
+        stem = input_stem(ref_path, None, "reference")
+    else:
+        stem = input_stem(classes, dataset, "classes")
+    span = "+".join(h.level_names) if len(h.level_names) <= 3 else f"{h.level_names[0]}-{h.level_names[-1]}"
+    target = resolve_output(output, f"{stem}.{safe_name(span)}.seed{seed}.parquet")
+    from ..labelmap import write_label_map
+
+    write_label_map(h, target)
+    notes = []
+    if like is not None:
+        notes.append(f"leaves shuffled by one random permutation (seed {seed}); kept from "
+                     f"{Path(split_map_spec(like)[0]).name}: every level's group sizes and how the levels nest")
+    else:
+        notes.append(f"{sizes} group sizes, seed {seed}; "
+                     + ("levels nested" if h.nested or len(h.levels) == 1 else "levels drawn independently"))
+    print_level_summary(h, f"random hierarchy over {h.num_leaves:,} leaves", notes, target)

@@ -1,0 +1,224 @@
+"""Looking inside a hierarchy: level summaries, one leaf's lineage, a truncated tree.
+
+Everything takes a :class:`~hierarchy_cli.hierarchy.Hierarchy` (``read_label_map(p)
+.to_hierarchy()`` gives one) and returns plain Python data, which
+``granularity inspect`` prints as a table, TSV, a rich tree or JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import GranularityError
+from .hierarchy import Hierarchy, is_refinement
+
+
+def hierarchy_from_map(lm, levels: list[str] | None = None) -> Hierarchy:
+    """The :class:`Hierarchy` of a ``LabelMap`` (only ``levels``, default all), read fast.
+
+    Each level's labels are renumbered by first appearance (a no-op for files
+    granularity wrote) and each group's id and name are taken from its first
+    leaf with one Arrow ``take``, instead of a Python loop over the rows.
+    """
+    from .hierarchy import Level, first_appearance_labels
+
+    out = []
+    for name in levels if levels is not None else lm.levels:
+        labels, firsts = first_appearance_labels(lm.lookup(name))
+        idx = firsts.astype(np.int64)
+        ids = lm.table.column(f"{name}_id").take(idx).to_pylist()
+        names = lm.table.column(f"{name}_name").take(idx).to_pylist()
+        out.append(Level(name, labels, tuple("" if x is None else str(x) for x in ids),
+                         tuple("" if x is None else str(x) for x in names)))
+    meta = {k: v for k, v in lm.metadata.items()
+            if k not in ("schema", "tool_version", "levels", "num_leaves", "num_classes")}
+    return Hierarchy(lm.leaf_ids, lm.leaf_names, out, meta)
+
+
+def summarize(h: Hierarchy) -> dict[str, Any]:
+    """Leaves, nesting and, per level (finest first), classes and group sizes.
+
+    Each level entry has ``name``, ``classes``, ``min``, ``median``, ``max``
+    (group sizes in leaves), ``singletons`` (groups of one leaf) and
+    ``nests_in_next`` (its groups lie inside the next coarser level's; ``None``
+    for the coarsest).
+    """
+    levels = []
+    for j, lv in enumerate(h.levels):
+        sizes = lv.group_sizes()
+        nxt = h.levels[j + 1] if j + 1 < len(h.levels) else None
+        med = float(np.median(sizes)) if sizes.size else 0.0
+        levels.append({
+            "name": lv.name,
+            "classes": int(lv.num_classes),
+            "min": int(sizes.min()) if sizes.size else 0,
+            "median": int(med) if med.is_integer() else med,
+            "max": int(sizes.max()) if sizes.size else 0,
+            "singletons": int((sizes == 1).sum()),
+            "nests_in_next": None if nxt is None else bool(is_refinement(lv.labels, nxt.labels)),
+        })
+    return {
+        "num_leaves": int(h.num_leaves),
+        "nested": bool(h.is_nested()),
+        "levels": levels,
+        "metadata": dict(h.metadata),
+    }
+
+
+def find_leaf(h: Hierarchy, leaf: str | int) -> int:
+    """Leaf index of ``leaf``: a leaf id, else a leaf index (``"17"`` or 17)."""
+    if not isinstance(leaf, (int, np.integer)):
+        text = str(leaf).strip()
+        ids = list(h.leaf_ids)
+        try:
+            return ids.index(text)
+        except ValueError:
+            pass
+        if not text.isdigit():
+            raise GranularityError(f"--lineage {text!r}: no leaf with that id (and it is not a leaf index)")
+        leaf = int(text)
+    if not 0 <= int(leaf) < h.num_leaves:
+        raise GranularityError(
+            f"--lineage {leaf}: no leaf with that id, and leaf indexes run 0..{h.num_leaves - 1}"
+        )
+    return int(leaf)
+
+
+def lineage(h: Hierarchy, leaf: str | int) -> dict[str, Any]:
+    """One leaf's label at every level, like TaxonKit's ``lineage``.
+
+    Returns ``leaf_index``, ``leaf_id``, ``leaf_name``, ``levels`` (finest first:
+    ``level``, ``label``, ``id``, ``name``, ``size``) and ``names`` / ``ids``:
+    the lineage from the coarsest level down to the leaf itself (the leaf is
+    left out when the finest level's group already is it).
+    """
+    i = find_leaf(h, leaf)
+    rows = []
+    for lv in h.levels:
+        lab = int(lv.labels[i])
+        rows.append({"level": lv.name, "label": lab, "id": lv.ids[lab], "name": lv.names[lab],
+                     "size": int((lv.labels == lab).sum())})
+    names = [r["name"] for r in reversed(rows)]
+    ids = [r["id"] for r in reversed(rows)]
+    leaf_id, leaf_name = str(h.leaf_ids[i]), str(h.leaf_names[i])
+    if not ids or ids[-1] != leaf_id:
+        names.append(leaf_name)
+        ids.append(leaf_id)
+    return {"leaf_index": i, "leaf_id": leaf_id, "leaf_name": leaf_name, "levels": rows,
+            "names": names, "ids": ids}
+
+
+@dataclass
+class Node:
+    """A tree node: a group at some level (or a leaf), with its shown children."""
+
+    level: str | None  # None for a leaf
+    id: str
+    name: str
+    size: int
+    children: list[Node] = field(default_factory=list)
+    hidden_children: int = 0  # children left out by max_children
+    hidden_leaves: int = 0  # leaves below those hidden children
+    collapsed: int = 0  # children not expanded because of max_depth
+    collapsed_what: str = ""  # what those children are: "leaves" or "<level> groups"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"level": self.level, "id": self.id, "name": self.name, "size": self.size}
+        if self.children:
+            out["children"] = [c.to_json() for c in self.children]
+        if self.hidden_children:
+            out["more"] = {"children": self.hidden_children, "leaves": self.hidden_leaves}
+        if self.collapsed:
+            out["collapsed"] = {"children": self.collapsed, "what": self.collapsed_what}
+        return out
+
+
+def tree(
+    h: Hierarchy,
+    levels: list[str] | None = None,
+    max_children: int = 10,
+    max_depth: int = 2,
+    root: str | None = None,
+) -> Node:
+    """The nested levels as a tree, largest groups first, truncated for display.
+
+    ``levels`` picks the levels (default all; they must be nested); below the
+    finest one come the leaves, unless every group of it is a single leaf. Each
+    node shows at most ``max_children`` children ("N more" counts the rest) and
+    the tree stops ``max_depth`` layers below the root. ``root`` starts the tree
+    at the group with that id (searched from the coarsest level down) or at a leaf.
+    """
+    if max_children < 1:
+        raise GranularityError(f"--max-children {max_children}: give at least 1")
+    if max_depth < 1:
+        raise GranularityError(f"--max-depth {max_depth}: give at least 1")
+    chosen = [h.level(n) for n in levels] if levels else list(h.levels)
+    if levels:
+        order = {lv.name: j for j, lv in enumerate(h.levels)}
+        chosen.sort(key=lambda lv: order[lv.name])
+    for fine, coarse in zip(chosen, chosen[1:]):
+        if not is_refinement(fine.labels, coarse.labels):
+            raise GranularityError(
+                f"--tree needs nested levels, but {fine.name!r} does not nest in {coarse.name!r}; "
+                "pick nested ones with --level"
+            )
+    n = h.num_leaves
+    sizes = [lv.group_sizes() for lv in chosen]
+    leaves_layer = not (chosen and int(sizes[0].max(initial=0)) <= 1)
+    # layer t (0 = coarsest level) -> children lists of its groups
+    layers = list(reversed(range(len(chosen))))
+
+    def children_of(j: int, label: int) -> list[tuple[int, int]]:
+        """(layer index of child, child label) pairs below group ``label`` of level ``j``."""
+        members = np.flatnonzero(chosen[j].labels == label)
+        if j > 0:
+            sub = chosen[j - 1].labels[members]
+            uniq = np.unique(sub)
+            return [(j - 1, int(x)) for x in uniq]
+        if leaves_layer:
+            return [(-1, int(x)) for x in members]
+        return []
+
+    def make(j: int, label: int, depth: int) -> Node:
+        if j == -1:
+            return Node(None, str(h.leaf_ids[label]), str(h.leaf_names[label]), 1)
+        lv = chosen[j]
+        node = Node(lv.name, lv.ids[label], lv.names[label], int(sizes[j][label]))
+        kids = children_of(j, label)
+        if depth >= max_depth:
+            node.collapsed = len(kids)
+            single = j == 0 or (j == 1 and not leaves_layer)
+            node.collapsed_what = "leaves" if single else f"{chosen[j - 1].name} groups"
+            return node
+        kids.sort(key=lambda c: (-(1 if c[0] == -1 else int(sizes[c[0]][c[1]])), c[1]))
+        for c in kids[:max_children]:
+            node.children.append(make(c[0], c[1], depth + 1))
+        rest = kids[max_children:]
+        node.hidden_children = len(rest)
+        node.hidden_leaves = sum(1 if c[0] == -1 else int(sizes[c[0]][c[1]]) for c in rest)
+        return node
+
+    if root is not None:
+        for j in layers:
+            if root in chosen[j].ids:
+                return make(j, chosen[j].ids.index(root), 0)
+        ids = list(h.leaf_ids)
+        if root in ids:
+            return make(-1, ids.index(root), 0)
+        raise GranularityError(f"--root {root!r}: no group or leaf with that id in the chosen levels")
+    top = Node(None, "", f"{n:,} leaves", n)
+    if not chosen:
+        return top
+    j = len(chosen) - 1
+    labels = list(range(chosen[j].num_classes))
+    labels.sort(key=lambda x: (-int(sizes[j][x]), x))
+    for x in labels[:max_children]:
+        top.children.append(make(j, x, 1))
+    rest = labels[max_children:]
+    top.hidden_children = len(rest)
+    top.hidden_leaves = sum(int(sizes[j][x]) for x in rest)
+    top.level = "root"
+    return top

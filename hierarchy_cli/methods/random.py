@@ -1,0 +1,339 @@
+"""Random hierarchies: the paper's control for label granularity.
+
+Three ways to draw one, all from ``numpy.random.default_rng(seed)`` so the same
+leaves, options and seed give the same labels (and a byte-identical label map):
+
+* :func:`random_partition` splits ``n`` items into ``k`` non-empty groups, with
+  balanced sizes (``sizes="balanced"``: every group has ``n // k`` or
+  ``n // k + 1`` members) or multinomial ones (``sizes="multinomial"``: ``k``
+  random items start one group each, every other item joins a group drawn
+  uniformly at random).
+* :func:`random_hierarchy` with ``k=[1000, 100]`` builds one level per K,
+  finest (largest K) first. Nested (the default), the finest level is a random
+  partition of the leaves and each coarser level is a random partition of the
+  next finer level's *groups*; with ``nested=False`` every level is an
+  independent random partition of the leaves.
+* :func:`random_hierarchy` with ``like=`` a reference label map relabels the
+  leaves of the reference by one uniformly random permutation. Leaf ``i`` of the
+  result gets the labels, at every level, of reference leaf ``perm[i]``. So
+  every level keeps its group-size multiset exactly, and the levels relate to
+  one another exactly as the reference's do: nested levels stay nested, each
+  coarse group holds finer groups of the same sizes as in the reference, and
+  the contingency table between any two levels is the same up to relabelling.
+  Only which leaves sit together is random.
+
+Level names are ``random_k<K>`` for ``k`` and ``random_<reference level>`` for
+``like`` (``random_level_3``); group ids are ``r<label>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GranularityError
+
+SIZES = ("balanced", "multinomial")
+LEAF_NAMES = ("auto", "id", "wordnet")
+
+
+def random_partition(n: int, k: int, rng: np.random.Generator, sizes: str = "balanced") -> np.ndarray:
+    """Group index (0..k-1, every group non-empty) for each of ``n`` items.
+
+    ``balanced``: a random permutation of the items cut into ``k`` runs of
+    ``n // k`` or ``n // k + 1``; every balanced partition is equally likely.
+    ``multinomial``: ``k`` distinct random items seed one group each, and each
+    remaining item picks a group uniformly at random.
+    """
+    if sizes not in SIZES:
+        raise GranularityError(f"unknown sizes {sizes!r}; choose one of {', '.join(SIZES)}")
+    if not 1 <= k <= n:
+        raise GranularityError(f"cannot split {n:,} items into {k:,} non-empty groups (need 1 <= K <= {n:,})")
+    perm = rng.permutation(n)
+    keys = np.empty(n, dtype=np.int64)
+    if sizes == "balanced":
+        base, extra = divmod(n, k)
+        counts = np.full(k, base, dtype=np.int64)
+        counts[:extra] += 1
+        keys[perm] = np.repeat(np.arange(k, dtype=np.int64), counts)
+    else:
+        keys[perm[:k]] = np.arange(k, dtype=np.int64)
+        keys[perm[k:]] = rng.integers(0, k, size=n - k)
+    return keys
+
+
+def permuted_levels(ref_labels: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The reference levels with their leaves relabelled by one random permutation.
+
+    Result level ``j`` at leaf ``i`` is ``ref_labels[j][perm[i]]``: group sizes,
+    nesting and every contingency table between levels are kept exactly.
+    """
+    n = len(ref_labels[0]) if ref_labels else 0
+    perm = rng.permutation(n)
+    return [np.asarray(lab)[perm] for lab in ref_labels]
+
+
+def _level(name: str, keys: np.ndarray):
+    from ..hierarchy import Level, first_appearance_labels
+
+    labels, firsts = first_appearance_labels(keys)
+    k = len(firsts)
+    return Level(name, labels, tuple(f"r{i}" for i in range(k)),
+                 tuple(f"random group {i}" for i in range(k)))
+
+
+def parse_k_list(text: str | int | Sequence[int], what: str = "--k") -> list[int]:
+    """``"1000,100"`` -> ``[1000, 100]``: distinct positive ints, largest (finest) first."""
+    if isinstance(text, (int, np.integer)):
+        values = [int(text)]
+    elif isinstance(text, str):
+        values = []
+        for part in text.split(","):
+            part = part.strip()
+            if not re.fullmatch(r"\d+", part):
+                raise GranularityError(f"{what} {text!r}: {part!r} is not a whole number")
+            values.append(int(part))
+    else:
+        values = [int(v) for v in text]
+    if not values:
+        raise GranularityError(f"{what} is empty: give one K or a list like 1000,100")
+    bad = [v for v in values if v < 1]
+    if bad:
+        raise GranularityError(f"{what} {text!r}: K must be at least 1, not {bad[0]}")
+    dup = sorted({v for v in values if values.count(v) > 1})
+    if dup:
+        raise GranularityError(f"{what} {text!r}: K {dup[0]} is given twice")
+    return sorted(values, reverse=True)
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def split_map_spec(spec: str) -> tuple[str, list[str] | None]:
+    """``MAP[:LEVEL[,LEVEL...]]`` -> (path, levels or None); a path that exists wins."""
+    spec = str(spec)
+    if ":" in spec and not Path(spec).exists():
+        path, levels = spec.rsplit(":", 1)
+        names = [p.strip() for p in levels.split(",") if p.strip()]
+        if not names:
+            raise GranularityError(f"{spec!r}: no level name after ':'")
+        return path, names
+    return spec, None
+
+
+def read_map_spec(spec: str, option: str):
+    """Read ``MAP[:LEVEL,...]``: (LabelMap, levels or None, InputFile with sha256)."""
+    from ..inputs import read_input
+    from ..labelmap import read_label_map
+
+    path, levels = split_map_spec(spec)
+    inp = read_input(path, f"{option} label map")
+    buf = io.BytesIO(inp.data)
+    buf.name = "stdin" if path == "-" else path
+    lm = read_label_map(buf)
+    for lv in levels or []:
+        if lv not in lm.levels:
+            raise GranularityError(
+                f"{option} {spec!r}: no level {lv!r} in {lm.source}; levels are: {', '.join(lm.levels)}"
+            )
+    return lm, levels, inp
+
+
+def _hierarchy_digest(h) -> str:
+    d = hashlib.sha256()
+    for x in h.leaf_ids:
+        d.update(str(x).encode() + b"\0")
+    for lv in h.levels:
+        d.update(lv.name.encode() + b"\0")
+        d.update(np.asarray(lv.labels, dtype="<i4").tobytes())
+    return d.hexdigest()
+
+
+def _reference(like: Any, like_levels: Sequence[str] | str | None):
+    """(Hierarchy, chosen level names, metadata dict) for a ``like`` argument."""
+    from ..hierarchy import Hierarchy
+    from ..labelmap import LabelMap
+
+    if isinstance(like_levels, str):
+        like_levels = [p.strip() for p in like_levels.split(",") if p.strip()]
+    if isinstance(like, (str, os.PathLike)):
+        lm, spec_levels, inp = read_map_spec(str(like), "--like")
+        if spec_levels is not None and like_levels:
+            raise GranularityError("give the reference levels once: MAP:LEVEL or like_levels, not both")
+        like_levels = spec_levels or like_levels
+        from ..inspection import hierarchy_from_map
+
+        ref = hierarchy_from_map(lm, like_levels or None)
+        meta = inp.describe()
+        source = lm.source
+    elif isinstance(like, LabelMap):
+        from ..inspection import hierarchy_from_map
+
+        ref, source = hierarchy_from_map(like, like_levels or None), like.source
+        meta = {"name": Path(like.source).name, "sha256": _hierarchy_digest(ref)}
+    elif isinstance(like, Hierarchy):
+        ref, source = like, "the reference hierarchy"
+        meta = {"name": "<hierarchy>", "sha256": _hierarchy_digest(ref)}
+    else:
+        raise GranularityError(f"like must be a label map path, a LabelMap or a Hierarchy, not {type(like).__name__}")
+    names = list(like_levels) if like_levels else ref.level_names
+    for lv in names:
+        if lv not in ref.level_names:
+            raise GranularityError(
+                f"--like: no level {lv!r} in {source}; levels are: {', '.join(ref.level_names)}"
+            )
+    if len(set(names)) != len(names):
+        raise GranularityError(f"--like: a level is named twice in {', '.join(names)}")
+    meta = dict(meta, levels=names)
+    return ref, names, meta, source
+
+
+# ----------------------------------------------------------------------------- leaves
+
+
+def _read_leaves(classes, dataset, column):
+    """(IdList, metadata) for ``classes`` (path or list) or a shipped ``dataset``."""
+    from ..inputs import InputFile, parse_id_list, read_id_list
+    from ..manifests import load_dataset
+
+    if classes is not None and dataset is not None:
+        raise GranularityError("give --classes or --dataset, not both")
+    if classes is None:
+        idl = load_dataset(dataset)
+        return idl, {"dataset": dataset, "sha256": idl.source.sha256}
+    if isinstance(classes, (str, os.PathLike)):
+        idl = read_id_list(classes, "class list", column=column)
+        meta = idl.source.describe()
+        if column:
+            meta["column"] = column
+        return idl, meta
+    data = ("\n".join(str(c) for c in classes) + "\n").encode()
+    idl = parse_id_list(InputFile("<list>", data), "class list")
+    return idl, {"name": "<list>", "sha256": idl.source.sha256}
+
+
+def _leaf_names(ids: Sequence[str], mode: str, source: str, where_of=None) -> tuple[list[str], str]:
+    """Leaf names: the ids, or WordNet's first lemma when the ids are noun wnids."""
+    if mode not in LEAF_NAMES:
+        raise GranularityError(f"unknown leaf names {mode!r}; choose one of {', '.join(LEAF_NAMES)}")
+    if mode == "id":
+        return list(ids), "id"
+    from ..sources.wordnet import WNID_RE, check_wnids, load_wordnet
+
+    if mode == "auto" and not all(WNID_RE.fullmatch(x) for x in ids):
+        return list(ids), "id"
+    wn = load_wordnet(None)
+    if mode == "auto":
+        nodes, malformed, unknown = wn.nodes_of(ids)
+        if malformed or unknown:
+            return list(ids), "id"
+    else:
+        nodes = check_wnids(wn, ids, where_of or (lambda i: f"leaf {i}"), source)
+    return [wn.graph.names[i] for i in nodes.tolist()], "wordnet"
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def random_hierarchy(
+    classes: Sequence[str] | str | os.PathLike | None = None,
+    dataset: str | None = None,
+    k: str | int | Sequence[int] | None = None,
+    like: Any = None,
+    like_levels: Sequence[str] | str | None = None,
+    seed: int = 0,
+    sizes: str = "balanced",
+    nested: bool = True,
+    leaf_names: str = "auto",
+    column: str | None = None,
+):
+    """A random hierarchy over a list of leaves: the control for label granularity.
+
+    Leaves come from ``classes`` (a list of ids, or a path / ``-`` to a text,
+    CSV/TSV or parquet class list, ``column`` picking the column), a shipped
+    ``dataset``, or the reference ``like``. Give exactly one of:
+
+    * ``k`` -- one K or several (``"1000,100"`` or ``[1000, 100]``): a random
+      partition into K non-empty groups per K, finest first. ``sizes`` is
+      ``balanced`` or ``multinomial`` (see :func:`random_partition`); ``nested``
+      makes each coarser level group the finer level's groups at random.
+    * ``like`` -- a label map path (``"ref.parquet"`` or
+      ``"ref.parquet:level_3"``), a ``LabelMap`` or a ``Hierarchy``; with
+      ``like_levels`` (names) only those levels. The result is the reference
+      with its leaves shuffled by one random permutation (see the module doc).
+      When ``classes``/``dataset`` is also given, its leaves must be the
+      reference's leaves in the same order.
+
+    ``seed`` seeds ``numpy.random.default_rng``. ``leaf_names``: ``auto``
+    (WordNet's first lemma when every id is a WordNet noun wnid, else the id),
+    ``id`` or ``wordnet``. Returns a validated
+    :class:`~hierarchy_cli.hierarchy.Hierarchy` whose ``nested`` flag says
+    whether nesting is promised.
+    """
+    from ..hierarchy import Hierarchy
+
+    if (k is None) == (like is None):
+        raise GranularityError("give one of --k K or --like MAP[:LEVEL]" if k is None
+                               else "give --k or --like, not both")
+    if like_levels is not None and like is None:
+        raise GranularityError("like_levels needs like")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise GranularityError(f"--seed {seed!r}: give a whole number >= 0")
+    if sizes not in SIZES:
+        raise GranularityError(f"unknown --sizes {sizes!r}; choose one of {', '.join(SIZES)}")
+    rng = np.random.default_rng(int(seed))
+    meta: dict[str, Any] = {"method": "random", "seed": int(seed)}
+
+    if like is not None:
+        ref, names, like_meta, ref_source = _reference(like, like_levels)
+        meta["like"] = like_meta
+        if classes is not None or dataset is not None:
+            idl, class_meta = _read_leaves(classes, dataset, column)
+            where = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
+            from ..metrics import first_leaf_difference
+
+            diff = first_leaf_difference(idl.ids, list(ref.leaf_ids), where, f"--like {ref_source!r}")
+            if diff:
+                raise GranularityError(f"the --like reference's leaves differ from the input's: {diff}")
+            meta["classes"] = class_meta
+        ref_levels = [ref.level(n) for n in names]
+        keys = permuted_levels([lv.labels for lv in ref_levels], rng)
+        levels = [_level(f"random_{lv.name}", key) for lv, key in zip(ref_levels, keys)]
+        from ..hierarchy import is_refinement
+
+        promised = all(is_refinement(a.labels, b.labels) for a, b in zip(ref_levels, ref_levels[1:]))
+        meta["nested"] = promised
+        h = Hierarchy(list(ref.leaf_ids), list(ref.leaf_names), levels, meta, nested=promised)
+        return h.validate()
+
+    ks = parse_k_list(k)
+    idl, class_meta = _read_leaves(classes, dataset, column)
+    where = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
+    n = len(idl.ids)
+    too_big = [x for x in ks if x > n]
+    if too_big:
+        raise GranularityError(
+            f"--k {too_big[0]:,} is more than the {n:,} leaves of {where}: "
+            "a partition into non-empty groups needs K <= the number of leaves"
+        )
+    names_out, names_mode = _leaf_names(idl.ids, leaf_names, where, idl.where)
+    meta.update({"k": ks, "sizes": sizes, "nested": bool(nested), "classes": class_meta,
+                 "leaf_names": names_mode})
+    levels = []
+    keys = None
+    for kk in ks:
+        if nested and keys is not None:
+            groups = int(keys.max()) + 1
+            keys = random_partition(groups, kk, rng, sizes)[keys]
+        else:
+            keys = random_partition(n, kk, rng, sizes)
+        levels.append(_level(f"random_k{kk}", keys))
+    h = Hierarchy(list(idl.ids), names_out, levels, meta, nested=bool(nested))
+    return h.validate()

@@ -1,0 +1,141 @@
+"""Properties every command shares: help, docs, start-up imports, completion, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT, invoke, run_cli
+
+from hierarchy_cli.cli import app
+
+
+def _commands():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return {name: cmd for name, cmd in group.commands.items()}
+
+
+COMMANDS = _commands()
+HEAVY = ("numpy", "pandas", "pyarrow", "sklearn", "faiss", "nltk", "scipy", "torch")
+
+
+def _docs_text() -> str:
+    parts = [(ROOT / "README.md").read_text(encoding="utf-8")]
+    parts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(parts)
+
+
+def test_core_commands_exist():
+    assert {"build", "datasets"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_has_examples(name):
+    cmd = COMMANDS[name]
+    assert "Example" in (cmd.help or ""), f"'granularity {name}' help has no example"
+    for param in cmd.params:
+        if param.name in ("help",) or getattr(param, "hidden", False):
+            continue
+        text = getattr(param, "help", None)
+        if text is None:  # positional arguments: typer keeps their help elsewhere
+            continue
+        assert "Example" in text or "example" in text, f"{name} {param.opts}: help has no example"
+    res = invoke(name, "--help")
+    assert res.code == 0 and "Usage" in res.out
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_and_option_is_documented(name):
+    """In the style of sqlite-utils: a new option without docs fails here."""
+    docs = _docs_text()
+    assert f"granularity {name}" in docs, f"README/docs never show 'granularity {name}'"
+    for param in COMMANDS[name].params:
+        for opt in param.opts:
+            if opt.startswith("--") and opt != "--help":
+                assert opt in docs, f"'granularity {name} {opt}' is not documented in README.md or docs/"
+
+
+def test_cli_import_stays_light():
+    code = (
+        "import sys; import hierarchy_cli.cli; "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"heavy modules imported at start-up: {proc.stdout.strip()}"
+
+
+def test_help_does_not_import_heavy_modules():
+    code = (
+        "import sys\nfrom hierarchy_cli.cli import main\n"
+        f"for c in {sorted(COMMANDS)!r}:\n    main([c, '--help'])\n"
+        f"print('LOADED', ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED", proc.stdout.splitlines()[-1]
+
+
+def test_version():
+    from hierarchy_cli import __version__
+
+    res = invoke("--version")
+    assert res.code == 0 and res.out.strip() == f"granularity {__version__}"
+
+
+def test_shell_completion():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), _GRANULARITY_COMPLETE="complete_bash")
+
+    def complete(words: str, cword: int) -> list[str]:
+        proc = subprocess.run([sys.executable, "-m", "hierarchy_cli"], capture_output=True, text=True,
+                              env=dict(env, COMP_WORDS=words, COMP_CWORD=str(cword)))
+        return proc.stdout.split()
+
+    assert complete("granularity bu", 1) == ["build"]
+    assert "--multi-parent" in complete("granularity build --mul", 2)
+    assert complete("granularity build --multi-parent sh", 3) == ["shortest"]
+    assert "imagenet1k" in complete("granularity build --dataset imagenet1", 3)
+
+
+def test_unknown_command_and_option_are_one_line():
+    for args in (["frobnicate"], ["build", "--nope"], ["build", "--level"]):
+        res = invoke(*args)
+        assert res.code == 2
+        assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith("error: ")
+
+
+def test_sigkill_never_leaves_a_partial_file(tmp_path):
+    """Kill builds at many moments: the target is absent or a complete earlier file."""
+    out = tmp_path / "m.parquet"
+    first = run_cli("build", "--levels", "0-12", "--multi-parent", "first", "-o", out)
+    assert first.code == 0, first.stderr
+    previous = out.read_bytes()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    outcomes = set()
+    for delay in (0.05, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "hierarchy_cli", "build", "--levels", "0-12",
+                                 "-o", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        data = out.read_bytes()
+        if data == previous:
+            outcomes.add("previous")
+        else:  # the new run finished before the kill: it must be a complete label map
+            table = pq.read_table(out)
+            assert table.num_rows == 21843 and "level_12" in table.column_names
+            outcomes.add("new")
+            out.write_bytes(previous)
+    assert "previous" in outcomes
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "m.parquet"]
+    assert all(p.name.startswith(".m.parquet.") for p in leftovers)  # only hidden temp files
