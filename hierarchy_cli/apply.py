@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrowutil import string_array, to_numpy
 from .errors import GranularityError, offenders
 
 UNKNOWN_MODES = ("error", "drop", "keep")
@@ -57,10 +58,36 @@ def _path_parts(paths):
 
     parts = pc.split_pattern(paths, "/", max_splits=2, reverse=True)
     lens = parts.value_lengths()
-    lens = (lens.to_numpy() if lens.null_count == 0 else
-            pc.fill_null(lens, 0).to_numpy(zero_copy_only=False)).astype(np.int64)
-    starts = parts.offsets.to_numpy()[:-1].astype(np.int64)
+    lens = to_numpy(lens if lens.null_count == 0 else pc.fill_null(lens, 0)).astype(np.int64)
+    starts = to_numpy(parts.offsets)[:-1].astype(np.int64)
     return parts.values, lens, starts
+
+
+def _int64_array(values: np.ndarray):
+    """An Arrow int64 array over ``values`` (built from its buffer: ``pa.array``
+    would import pandas on first use, 0.4 s)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _int32_array(values: np.ndarray, mask: np.ndarray | None = None):
+    """An Arrow int32 array over ``values``, null where ``mask`` is true."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.int32)
+    validity = None if mask is None else pa.py_buffer(np.packbits(~mask, bitorder="little"))
+    return pa.Array.from_buffers(pa.int32(), len(values), [validity, pa.py_buffer(values)],
+                                 null_count=-1 if mask is not None else 0)
+
+
+def _bool_array(values: np.ndarray):
+    """An Arrow boolean array (no nulls) from a numpy bool array."""
+    import pyarrow as pa
+
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
 
 
 def _first_part(strings, sep: str):
@@ -307,8 +334,7 @@ class Relabeler:
             # look up only the (few) distinct values, then spread by the codes
             dict_idx = self._lookup_ids(arr.dictionary)
             codes = arr.indices
-            codes = codes.to_numpy() if codes.null_count == 0 else \
-                pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
+            codes = to_numpy(codes if codes.null_count == 0 else pc.fill_null(codes, -1))
             ext = np.append(dict_idx, np.int32(n))
             return ext[codes]  # -1 picks the appended 'unknown'
         if pa.types.is_integer(arr.type):
@@ -318,7 +344,7 @@ class Relabeler:
         found = pc.index_in(arr, value_set=self._value_set(arr.type))
         if found.null_count:
             found = pc.fill_null(found, n)
-        return found.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        return to_numpy(found).astype(np.int32, copy=False)
 
     def _leaf_indices(self, chunk, kind: str) -> np.ndarray:
         import pyarrow as pa
@@ -330,8 +356,7 @@ class Relabeler:
         if kind == "index":
             if pa.types.is_dictionary(chunk.type):
                 chunk = chunk.dictionary_decode()
-            v = chunk.to_numpy() if chunk.null_count == 0 else \
-                pc.fill_null(chunk, -1).to_numpy(zero_copy_only=False)
+            v = to_numpy(chunk if chunk.null_count == 0 else pc.fill_null(chunk, -1))
             if v.size and v.min() >= 0 and v.max() < n:
                 return v.astype(np.int32, copy=False)
             return np.where((v >= 0) & (v < n), v, n).astype(np.int32, copy=False)
@@ -346,12 +371,12 @@ class Relabeler:
         values, lens, starts = _path_parts(chunk)
         # the parent folder's name (second-last component) where there is one
         has_folder = lens >= 2
-        idx = self._lookup_ids(values.take(pa.array(np.where(has_folder, starts + lens - 2, 0))))
+        idx = self._lookup_ids(values.take(_int64_array(np.where(has_folder, starts + lens - 2, 0))))
         idx = np.where(has_folder, idx, n).astype(np.int32)
         miss = np.flatnonzero(idx == n)
         if miss.size:  # else the file name's part before its first '_' (or '.')
             has_name = lens[miss] >= 1
-            names = values.take(pa.array(np.where(has_name, starts[miss] + lens[miss] - 1, 0)))
+            names = values.take(_int64_array(np.where(has_name, starts[miss] + lens[miss] - 1, 0)))
             found = self._lookup_ids(_first_part(_first_part(names, "_"), "."))
             idx[miss] = np.where(has_name, found, n)
         return idx
@@ -383,7 +408,7 @@ class Relabeler:
                 raise UnknownLeavesError(int(bad.size), self._examples(batch, col, bad, row_offset), col, where)
             if self.unknown == "drop":
                 keep = ~unknown
-                batch = batch.filter(pa.array(keep))
+                batch = batch.filter(_bool_array(keep))
                 idx = idx[keep]
             else:
                 mask = unknown
@@ -392,10 +417,10 @@ class Relabeler:
         labels: dict[int, Any] = {}
         for name, typ, j, what in new_cols:
             if what == "leaf_index":
-                arr = pa.array(idx, type=pa.int32(), mask=mask)
+                arr = _int32_array(idx, mask)
             else:
                 if j not in labels:
-                    labels[j] = pa.array(self.lookups[j].take(idx), type=pa.int32(), mask=mask)
+                    labels[j] = _int32_array(self.lookups[j].take(idx), mask)
                 arr = labels[j]
                 if what != "label":  # labels index the level's ids/names
                     values = self.level_ids[j] if what == "id" else self.level_names[j]
@@ -472,7 +497,9 @@ def make_relabeler(
     if len(set(chosen)) != len(chosen):
         dup = next(lv for lv in chosen if chosen.count(lv) > 1)
         raise GranularityError(f"level {dup!r} is given twice")
-    leaf_ids = pa.array(lm.leaf_ids, type=pa.string())
+    leaf_ids = lm.table.column("leaf_id").combine_chunks()
+    if not pa.types.is_string(leaf_ids.type):
+        leaf_ids = leaf_ids.cast(pa.string())
     if leaf_ids.null_count:
         raise GranularityError(f"label map {lm.source!r}: column 'leaf_id' has missing values")
     duplicate = None
@@ -487,8 +514,8 @@ def make_relabeler(
         leaf_ids=leaf_ids,
         levels=chosen,
         lookups=lookups,
-        level_ids=[pa.array(lm.ids(lv), type=pa.string()) for lv in chosen],
-        level_names=[pa.array(lm.names(lv), type=pa.string()) for lv in chosen],
+        level_ids=[string_array(lm.ids(lv)) for lv in chosen],
+        level_names=[string_array(lm.names(lv)) for lv in chosen],
         column=column, key=key, path_column=path_column, path_pattern=path_pattern,
         unknown=unknown, ids=ids, names=names, leaf_index=leaf_index, dictionary=dictionary,
         source=lm.source,
@@ -963,7 +990,7 @@ def apply_manifest(
                     stats.unknown += out.column(rel.levels[0]).null_count
                 for j, lv in enumerate(rel.levels):
                     lab = out.column(lv)
-                    seen[j, lab.to_numpy() if lab.null_count == 0 else lab.drop_null().to_numpy()] = True
+                    seen[j, to_numpy(lab if lab.null_count == 0 else lab.drop_null())] = True
                 offset += batch.num_rows
                 yield out, offset
             if failure is not None:
