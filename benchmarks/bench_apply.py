@@ -10,8 +10,8 @@ and relabels it with a WordNet label map built by this package, two ways:
   from the path.
 
 Each contender runs in its own process (so peak RSS is its own) and reports wall
-seconds with and without its imports (pandas, pyarrow, numpy: about 0.5-1 s,
-paid by both), CPU seconds (user+sys: the machine may be shared) and peak RSS:
+seconds with and without its imports (pyarrow and numpy; pandas too for the
+pandas contender), CPU seconds (user+sys: the machine may be shared) and peak RSS:
 
 * granularity: ``hierarchy_cli.apply.apply_manifest`` (streaming, parquet -> parquet);
 * pandas: ``pd.read_parquet`` -> ``merge`` with the map's columns on the leaf id
@@ -50,7 +50,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "work": time.perf_counter
 """
 
 OURS = """
-import pandas, pyarrow.parquet  # pyarrow imports pandas on first use anyway
+import pyarrow.parquet  # (granularity never imports pandas)
 from hierarchy_cli.apply import apply_manifest
 t1 = time.perf_counter()
 kw = {"path_column": "path"} if KIND == "paths" else {"column": "leaf_id"}
