@@ -260,11 +260,11 @@ class Relabeler:
                 kind = "index" if is_int else "id"
         if kind == "index" and not is_int:
             raise GranularityError(
-                f"{where}: column {col!r} has type {typ}; a leaf index must be an integer "
+                f"{where}: column {col!r} has type {value_type}; a leaf index must be an integer "
                 "(use --key id if it holds leaf ids)"
             )
         if kind == "id" and not (is_int or is_str):
-            raise GranularityError(f"{where}: column {col!r} has type {typ}, expected leaf ids (strings)")
+            raise GranularityError(f"{where}: column {col!r} has type {value_type}, expected leaf ids (strings)")
         if kind == "id":
             self._check_unique_ids()
         return col, kind
