@@ -21,6 +21,8 @@ _LAZY = {
     "write_label_map": "labelmap",
     "LabelMap": "labelmap",
     "build_wordnet": "sources.wordnet",
+    "build_taxonomy": "sources.taxonomy",
+    "build_edges": "sources.edges",
     "load_dataset": "manifests",
     "dataset_names": "manifests",
 }

@@ -110,3 +110,32 @@ def print_level_summary(h: "Hierarchy", title: str, notes: list[str] = (), targe
         con.print(note)
     if target is not None and target != "-":
         con.print(f"wrote {target}")
+
+
+def defer_pandas_in_pyarrow() -> None:
+    """Stop pyarrow from importing pandas (about 0.5 s) on its first ``pa.array`` call.
+
+    pyarrow >= 14 imports pandas, when installed, the first time it converts
+    anything, only to ask whether the value is a pandas object. Commands that
+    never hand pandas objects to pyarrow call this first: pyarrow then records
+    "no pandas" for those checks, while ``to_pandas()`` and other pandas features
+    still import it on demand. Do not call it in a process that later passes
+    pandas objects to ``pa.array``/``pa.table``.
+    """
+    if "pandas" in sys.modules:
+        return
+
+    class _DeferPandas:
+        def find_spec(self, name, path=None, target=None):
+            if name == "pandas":
+                raise ImportError("pandas deferred by granularity")
+            return None
+
+    finder = _DeferPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        import pyarrow as pa
+
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(finder)

@@ -1,4 +1,4 @@
-"""``granularity build``: manual hierarchies (WordNet levels and depths)."""
+"""``granularity build``: manual hierarchies (WordNet, taxonomy ranks, parent-child edge lists)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from ..cliutil import OutputOption, input_stem, level_span, print_level_summary, resolve_output
 from ..errors import GranularityError
 
-SOURCES = ("wordnet",)
+SOURCES = ("wordnet", "taxonomy", "edges")
 RULES = ("longest", "shortest", "first")
 
 
@@ -24,10 +24,51 @@ def _dataset_names() -> list[str]:
 
 
 def build(
-    source: str = typer.Option(
-        "wordnet", "--source", "-s", autocompletion=_complete(lambda: SOURCES),
-        help="Where the hierarchy comes from: 'wordnet' (WordNet 3.0 nouns, embedded). "
-        "Example: --source wordnet",
+    source: Optional[str] = typer.Option(
+        None, "--source", "-s", autocompletion=_complete(lambda: SOURCES),
+        help="Where the hierarchy comes from: 'wordnet' (WordNet 3.0 nouns, embedded), "
+        "'taxonomy' (species ranks: iNat JSON, a rank table or iNat folder names; needs "
+        "--taxonomy) or 'edges' (a parent-child list; needs --edges). Default: taxonomy "
+        "with --taxonomy, edges with --edges, else wordnet. Example: --source taxonomy",
+    ),
+    taxonomy: Optional[str] = typer.Option(
+        None, "--taxonomy", "-t", metavar="FILE|DIR",
+        help="Taxonomy source: an iNat 2021 annotation file (train.json, val.json...), a "
+        "CSV/TSV/parquet table with one column per rank, a folder of iNat image folders, or "
+        "a text list of their names. Example: --taxonomy train_mini.json",
+    ),
+    edges: Optional[str] = typer.Option(
+        None, "--edges", "-e", metavar="FILE",
+        help="Edges source: parent-child pairs, 'parent child' per line (ImageNet's "
+        "wordnet.is_a.txt, BREEDS' class_hierarchy.txt), CSV/TSV with parent and child "
+        "columns, or parquet; '-' reads stdin. Example: --edges wordnet.is_a.txt",
+    ),
+    names: Optional[str] = typer.Option(
+        None, "--names", metavar="FILE",
+        help="Edges source: node names, 'id<TAB>name' per line (ImageNet's words.txt, "
+        "BREEDS' node_names.txt) or a CSV/parquet with id and name columns; ids without "
+        "a name keep their id. Example: --names words.txt",
+    ),
+    parent_column: Optional[str] = typer.Option(
+        None, "--parent-column", metavar="NAME",
+        help="Edges source: the parent column of a CSV/TSV/parquet edge list "
+        "(default: parent). Example: --parent-column hypernym",
+    ),
+    child_column: Optional[str] = typer.Option(
+        None, "--child-column", metavar="NAME",
+        help="Edges source: the child column of a CSV/TSV/parquet edge list "
+        "(default: child). Example: --child-column hyponym",
+    ),
+    ranks: Optional[str] = typer.Option(
+        None, "--ranks", metavar="LIST",
+        help="Taxonomy table: the rank columns, coarsest first (default: those of kingdom, "
+        "phylum, class, order, family, genus present). Example: --ranks kingdom,family,tribe,genus",
+    ),
+    missing: str = typer.Option(
+        "fill", "--missing", autocompletion=_complete(lambda: ("fill", "parent", "error")),
+        help="Taxonomy: what a missing rank becomes: fill (a group 'unclassified <nearest "
+        "known ancestor> <rank>'), parent (the leaf stays in its nearest known ancestor's "
+        "group at that rank) or error. Example: --missing error",
     ),
     dataset: Optional[str] = typer.Option(
         None, "--dataset", "-d", autocompletion=_complete(_dataset_names),
@@ -36,23 +77,26 @@ def build(
     ),
     classes: Optional[str] = typer.Option(
         None, "--classes", "-c", metavar="FILE",
-        help="Your class list in class-index order: one wnid per line, or a column of a "
-        "CSV/TSV/parquet file; '-' reads stdin. Example: --classes my_classes.txt",
+        help="Your class list in class-index order: one wnid (or, with --source edges, node "
+        "id) per line, or a column of a CSV/TSV/parquet file; '-' reads stdin. With --edges "
+        "and no --classes, the leaves are the nodes without children, in order of first "
+        "appearance. Example: --classes my_classes.txt",
     ),
     column: Optional[str] = typer.Option(
         None, "--column",
         help="Which column of a CSV/TSV/parquet class list holds the ids "
         "(default: wnid, leaf_id, id, class... or the first). Example: --column wnid",
     ),
-    level: Optional[int] = typer.Option(
+    level: Optional[str] = typer.Option(
         None, "--level", "-l",
         help="Relabel each leaf with its ancestor K hops up its path to the root "
-        "(0 = the leaf itself; the root once reached). Example: --level 3",
+        "(0 = the leaf itself; the root once reached); with --source taxonomy, a rank name. "
+        "Example: --level 3  or  --level genus",
     ),
     levels: Optional[str] = typer.Option(
         None, "--levels",
-        help="Several levels in one file, finest first: a range and/or a list. "
-        "Example: --levels 0-9  or  --levels 1,3,5",
+        help="Several levels in one file, finest first: a range and/or a list; with --source "
+        "taxonomy, rank names or 'all'. Example: --levels 0-9  or  --levels family,order",
     ),
     depth: Optional[str] = typer.Option(
         None, "--depth",
@@ -62,8 +106,8 @@ def build(
     multi_parent: str = typer.Option(
         "longest", "--multi-parent", autocompletion=_complete(lambda: RULES),
         help="Which path to the root to follow when a class has several: longest, "
-        "shortest or first (first-listed parent). Ties go to the parent WordNet lists "
-        "first, from the leaf upward. Example: --multi-parent shortest",
+        "shortest or first (first-listed parent). Ties go to the parent WordNet (or the "
+        "edge list) lists first, from the leaf upward. Example: --multi-parent shortest",
     ),
     wordnet: Optional[str] = typer.Option(
         None, "--wordnet", metavar="DIR", envvar="GRANULARITY_WORDNET",
@@ -73,24 +117,34 @@ def build(
     ),
     output: Optional[str] = OutputOption,
 ) -> None:
-    """Build a manual hierarchy: relabel classes with their WordNet ancestors.
+    """Build a manual hierarchy: WordNet ancestors, taxonomy ranks or a parent-child list.
 
     Example: granularity build --source wordnet --level 3
     (ImageNet-21k, three levels up, written to imagenet21k.wordnet.level_3.parquet)
+
+    Example: granularity build --taxonomy train_mini.json --levels all
+
+    Example: granularity build --edges wordnet.is_a.txt --names words.txt --classes in1k.txt --level 3
     """
     from ..graph import parse_int_list
 
-    if source not in SOURCES:
-        raise GranularityError(f"unknown --source {source!r}; choose one of {', '.join(SOURCES)}")
+    source = _resolve_source(source, taxonomy, edges)
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
+    _check_unused(source, dataset=dataset, classes=classes, names=names, ranks=ranks,
+                  parent_column=parent_column, child_column=child_column, depth=depth,
+                  missing=missing, column=column, multi_parent=multi_parent)
+    if source == "taxonomy":
+        _build_taxonomy(taxonomy, level, levels, missing, ranks, output)
+        return
     if not given:
         raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
-    if level is not None and level < 0:
-        raise GranularityError(f"--level {level} is negative: levels count hops up from the leaves (0, 1, 2...)")
-    ks = [level] if level is not None else (parse_int_list(levels, "--levels") if levels is not None else [])
+    ks = [_int_level(level)] if level is not None else (parse_int_list(levels, "--levels") if levels is not None else [])
     ds = parse_int_list(depth, "--depth") if depth is not None else []
+    if source == "edges":
+        _build_edges(edges, classes, column, names, parent_column, child_column, ks, ds, multi_parent, output)
+        return
 
     from ..sources.wordnet import build_wordnet
 
@@ -107,3 +161,121 @@ def build(
         f"followed the {multi_parent} one" + ("" if multi_parent == "first" else " (ties: first-listed parent)")
     ]
     print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
+
+
+def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optional[str]) -> str:
+    if taxonomy is not None and edges is not None:
+        raise GranularityError("give --taxonomy or --edges, not both")
+    if source is None:
+        return "taxonomy" if taxonomy is not None else "edges" if edges is not None else "wordnet"
+    if source not in SOURCES:
+        raise GranularityError(f"unknown --source {source!r}; choose one of {', '.join(SOURCES)}")
+    if source == "taxonomy" and taxonomy is None:
+        raise GranularityError("--source taxonomy needs --taxonomy FILE (iNat JSON, a rank table or folder names)")
+    if source == "edges" and edges is None:
+        raise GranularityError("--source edges needs --edges FILE (parent-child pairs)")
+    for opt, value, owner in (("--taxonomy", taxonomy, "taxonomy"), ("--edges", edges, "edges")):
+        if value is not None and source != owner:
+            raise GranularityError(f"{opt} belongs to --source {owner}, not --source {source}")
+    return source
+
+
+def _check_unused(source: str, **given) -> None:
+    """Refuse options that the chosen source would silently ignore."""
+    owners = {
+        "dataset": ("--dataset", ("wordnet",)),
+        "classes": ("--classes", ("wordnet", "edges")),
+        "names": ("--names", ("edges",)),
+        "parent_column": ("--parent-column", ("edges",)),
+        "child_column": ("--child-column", ("edges",)),
+        "ranks": ("--ranks", ("taxonomy",)),
+        "depth": ("--depth", ("wordnet", "edges")),
+        "column": ("--column", ("wordnet", "edges")),
+    }
+    for key, (opt, sources) in owners.items():
+        if given.get(key) is not None and source not in sources:
+            raise GranularityError(f"{opt} does not apply to --source {source} (it is for {' and '.join(sources)})")
+    if given.get("missing") not in (None, "fill") and source != "taxonomy":
+        raise GranularityError(f"--missing does not apply to --source {source} (it is for taxonomy)")
+    if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
+        raise GranularityError("--multi-parent does not apply to --source taxonomy (a taxonomy is a tree)")
+
+
+def _int_level(text: str) -> int:
+    import re
+
+    t = str(text).strip()
+    if re.fullmatch(r"-\d+", t):
+        raise GranularityError(f"--level {t} is negative: levels count hops up from the leaves (0, 1, 2...)")
+    if not re.fullmatch(r"\d+", t):
+        raise GranularityError(
+            f"--level {t!r} is not a whole number: levels count hops up from the leaves (0, 1, 2...); "
+            "rank names like genus need --source taxonomy"
+        )
+    return int(t)
+
+
+def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
+    from ..cliutil import defer_pandas_in_pyarrow
+
+    defer_pandas_in_pyarrow()
+    from ..labelmap import write_label_map
+    from ..sources.taxonomy import build_taxonomy, read_taxonomy
+
+    if level is None and levels is None:
+        raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
+    rank_list = [r.strip() for r in ranks.split(",") if r.strip()] if ranks is not None else None
+    if ranks is not None and not rank_list:
+        raise GranularityError(f"--ranks {ranks!r} names no columns")
+    t = read_taxonomy(taxonomy, rank_list)
+    h = build_taxonomy(t, level if level is not None else levels, missing=missing)
+    stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
+    names = h.level_names
+    span = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
+    target = resolve_output(output, f"{stem}.taxonomy.{span}.parquet")
+    write_label_map(h, target)
+    meta = h.metadata
+    notes = []
+    if meta["leaves_with_missing_rank"]:
+        per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
+        how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
+               "parent": "kept in their nearest known ancestor's group"}[missing]
+        notes.append(f"{meta['leaves_with_missing_rank']:,} of {h.num_leaves:,} leaves miss a rank ({per}): {how}")
+    else:
+        notes.append("no leaf misses a rank")
+    for r, k in meta["homonyms"].items():
+        notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
+    if not meta["nested"]:
+        pairs = ", ".join(f"{a} -> {b}" for a, b in meta["not_nested"])
+        notes.append(f"not nested: {pairs} (a {meta['not_nested'][0][0]} group spans several "
+                     f"{meta['not_nested'][0][1]} groups); the other levels nest")
+    notes.extend(meta.get("notes", []))
+    print_level_summary(h, f"{h.num_leaves:,} species from {stem} ({meta['input_format']})", notes, target)
+
+
+def _build_edges(edges, classes, column, names, parent_column, child_column, ks, ds, multi_parent, output) -> None:
+    from ..cliutil import defer_pandas_in_pyarrow
+
+    defer_pandas_in_pyarrow()
+    from ..labelmap import write_label_map
+    from ..sources.edges import ROOT_ID, build_edges
+
+    h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
+                    column=column, parent_column=parent_column, child_column=child_column)
+    stem = input_stem(classes if classes is not None else edges, None, "edges")
+    target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}.parquet")
+    write_label_map(h, target)
+    meta = h.metadata
+    n = h.num_leaves
+    notes = []
+    if classes is None:
+        notes.append(f"leaves: the {n:,} nodes without children, in order of first appearance")
+    if meta["artificial_root"]:
+        notes.append(f"{meta['roots']:,} roots: joined under an artificial root {ROOT_ID!r} (depth 0)")
+    if meta["duplicate_edges"]:
+        notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
+    notes.append(
+        f"{meta['leaves_with_choice']:,} of {n:,} leaves have more than one path to the root; "
+        f"followed the {multi_parent} one" + ("" if multi_parent == "first" else " (ties: first-listed parent)")
+    )
+    print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)

@@ -1,0 +1,601 @@
+"""Taxonomies: species relabelled with their genus, family, order... (iNaturalist style).
+
+Three inputs give the same thing, a list of species (the leaves, in the
+dataset's own class order) with their ranks:
+
+``iNat JSON``  an iNaturalist 2021 annotation file (``train.json``,
+               ``train_mini.json``, ``val.json``); its ``categories`` carry
+               ``kingdom`` ... ``genus``, ``specific_epithet``, ``name`` and
+               ``supercategory``. Leaves in category ``id`` order; leaf id is
+               ``image_dir_name`` when present, else the category id.
+``table``      CSV/TSV (with a header) or parquet, one row per species and one
+               column per rank (``kingdom`` ... ``genus``, or the columns named
+               by ``ranks``), the species in ``species``/``name`` or
+               ``specific_epithet``; optional ``supercategory`` and ``id``
+               columns. Leaves in row order.
+``folders``    iNaturalist 2021 image folder names such as
+               ``00000_Animalia_Annelida_Clitellata_Haplotaxida_Lumbricidae_Lumbricus_terrestris``:
+               a folder to list (sorted by the leading index) or a text file
+               with one name per line (line order).
+
+Levels are named by rank (``species``, ``genus`` ... ``kingdom``, and
+``supercategory`` when the input has it). A rank level's id is the path from
+the top rank down (``Animalia/Chordata/Mammalia/Carnivora/Felidae/Felis``) and
+its name the rank's own value (``Felis``), so the same name under two parents
+stays two labels. The path ranks are nested by construction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GranularityError, offenders
+
+PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # coarse -> fine
+LEAF_RANK = "species"
+SUPERCATEGORY = "supercategory"
+MISSING_POLICIES = ("fill", "parent", "error")
+ID_COLUMNS = ("id", "leaf_id", "image_dir_name", "taxon_id")
+NAME_COLUMNS = ("species", "name", "scientific_name")
+FOLDER_RE = re.compile(r"(\d+)_(.+)")
+SEP = "/"
+
+
+@dataclass
+class TaxonTable:
+    """Species (leaves) in class order with their rank values (``None`` = missing)."""
+
+    leaf_ids: list[str]
+    leaf_names: list[str]
+    ranks: list[str]  # path ranks, coarse -> fine
+    values: list[list[str | None]]  # values[r][i]: rank r of leaf i
+    supercategory: list[str | None] | None
+    where: list[str]  # position of each leaf in the input ("line 4", "record 2")
+    kind: str  # "inat-json", "table", "folders"
+    inputs: dict = field(default_factory=dict)  # metadata description of the input
+    name: str = ""  # display name of the input, for messages
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.leaf_ids)
+
+
+def _clean(value) -> str | None:
+    """A rank value as text, ``None`` when missing (null, empty, NaN)."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        if value.is_integer():
+            value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def read_taxonomy(spec: str | os.PathLike, ranks: Sequence[str] | None = None) -> TaxonTable:
+    """Read species and ranks from an iNat JSON, a table, or folder names (see module doc).
+
+    ``ranks`` names the rank columns of a table, coarse to fine (default: those of
+    kingdom, phylum, class, order, family, genus that the table has).
+    """
+    from ..inputs import read_input
+
+    spec = str(spec)
+    if spec != "-" and Path(spec).is_dir():
+        if ranks:
+            raise GranularityError("--ranks applies to a table (CSV/TSV/parquet), not to a folder of image folders")
+        return _from_folder(Path(spec))
+    inp = read_input(spec, "taxonomy")
+    head = inp.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    kind = inp.kind
+    if Path(inp.name).suffix.lower() == ".json" or head[:1] in (b"{", b"["):
+        if ranks:
+            raise GranularityError("--ranks applies to a table (CSV/TSV/parquet), not to an iNat annotation file")
+        return _from_inat_json(inp)
+    if kind in ("csv", "tsv", "parquet"):
+        return _from_table(inp, ranks)
+    if ranks:
+        raise GranularityError(
+            f"--ranks applies to a table, but taxonomy {inp.name!r} is plain text "
+            "(folder names); give the table a .csv or .tsv extension"
+        )
+    return _from_folder_list(inp)
+
+
+def _describe(inp) -> dict:
+    return inp.describe()
+
+
+def _from_inat_json(inp) -> TaxonTable:
+    cats, base_line = _inat_categories(inp)
+    what = f"iNat annotation file {inp.name!r}"
+    required = PATH_RANKS
+    rows = []
+    for n, cat in enumerate(cats):
+        where = f"category record {n + 1}"
+        if not isinstance(cat, dict):
+            raise GranularityError(f"{what} {where}: expected an object, got {type(cat).__name__}")
+        if "id" not in cat:
+            raise GranularityError(f"{what} {where}: no 'id'")
+        cid = cat["id"]
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            raise GranularityError(f"{what} {where}: 'id' is {cid!r}, expected a whole number")
+        where = f"category record {n + 1} (id {cid})"
+        absent = [k for k in required if k not in cat]
+        if absent:
+            raise GranularityError(
+                f"{inp.name!r} is not an iNat annotation file: {where} has no {absent[0]!r} key "
+                f"(an iNat 2021 category carries {', '.join(PATH_RANKS)}, specific_epithet, name "
+                "and supercategory)"
+            )
+        name = _clean(cat.get("name"))
+        if name is None:
+            genus, epithet = _clean(cat.get("genus")), _clean(cat.get("specific_epithet"))
+            if genus is None or epithet is None:
+                raise GranularityError(f"{what} {where}: empty species (no 'name', nor genus and specific_epithet)")
+            name = f"{genus} {epithet}"
+        leaf_id = _clean(cat.get("image_dir_name")) or str(cid)
+        rows.append((cid, leaf_id, name, [_clean(cat.get(r)) for r in PATH_RANKS],
+                     _clean(cat.get(SUPERCATEGORY)), where))
+    if not rows:
+        raise GranularityError(f"{what} has an empty 'categories' list")
+    seen: dict[int, str] = {}
+    dup = []
+    for cid, *_, where in rows:
+        if cid in seen:
+            dup.append((cid, f"{where}, first at {seen[cid]}"))
+        seen.setdefault(cid, where)
+    if dup:
+        raise GranularityError(offenders(dup, "duplicate category ids", what))
+    rows.sort(key=lambda r: r[0])  # the trainer's class index is the category id
+    notes = []
+    ids = [r[0] for r in rows]
+    if ids != list(range(len(ids))):
+        notes.append(f"category ids are not 0..{len(ids) - 1}: leaves follow id order ({ids[0]}..{ids[-1]})")
+    has_super = any(r[4] is not None for r in rows)
+    return TaxonTable(
+        leaf_ids=[r[1] for r in rows],
+        leaf_names=[r[2] for r in rows],
+        ranks=list(PATH_RANKS),
+        values=[[r[3][j] for r in rows] for j in range(len(PATH_RANKS))],
+        supercategory=[r[4] for r in rows] if has_super else None,
+        where=[r[5] for r in rows],
+        kind="inat-json",
+        inputs=_describe(inp),
+        name=inp.name,
+        notes=notes,
+    )
+
+
+def _inat_categories(inp) -> tuple[list, int]:
+    """The ``categories`` list of an iNat annotation file, without parsing the images.
+
+    ``train.json`` is large; only its ``categories`` value is decoded. The key is
+    looked up at the top level of the object; a file without it, or that is not
+    a JSON object, is not an iNat annotation file.
+    """
+    import json
+
+    data = inp.data
+    what = f"iNat annotation file {inp.name!r}"
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start != b"{":
+        raise GranularityError(
+            f"{inp.name!r} is not an iNat annotation file: it does not hold a JSON object "
+            "with a 'categories' list (like train.json)"
+        )
+    decoder = json.JSONDecoder()
+    pos = 0
+    key = b'"categories"'
+    while True:
+        pos = data.find(key, pos)
+        if pos < 0:
+            break
+        after = data[pos + len(key): pos + len(key) + 64].lstrip()
+        if after[:1] == b":" and after[1:].lstrip()[:1] == b"[":
+            arr_start = data.index(b"[", pos)
+            size = 1 << 22
+            while True:
+                chunk = data[arr_start: arr_start + size].decode("utf-8", errors="replace")
+                try:
+                    value, _ = decoder.raw_decode(chunk)
+                    break
+                except json.JSONDecodeError as exc:
+                    if arr_start + size < len(data):
+                        size *= 4
+                        continue
+                    line = data[:arr_start].count(b"\n") + exc.lineno
+                    raise GranularityError(f"{what} line {line}: invalid JSON in 'categories' ({exc.msg})") from None
+            if isinstance(value, list) and (not value or isinstance(value[0], dict)):
+                return value, data[:arr_start].count(b"\n") + 1
+        pos += len(key)
+    # no usable "categories": say whether it is JSON at all
+    try:
+        obj = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise GranularityError(f"{inp.name!r}{where} is not valid JSON, so not an iNat annotation file") from None
+    keys = ", ".join(sorted(map(str, obj))[:6]) if isinstance(obj, dict) else type(obj).__name__
+    raise GranularityError(
+        f"{inp.name!r} is not an iNat annotation file: no 'categories' list of objects "
+        f"(top-level keys: {keys or 'none'})"
+    )
+
+
+def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
+    what = f"taxonomy table {inp.name!r}"
+    if inp.kind == "parquet":
+        from ..inputs import read_parquet_bytes
+
+        table = read_parquet_bytes(inp, "taxonomy table")
+        header = list(table.column_names)
+        columns = {h: table.column(h).to_pylist() for h in header}
+        nrows = table.num_rows
+        positions = [f"row {i}" for i in range(nrows)]
+    else:
+        import csv
+
+        from ..inputs import decode_lines
+
+        lines = decode_lines(inp, "taxonomy table")
+        reader = csv.reader(lines, delimiter="," if inp.kind == "csv" else "\t")
+        header = None
+        for header in reader:
+            if any(f.strip() for f in header):
+                break
+        if not header:
+            raise GranularityError(f"{what} is empty: expected a header row and one row per species")
+        header = [h.strip() for h in header]
+        body: list[list[str]] = []
+        positions = []
+        for row in reader:
+            if not row or all(not f.strip() for f in row):
+                continue
+            if len(row) != len(header):
+                raise GranularityError(
+                    f"{what} line {reader.line_num}: {len(row)} fields, expected {len(header)} like the header"
+                )
+            body.append(row)
+            positions.append(f"line {reader.line_num}")
+        nrows = len(body)
+        columns = {h: [r[j] for r in body] for j, h in enumerate(header)}
+    lower = {}
+    for h in header:
+        lower.setdefault(h.lower(), h)
+
+    def col(name: str) -> str | None:
+        return lower.get(name.lower())
+
+    if ranks:
+        rank_cols = []
+        for r in ranks:
+            c = col(r)
+            if c is None:
+                raise GranularityError(f"--ranks: {what} has no column {r!r}; columns are: {', '.join(header)}")
+            rank_cols.append(c)
+        if len(set(rank_cols)) != len(rank_cols):
+            raise GranularityError(f"--ranks {','.join(ranks)!r} names a column twice")
+    else:
+        rank_cols = [col(r) for r in PATH_RANKS if col(r) is not None]
+        if not rank_cols:
+            raise GranularityError(
+                f"{what} has no rank columns: expected some of {', '.join(PATH_RANKS)} "
+                f"(or name them with --ranks); columns are: {', '.join(header)}"
+            )
+    epithet_col = col("specific_epithet")
+    name_col = next((col(c) for c in NAME_COLUMNS if col(c) is not None), None)
+    genus_col = col("genus")
+    if name_col is None and (epithet_col is None or genus_col is None):
+        raise GranularityError(
+            f"{what} has no species column: expected 'species' or 'name' (or 'genus' and "
+            f"'specific_epithet'); columns are: {', '.join(header)}"
+        )
+    id_col = next((col(c) for c in ID_COLUMNS if col(c) is not None), None)
+    super_col = col(SUPERCATEGORY)
+    rank_names = [_rank_name(c) for c in rank_cols]
+    clash = [c for c, r in zip(rank_cols, rank_names) if r in (LEAF_RANK, SUPERCATEGORY)]
+    if clash:
+        raise GranularityError(
+            f"--ranks: column {clash[0]!r} cannot be a path rank: '{LEAF_RANK}' is the leaf and "
+            f"'{SUPERCATEGORY}' a level of its own"
+        )
+    if len(set(rank_names)) != len(rank_names):
+        raise GranularityError(f"{what}: rank columns {', '.join(rank_cols)} give the same level name twice")
+    leaf_names, leaf_ids = [], []
+    for i in range(nrows):
+        if name_col is not None:
+            name = _clean(columns[name_col][i])
+            missing_what = f"empty species in column {name_col!r}"
+        else:
+            g, e = _clean(columns[genus_col][i]), _clean(columns[epithet_col][i])
+            name = f"{g} {e}" if g and e else None
+            missing_what = "empty genus or specific_epithet (the species)"
+        if name is None:
+            raise GranularityError(f"{what} {positions[i]}: {missing_what}")
+        leaf_names.append(name)
+        if id_col is not None:
+            lid = _clean(columns[id_col][i])
+            if lid is None:
+                raise GranularityError(f"{what} {positions[i]}: empty id in column {id_col!r}")
+            leaf_ids.append(lid)
+        else:
+            leaf_ids.append(name)
+    if nrows == 0:
+        raise GranularityError(f"{what} has a header but no species rows")
+    clean = _clean if inp.kind == "parquet" else (lambda v: v.strip() or None)  # CSV cells are str
+    values = [[clean(v) for v in columns[c]] for c in rank_cols]
+    sup = [clean(v) for v in columns[super_col]] if super_col is not None else None
+    return TaxonTable(leaf_ids, leaf_names, rank_names, values, sup, positions, "table",
+                      _describe(inp), inp.name)
+
+
+def _rank_name(column: str) -> str:
+    name = re.sub(r"[^0-9a-zA-Z_]+", "_", column.strip().lower()).strip("_")
+    if not name or name in ("leaf_index", "leaf_id", "leaf_name"):
+        raise GranularityError(f"rank column {column!r} cannot be a level name")
+    return name
+
+
+def _parse_folder_names(names: list[str], where: list[str], what: str) -> tuple:
+    values: list[list[str | None]] = [[] for _ in PATH_RANKS]
+    leaf_names = []
+    index = []
+    for name, pos in zip(names, where):
+        m = FOLDER_RE.fullmatch(name)
+        parts = name.split("_")
+        if m is None or len(parts) < 8 or any(not p for p in parts[:8]):
+            raise GranularityError(
+                f"{what} {pos}: {name!r} is not an iNat 2021 folder name like "
+                "00000_Animalia_Annelida_Clitellata_Haplotaxida_Lumbricidae_Lumbricus_terrestris"
+            )
+        index.append(int(parts[0]))
+        for j in range(len(PATH_RANKS)):
+            values[j].append(parts[1 + j])
+        leaf_names.append(f"{parts[6]} {'_'.join(parts[7:])}")
+    return values, leaf_names, index
+
+
+def _from_folder(folder: Path) -> TaxonTable:
+    import hashlib
+
+    what = f"image folder {str(folder)!r}"
+    try:
+        entries = [e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
+    except OSError as exc:
+        raise GranularityError(f"cannot list {what}: {exc.strerror or exc}") from None
+    if not entries:
+        raise GranularityError(f"{what} has no sub-folders (expected iNat folders like 00000_Animalia_...)")
+    where = [f"sub-folder {e!r}" for e in entries]
+    values, leaf_names, index = _parse_folder_names(entries, where, what)
+    order = sorted(range(len(entries)), key=lambda i: (index[i], entries[i]))
+    _check_unique_index([index[i] for i in order], [entries[i] for i in order], what)
+    names_sorted = [entries[i] for i in order]
+    digest = hashlib.sha256("".join(n + "\n" for n in names_sorted).encode()).hexdigest()
+    return TaxonTable(
+        leaf_ids=names_sorted,
+        leaf_names=[leaf_names[i] for i in order],
+        ranks=list(PATH_RANKS),
+        values=[[v[i] for i in order] for v in values],
+        supercategory=None,
+        where=[where[i] for i in order],
+        kind="folders",
+        inputs={"name": folder.name or str(folder), "sha256": digest, "listing": "sub-folder names"},
+        name=str(folder),
+    )
+
+
+def _check_unique_index(index: list[int], names: list[str], what: str) -> None:
+    dup = [(names[i], f"same index as {names[i - 1]!r}") for i in range(1, len(index)) if index[i] == index[i - 1]]
+    if dup:
+        raise GranularityError(offenders(dup, "folders with a repeated index", what))
+
+
+def _from_folder_list(inp) -> TaxonTable:
+    from ..inputs import decode_lines
+
+    what = f"folder-name list {inp.name!r}"
+    names, where = [], []
+    for n, line in enumerate(decode_lines(inp, "taxonomy"), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        names.append(text.rstrip("/").rsplit("/", 1)[-1])
+        where.append(f"line {n}")
+    if not names:
+        raise GranularityError(f"{what} holds no folder names")
+    values, leaf_names, _ = _parse_folder_names(names, where, what)
+    return TaxonTable(names, leaf_names, list(PATH_RANKS), values, None, where, "folders",
+                      _describe(inp), inp.name)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def available_levels(t: TaxonTable) -> list[str]:
+    """Level names this taxonomy offers, finest first."""
+    out = [LEAF_RANK] + list(reversed(t.ranks))
+    if t.supercategory is not None:
+        out.append(SUPERCATEGORY)
+    return out
+
+
+def resolve_levels(t: TaxonTable, requested: Sequence[str] | str) -> list[str]:
+    """Rank names finest first; ``all`` = every rank above the species."""
+    avail = available_levels(t)
+    if isinstance(requested, str):
+        requested = [requested]
+    tokens = [str(r).strip().lower() for item in requested for r in str(item).split(",")]
+    wanted: set[str] = set()
+    for tok in tokens:
+        if tok == "all":
+            wanted.update(avail[1:])
+        elif tok in avail:
+            wanted.add(tok)
+        else:
+            hint = ""
+            if tok == SUPERCATEGORY:
+                hint = " (this input has no supercategory)"
+            elif re.fullmatch(r"[\d,\-]+", tok or "x"):
+                hint = " (taxonomy levels are rank names, not numbers)"
+            elif not tok:
+                tok = ""
+            raise GranularityError(
+                f"unknown rank {tok!r}{hint}; ranks in {t.name!r} are: {', '.join(avail)}, or all"
+            )
+    if not wanted:
+        raise GranularityError(f"say which ranks to build: --level genus, --levels family,order or --levels all")
+    return [a for a in avail if a in wanted]
+
+
+def build_taxonomy(
+    taxonomy: str | os.PathLike | TaxonTable,
+    levels: Sequence[str] | str = "all",
+    missing: str = "fill",
+    ranks: Sequence[str] | None = None,
+):
+    """Relabel species with their ranks (genus, family, ..., supercategory).
+
+    ``taxonomy`` is an iNat 2021 annotation file, a CSV/TSV/parquet table with one
+    column per rank, a folder of iNat image folders, or a text list of their
+    names (see the module doc); or a :class:`TaxonTable` already read.
+    ``levels`` are rank names (``"genus"``, ``["family", "order"]``, ``"all"``).
+    ``missing`` says what a missing rank becomes: ``fill`` (a group
+    ``unclassified <nearest known ancestor> <rank>``), ``parent`` (the leaf stays
+    in its nearest known ancestor's group at that rank) or ``error``.
+    Returns a validated :class:`~hierarchy_cli.hierarchy.Hierarchy`, nested over
+    the path ranks (``h.metadata["nested"]`` says whether ``supercategory`` nests
+    too); ``h.metadata["missing_ranks"]`` counts the leaves filled per rank.
+    """
+    import numpy as np
+
+    from ..hierarchy import Hierarchy, Level, is_refinement
+
+    if missing not in MISSING_POLICIES:
+        raise GranularityError(f"unknown --missing {missing!r}; choose one of {', '.join(MISSING_POLICIES)}")
+    t = taxonomy if isinstance(taxonomy, TaxonTable) else read_taxonomy(taxonomy, ranks)
+    wanted = resolve_levels(t, levels)
+    n = len(t)
+    path_wanted = [r for r in wanted if r in t.ranks or r == LEAF_RANK]
+    # ranks that shape the ids: from the top down to the finest wanted path rank
+    finest = len(t.ranks) if LEAF_RANK in wanted else max(
+        (t.ranks.index(r) + 1 for r in path_wanted), default=0)
+    used = t.ranks[:finest]
+
+    missing_count = {r: 0 for r in used}
+    affected = np.zeros(n, dtype=bool)
+    if missing == "error":
+        bad = []
+        for j, r in enumerate(used):
+            for i, v in enumerate(t.values[j]):
+                if v is None:
+                    bad.append((t.leaf_names[i], f"{t.where[i]}: no {r}"))
+        if bad:
+            raise GranularityError(offenders(bad, "missing ranks", f"taxonomy {t.name!r}") + " (see --missing)")
+
+    # one pass per rank: the running path id and name of every leaf
+    path_ids = [""] * n
+    known_name = [""] * n  # nearest classified ancestor's name
+    level_keys: dict[str, tuple] = {}
+    for j, r in enumerate(used):
+        col = t.values[j]
+        ids_r, names_r = [], []
+        for i in range(n):
+            v = col[i]
+            parent = path_ids[i]
+            if v is None:
+                missing_count[r] += 1
+                affected[i] = True
+                if missing == "parent" and parent:
+                    ids_r.append(parent)
+                    names_r.append(known_name[i])
+                    continue
+                v = f"unclassified {known_name[i]} {r}" if known_name[i] else f"unclassified {r}"
+                name = v
+            else:
+                name = v
+                known_name[i] = v
+            pid = f"{parent}{SEP}{v}" if parent else v
+            path_ids[i] = pid
+            ids_r.append(pid)
+            names_r.append(name)
+        level_keys[r] = (ids_r, names_r)
+    if LEAF_RANK in wanted:
+        level_keys[LEAF_RANK] = ([f"{p}{SEP}{s}" if p else s for p, s in zip(path_ids, t.leaf_names)],
+                                 list(t.leaf_names))
+        _check_duplicate_species(t, level_keys[LEAF_RANK][0])
+    if SUPERCATEGORY in wanted:
+        sup = [v if v is not None else f"unclassified {SUPERCATEGORY}" for v in t.supercategory]
+        missing_count[SUPERCATEGORY] = sum(v is None for v in t.supercategory)
+        affected |= np.array([v is None for v in t.supercategory], dtype=bool)
+        level_keys[SUPERCATEGORY] = (sup, sup)
+    _check_duplicate_leaf_ids(t)
+
+    out_levels = []
+    homonyms = {}
+    for r in wanted:
+        ids_r, names_r = level_keys[r]
+        intern: dict[str, int] = {}
+        keys = np.fromiter((intern.setdefault(x, len(intern)) for x in ids_r), dtype=np.int64, count=n)
+        group_names = [""] * len(intern)
+        for k, nm in zip(keys.tolist(), names_r):
+            group_names[k] = nm
+        group_ids = list(intern)
+        out_levels.append(Level.from_keys(r, keys, group_ids, group_names))
+        shared = len(set(group_names))
+        if shared < len(group_names):
+            homonyms[r] = len(group_names) - shared
+    # Path ranks nest by construction: promise it, so Hierarchy.validate checks it.
+    # supercategory is not on the path: whether it nests is a fact of the data.
+    breaks = [(a.name, b.name) for a, b in zip(out_levels, out_levels[1:])
+              if SUPERCATEGORY in (a.name, b.name) and not is_refinement(a.labels, b.labels)]
+    nested = not breaks
+    meta = {
+        "method": "build",
+        "source": "taxonomy",
+        "taxonomy": t.inputs,
+        "input_format": t.kind,
+        "ranks": list(t.ranks),
+        "missing": missing,
+        "missing_ranks": {r: c for r, c in missing_count.items() if c},
+        "leaves_with_missing_rank": int(affected.sum()),
+        "homonyms": homonyms,
+        "nested": nested,
+    }
+    if breaks:
+        meta["not_nested"] = [list(b) for b in breaks]
+    if t.notes:
+        meta["notes"] = list(t.notes)
+    h = Hierarchy(list(t.leaf_ids), list(t.leaf_names), out_levels, meta, nested=nested)
+    return h.validate()
+
+
+def _check_duplicate_species(t: TaxonTable, species_ids: list[str]) -> None:
+    first: dict[str, int] = {}
+    dup = []
+    for i, s in enumerate(species_ids):
+        if s in first:
+            dup.append((t.leaf_names[i], f"{t.where[i]}, first at {t.where[first[s]]}"))
+        else:
+            first[s] = i
+    if dup:
+        raise GranularityError(offenders(dup, "duplicate species", f"taxonomy {t.name!r}"))
+
+
+def _check_duplicate_leaf_ids(t: TaxonTable) -> None:
+    first: dict[str, int] = {}
+    dup = []
+    for i, s in enumerate(t.leaf_ids):
+        if s in first:
+            dup.append((s, f"{t.where[i]}, first at {t.where[first[s]]}"))
+        else:
+            first[s] = i
+    if dup:
+        raise GranularityError(offenders(dup, "duplicate leaf ids", f"taxonomy {t.name!r}"))
