@@ -13,9 +13,11 @@ from typing import Optional
 import typer
 
 from . import __version__
+from .commands.apply import apply
 from .commands.build import build
 from .commands.datasets import datasets
 from .commands.compare import compare
+from .commands.export import export
 from .commands.inspect import inspect
 from .commands.random import random
 
@@ -56,6 +58,8 @@ app.command("datasets")(datasets)
 app.command("random")(random)
 app.command("inspect")(inspect)
 app.command("compare")(compare)
+app.command("apply")(apply)
+app.command("export")(export)
 
 
 def main(argv: list[str] | None = None) -> int:

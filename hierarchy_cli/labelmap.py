@@ -286,6 +286,10 @@ def _check_schema(lm: LabelMap) -> None:
         )
     levels = lm.levels
     if not levels:
+        for c in cols:  # an integer column that lacks its _id/_name companions: name the missing one
+            if c not in LEAF_COLUMNS and pa.types.is_integer(lm.table.schema.field(c).type):
+                gap = next(x for x in (f"{c}_id", f"{c}_name") if x not in cols)
+                raise GranularityError(f"label map {lm.source!r} is missing column {gap!r} (for level {c!r})")
         raise GranularityError(f"label map {lm.source!r} has no level columns")
     for lv in levels:
         for c in (lv, f"{lv}_id", f"{lv}_name"):
