@@ -125,16 +125,24 @@ def parse_id_list(inp: InputFile, what: str, column: str | None = None,
     return out
 
 
-def duplicate_positions(ids: IdList) -> list[tuple[str, str]]:
-    """``(id, 'line N (first at line M)')`` for every repeated id."""
+def find_duplicates(ids, where) -> list[tuple[str, str]]:
+    """``(id, '<where i>, first at <where j>')`` for every repeat in ``ids``.
+
+    ``where(i)`` names position ``i`` (``"line 4"``, ``"row 3"``...).
+    """
     first: dict[str, int] = {}
     dup = []
-    for i, x in enumerate(ids.ids):
+    for i, x in enumerate(ids):
         if x in first:
-            dup.append((x, f"{ids.where(i)}, first at {ids.where(first[x])}"))
+            dup.append((x, f"{where(i)}, first at {where(first[x])}"))
         else:
             first[x] = i
     return dup
+
+
+def duplicate_positions(ids: IdList) -> list[tuple[str, str]]:
+    """Every repeated id of an :class:`IdList`, with its line and the first one's."""
+    return find_duplicates(ids.ids, ids.where)
 
 
 def _pick_column(columns: list[str], column: str | None, what: str, name: str) -> str:

@@ -590,12 +590,8 @@ def _check_duplicate_species(t: TaxonTable, species_ids: list[str]) -> None:
 
 
 def _check_duplicate_leaf_ids(t: TaxonTable) -> None:
-    first: dict[str, int] = {}
-    dup = []
-    for i, s in enumerate(t.leaf_ids):
-        if s in first:
-            dup.append((s, f"{t.where[i]}, first at {t.where[first[s]]}"))
-        else:
-            first[s] = i
+    from ..inputs import find_duplicates
+
+    dup = find_duplicates(t.leaf_ids, lambda i: t.where[i])
     if dup:
         raise GranularityError(offenders(dup, "duplicate leaf ids", f"taxonomy {t.name!r}"))
