@@ -109,19 +109,29 @@ def parse_id_list(inp: InputFile, what: str, column: str | None = None,
             raise GranularityError(
                 f"--column {column!r} needs a CSV, TSV or parquet file, but {what} {inp.name!r} is plain text"
             )
+        all_lines = decode_lines(inp, what)
+        tokens = inp.data.split()
+        if len(tokens) == len(all_lines) and b"#" not in inp.data and all(all_lines):
+            # fast path: one bare id per line, no comments or blank lines
+            ids = [line.strip() for line in all_lines]
+            return _checked(IdList(ids, list(range(1, len(ids) + 1)), inp), what, allow_empty)
         ids, lines = [], []
-        for n, line in enumerate(decode_lines(inp, what), 1):
+        for n, line in enumerate(all_lines, 1):
             field = line.strip()
             if not field or field.startswith("#"):
                 continue
             ids.append(field.split()[0])
             lines.append(n)
         out = IdList(ids, lines, inp)
+    return _checked(out, what, allow_empty)
+
+
+def _checked(out: IdList, what: str, allow_empty: bool) -> IdList:
     if not out.ids and not allow_empty:
-        raise GranularityError(f"{what} {inp.name!r} holds no ids")
-    dup = duplicate_positions(out)
-    if dup:
-        raise GranularityError(offenders(dup, "duplicate ids", f"{what} {inp.name!r}"))
+        raise GranularityError(f"{what} {out.source.name!r} holds no ids")
+    if len(set(out.ids)) != len(out.ids):
+        dup = duplicate_positions(out)
+        raise GranularityError(offenders(dup, "duplicate ids", f"{what} {out.source.name!r}"))
     return out
 
 

@@ -156,6 +156,7 @@ class _Wnids(Sequence):
 class _FirstLemma(Sequence):
     def __init__(self, lemmas):
         self._lemmas = lemmas
+        self._cache: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self._lemmas)
@@ -164,12 +165,17 @@ class _FirstLemma(Sequence):
         return self._lemmas[int(i)].as_py().split(", ")[0]
 
     def take(self, idx) -> list[str]:
-        import pyarrow as pa
-
-        from ..arrowutil import int32_array
-
-        picked = self._lemmas.take(int32_array(np.asarray(idx)))
-        return [text.split(", ", 1)[0] for text in picked.to_pylist()]
+        # straight from the Arrow buffers: Array.take would import pyarrow.compute
+        lemmas = self._lemmas
+        _, off_buf, data_buf = lemmas.buffers()
+        offsets = np.frombuffer(off_buf, dtype=np.int32)[lemmas.offset: lemmas.offset + len(lemmas) + 1]
+        data = memoryview(data_buf)
+        idx = np.asarray(idx, dtype=np.int64)
+        cache = self._cache
+        todo = np.unique(idx[[i not in cache for i in idx.tolist()]]) if idx.size else idx
+        for i, a, b in zip(todo.tolist(), offsets[todo].tolist(), offsets[todo + 1].tolist()):
+            cache[i] = bytes(data[a:b]).decode("utf-8").split(", ", 1)[0]
+        return [cache[i] for i in idx.tolist()]
 
 
 @dataclass
@@ -184,14 +190,7 @@ class WordNetGraph:
 
     def nodes_of(self, wnids: Sequence[str]) -> tuple[np.ndarray, list[int], list[int]]:
         """Node index per wnid (-1 if absent); positions of malformed and unknown ids."""
-        n = len(wnids)
-        nums = np.full(n, -1, dtype=np.int64)
-        malformed = []
-        for i, w in enumerate(wnids):
-            if WNID_RE.fullmatch(w):
-                nums[i] = int(w[1:])
-            else:
-                malformed.append(i)
+        nums, malformed = _parse_wnids(wnids)
         pos = np.searchsorted(self.offsets, nums)
         pos = np.minimum(pos, len(self.offsets) - 1)
         found = (nums >= 0) & (self.offsets[pos] == nums)
@@ -199,6 +198,26 @@ class WordNetGraph:
         bad = set(malformed)
         unknown = [i for i in np.flatnonzero(~found).tolist() if i not in bad]
         return nodes, malformed, unknown
+
+
+def _parse_wnids(wnids: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+    """Offsets of ``n########`` ids (-1 elsewhere) and the positions of malformed ones."""
+    n = len(wnids)
+    joined = "".join(wnids)
+    if len(joined) == 9 * n and joined.isascii():  # vectorised fast path
+        chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(n, 9)
+        digits = chars[:, 1:].astype(np.int64) - 48
+        ok = (chars[:, 0] == ord("n")) & ((digits >= 0) & (digits <= 9)).all(axis=1)
+        nums = np.where(ok, digits @ (10 ** np.arange(7, -1, -1, dtype=np.int64)), -1)
+        return nums, np.flatnonzero(~ok).tolist()
+    nums = np.full(n, -1, dtype=np.int64)
+    malformed = []
+    for i, w in enumerate(wnids):
+        if WNID_RE.fullmatch(w):
+            nums[i] = int(w[1:])
+        else:
+            malformed.append(i)
+    return nums, malformed
 
 
 def graph_from_table(table, origin: str) -> WordNetGraph:
