@@ -62,6 +62,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     emb[[3, 17]] = np.nan
     f["nan_emb"] = d / "nan_emb.npy"
     np.save(f["nan_emb"], emb)
+    f["good_emb"] = d / "good_emb.npy"
+    np.save(f["good_emb"], np.random.default_rng(1).normal(size=(1000, 8)).astype(np.float32))
     f["short_emb"] = d / "short_emb.npy"
     np.save(f["short_emb"], np.ones((999, 8), dtype=np.float32))
     f["text_npy"] = d / "text.npy"
@@ -113,8 +115,8 @@ CASES = [
     ("cluster: NaN embeddings", ["cluster", "--embeddings", "{nan_emb}", "--dataset", "imagenet1k", "--k", "10"],
      2, ["3", "17", "nan_emb.npy"]),
     ("cluster: rows do not match the classes",
-     ["cluster", "--embeddings", "{short_emb}", "--dataset", "imagenet1k", "--k", "10"], 2, ["999", "1000"]),
-    ("cluster: k above the points", ["cluster", "--embeddings", "{short_emb}", "--dataset", "imagenet1k",
+     ["cluster", "--embeddings", "{short_emb}", "--dataset", "imagenet1k", "--k", "10"], 2, ["999", "1,000"]),
+    ("cluster: k above the points", ["cluster", "--embeddings", "{good_emb}", "--dataset", "imagenet1k",
                                       "--k", "5000"], 2, ["5000"]),
     ("cluster: unreadable .npy", ["cluster", "--embeddings", "{text_npy}", "--dataset", "imagenet1k",
                                    "--k", "10"], 2, ["text.npy"]),
