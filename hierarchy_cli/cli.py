@@ -14,6 +14,7 @@ import typer
 
 from . import __version__
 from .commands.build import build
+from .commands.cluster import cluster
 
 app = typer.Typer(
     name="granularity",
@@ -48,6 +49,7 @@ def main_options(
 
 
 app.command("build")(build)
+app.command("cluster")(cluster)
 
 
 def main(argv: list[str] | None = None) -> int:
