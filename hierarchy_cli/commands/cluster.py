@@ -40,11 +40,15 @@ def _progress():
         yield update
 
 
-def _check_centroids_target(path: Optional[str]) -> None:
+def _check_centroids_target(path: Optional[str], ks: list[int]) -> None:
     if path is None:
         return
     if not path.lower().endswith((".npy", ".npz", ".parquet")):
         raise GranularityError(f"--centroids {path!r}: name a .npy, .npz or .parquet file")
+    if path.lower().endswith(".npy") and len(ks) > 1:
+        raise GranularityError(
+            f"--centroids {path!r}: a .npy file holds one level but --k gives {len(ks)}; use .npz or .parquet"
+        )
     resolve_output(path, path)
 
 
@@ -164,7 +168,7 @@ def cluster(
     if per_sample and centroids is not None and k is None:
         raise GranularityError("--centroids saves the centroids of --k levels: give --k too")
     ks = parse_ks(k) if k is not None else []
-    _check_centroids_target(centroids)
+    _check_centroids_target(centroids, ks)
     src = samples or embeddings
     stem = input_stem(classes if classes else src, dataset or (None if (classes or src) else "imagenet21k"),
                       "classes")
