@@ -125,7 +125,7 @@ def cluster(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the seeding and subsampling. Example: --seed 1"),
     niter: int = typer.Option(
-        25, "--niter",
+        10, "--niter",
         help="Lloyd iterations (faiss stops early when the assignment stops changing). Example: --niter 50",
     ),
     within: Optional[str] = typer.Option(

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import GranularityError
 
 METRICS = ("l2", "cosine")
-DEFAULT_NITER = 25
+DEFAULT_NITER = 10
 CHUNK_ROWS = 65536
 
 
@@ -175,13 +175,15 @@ def kmeans(
     weights: Optional[np.ndarray] = None,
     n_local_trials: Optional[int] = None,
     init_sample_per_centroid: int = 64,
-    init_dims: int = 64,
+    init_dims: int = 0,
     max_points_per_centroid: int = 256,
     progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> KMeansResult:
     """k-means of the rows of ``x`` (``(n, d)``, any float dtype) into ``k`` groups.
 
     ``metric`` is ``l2`` or ``cosine`` (spherical k-means on L2-normalised rows);
+    ``init_dims > 0`` seeds on the top principal axes only (cheaper on wide
+    data, slightly worse seeds; off by default);
     ``weights`` (``(n,)``, positive) weights the points; ``seed`` fixes the
     seeding and faiss's subsampling; ``niter`` is the number of Lloyd iterations
     (faiss stops earlier when the objective stops changing). ``progress(stage,
