@@ -241,7 +241,7 @@ def test_cli_metric_cosine_and_default_name(data, monkeypatch):
     assert read_label_map(out).metadata["metric"] == "cosine"
 
 
-def test_cli_default_embeddings():
+def test_cli_default_embeddings(tmp_path):
     from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
 
     path = ROOT / "hierarchy_cli" / "data" / DEFAULT_EMBEDDINGS
@@ -254,6 +254,16 @@ def test_cli_default_embeddings():
     lm = read_label_map(io.BytesIO(res.stdout))
     assert lm.num_leaves == 21843 and lm.num_classes("k20") == 20
     assert lm.metadata["embeddings"]["default"] is True
+    # a subset of ImageNet-21k takes its rows from the default file, in its own order
+    sub = lm.leaf_ids[::70][::-1]
+    (tmp_path / "sub.txt").write_text("\n".join(sub) + "\n")
+    res = invoke("cluster", "--k", "10", "--classes", tmp_path / "sub.txt", "-o", "-")
+    assert res.code == 0, res.stderr
+    lms = read_label_map(io.BytesIO(res.stdout))
+    assert lms.leaf_ids == sub and lms.num_classes("k10") == 10
+    # ImageNet-1k's teddy bear (n04399382) is not among the 21,843 classes: named
+    res = invoke("cluster", "--k", "10", "--dataset", "imagenet1k", "-o", "-")
+    assert_one_line_error(res, "n04399382", "no embedding")
 
 
 # ----------------------------------------------------------------------------- per-sample

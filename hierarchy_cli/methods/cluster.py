@@ -351,7 +351,7 @@ def load_leaf_embeddings(
     if embeddings is None:
         path = default_embeddings_path()
         ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-        emb = read_class_embeddings(path, ids, what="embedded default embeddings")
+        emb = read_class_embeddings(path, ids, what="embedded default embeddings", allow_extra=True)
         meta["embeddings"] = {**emb.source, "default": True}
     elif isinstance(embeddings, np.ndarray):
         ids, cmeta, where = resolve_classes(classes, dataset, column, None)

@@ -255,11 +255,14 @@ def read_class_embeddings(
     column: Optional[str] = None,
     what: str = "embeddings",
     batch_rows: int = BATCH_ROWS,
+    allow_extra: bool = False,
 ) -> ClassEmbeddings:
     """Class embeddings from ``.npy`` or parquet, aligned to ``class_ids``.
 
     With ``class_ids`` ``None`` a parquet file's own id order is the class list;
-    a ``.npy`` file's rows are the classes in order either way.
+    a ``.npy`` file's rows are the classes in order either way. Parquet ids
+    that are not in the class list are an error unless ``allow_extra`` (used
+    for the embedded default, which covers all of ImageNet-21k).
     """
     label = f"{what} {path!r}"
     _check_path(path, what)
@@ -323,7 +326,7 @@ def read_class_embeddings(
         return ClassEmbeddings(np.ascontiguousarray(full, dtype=np.float32), file_ids, describe_file(path))
     wanted = set(class_ids)
     extra = [(x, f"row {i}") for i, x in enumerate(file_ids) if x not in wanted]
-    if extra:
+    if extra and not allow_extra:
         raise GranularityError(offenders(extra, "ids not in the class list", label))
     missing = [(x, f"class {i}") for i, x in enumerate(class_ids) if x not in pos]
     if missing:
