@@ -77,7 +77,8 @@ def one(method: str, dataset: str, k: int, max_iter: int, fit_rows: int = 0) -> 
     x = load(dataset)
     base = current_rss_mb()
     fit = x
-    if fit_rows and fit_rows < x.shape[0]:  # fit on a seeded uniform subsample, score on all rows
+    sub = bool(fit_rows and fit_rows < x.shape[0])
+    if sub:  # fit on a seeded uniform subsample, score on all rows
         fit = x[np.sort(np.random.default_rng(0).choice(x.shape[0], fit_rows, replace=False))]
     c0 = os.times()
     t0 = time.perf_counter()
@@ -115,7 +116,7 @@ def one(method: str, dataset: str, k: int, max_iter: int, fit_rows: int = 0) -> 
     c1 = os.times()
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
     peak = rss_mb()
-    if fit is not x:
+    if sub:
         extra["note"] = f"fit on {fit.shape[0]:,} rows"
     return {"method": method, "seconds": seconds, "cpu": cpu, "inertia": inertia_of(x, c),
             "peak_mb": peak, "extra_mb": max(0.0, peak - base), **extra}

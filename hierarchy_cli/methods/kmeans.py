@@ -36,6 +36,7 @@ from ..errors import GranularityError
 METRICS = ("l2", "cosine")
 DEFAULT_NITER = 10
 CHUNK_ROWS = 65536
+SEED_BLOCK = 4096  # rows per block in a seeding step (block x trials floats stay in cache)
 
 
 @dataclass
@@ -85,41 +86,58 @@ def kmeans_plusplus(
     n_local_trials: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
 ) -> np.ndarray:
-    """Greedy k-means++: the indices (into ``x``) of ``k`` distinct seed points.
+    """Greedy k-means++: the indices (into ``x``) of ``k`` seed points.
 
     The first centre is drawn with probability proportional to the weight; each
     next one draws ``n_local_trials`` (default ``2 + ln k``) candidates with
     probability proportional to ``weight * D(x)^2`` and keeps the one that lowers
-    the potential ``sum weight * D^2`` most. ``x`` is float32 ``(n, d)``.
+    the potential ``sum weight * D^2`` most (ties: the first drawn). ``x`` is
+    float32 ``(n, d)``.
+
+    Each step streams ``x`` once in blocks of ``SEED_BLOCK`` rows: the block's
+    dot products with the candidates, then, while the block is in cache, the
+    gain ``max(0, D^2 - |x - y|^2)`` of every candidate ``y``. The potential
+    after adding ``y`` is the current one minus its total gain, so picking the
+    largest gain is the greedy rule.
     """
     n = x.shape[0]
     if k > n:
         raise GranularityError(f"k = {k} is larger than the number of points ({n})")
-    w = np.ones(n, dtype=np.float64) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
     trials = n_local_trials or (2 + int(math.log(k)))
     xn = _sq_norms(x)
     centers = np.empty(k, dtype=np.int64)
-    first = int(np.searchsorted(np.cumsum(w), rng.random() * w.sum(), side="right"))
+    wsum = np.cumsum(w) if w is not None else None
+    u = rng.random()
+    first = int(np.searchsorted(wsum, u * wsum[-1], side="right")) if w is not None else int(u * n)
     centers[0] = min(first, n - 1)
-    closest = _sq_dist_to(x, xn, x[centers[0]:centers[0] + 1])[:, 0].astype(np.float64)
+    closest = _sq_dist_to(x, xn, x[centers[0]:centers[0] + 1])[:, 0]
     closest[centers[0]] = 0.0
-    pot = float(np.dot(w, closest))
+    gain = np.empty((n, trials), dtype=np.float32)
     for c in range(1, k):
+        cum = np.cumsum(closest if w is None else w * closest, dtype=np.float64)
+        pot = float(cum[-1])
         if pot <= 0.0:  # every point coincides with a centre: take unused points in order
-            unused = np.setdiff1d(np.arange(n), centers[:c], assume_unique=False)
+            unused = np.setdiff1d(np.arange(n), centers[:c])
             centers[c:] = unused[: k - c]
             break
-        cum = np.cumsum(w * closest)
-        cand = np.searchsorted(cum, rng.random(trials) * cum[-1], side="right")
-        cand = np.minimum(cand, n - 1)
-        d = _sq_dist_to(x, xn, x[cand])  # (n, trials)
-        np.minimum(d, closest[:, None].astype(np.float32), out=d)
-        pots = w @ d.astype(np.float64)
-        best = int(np.argmin(pots))
+        cand = np.minimum(np.searchsorted(cum, rng.random(trials) * pot, side="right"), n - 1)
+        cx = x[cand]
+        cn = np.einsum("ij,ij->i", cx, cx)
+        total = np.zeros(trials, dtype=np.float64)
+        for s in range(0, n, SEED_BLOCK):
+            g = gain[s:s + SEED_BLOCK]
+            np.matmul(x[s:s + SEED_BLOCK], cx.T, out=g)
+            g *= 2.0
+            g -= cn
+            g += (closest[s:s + SEED_BLOCK] - xn[s:s + SEED_BLOCK])[:, None]
+            np.maximum(g, 0.0, out=g)
+            total += g.sum(axis=0, dtype=np.float64) if w is None else w[s:s + SEED_BLOCK] @ g
+        best = int(np.argmax(total))
         centers[c] = cand[best]
-        closest = d[:, best].astype(np.float64)
+        closest -= gain[:, best]
+        np.maximum(closest, 0.0, out=closest)
         closest[cand[best]] = 0.0
-        pot = float(np.dot(w, closest))
         if progress is not None and c % 50 == 0:
             progress(50)
     if progress is not None:
@@ -150,6 +168,17 @@ def project(x: np.ndarray, dims: int) -> np.ndarray:
     for s in range(0, n, CHUNK_ROWS):
         np.matmul(x[s:s + CHUNK_ROWS], axes, out=out[s:s + CHUNK_ROWS])
     return out
+
+
+def _single_thread_blas():
+    """Limit BLAS to one thread while seeding (threadpoolctl ships with scikit-learn)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _as_float32(x: np.ndarray) -> np.ndarray:
@@ -222,7 +251,8 @@ def kmeans(
     xs = x if sub is None else x[sub]
     ws = None if w is None else (w if sub is None else w[sub])
     tick = (lambda step: progress("seeding", step, k)) if progress else None
-    seeds = kmeans_plusplus(project(xs, init_dims), k, rng, ws, n_local_trials, tick)
+    with _single_thread_blas():  # skinny products: threads cost more than they bring
+        seeds = kmeans_plusplus(project(xs, init_dims), k, rng, ws, n_local_trials, tick)
     init = np.ascontiguousarray(xs[seeds], dtype=np.float32)
     t1 = time.perf_counter()
 
