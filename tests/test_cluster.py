@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_one_line_error, invoke
+from conftest import ROOT, assert_one_line_error, invoke, run_cli
 
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import first_appearance_labels, is_refinement
@@ -436,3 +436,20 @@ def test_usage_errors(data):
     _bad(tmp, res, "manhattan")
     res = run(tmp, "--split-leaves", "2", "-e", tmp / "emb.npy", "-o", tmp / "bad.parquet")
     _bad(tmp, res, "--samples")
+
+
+def test_default_byte_identical_across_processes(tmp_path):
+    from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
+
+    if not (ROOT / "hierarchy_cli" / "data" / DEFAULT_EMBEDDINGS).exists():
+        pytest.skip("default embeddings not built")
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.parquet"
+        res = run_cli("cluster", "--k", "200,20", "--seed", "5", "-o", out)
+        assert res.code == 0, res.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    lm = read_label_map(tmp_path / "a.parquet")
+    assert lm.levels == ["k200", "k20"] and lm.num_classes("k200") == 200
+    assert is_refinement(lm.lookup("k200"), lm.lookup("k20"))
