@@ -453,3 +453,33 @@ def test_default_byte_identical_across_processes(tmp_path):
     lm = read_label_map(tmp_path / "a.parquet")
     assert lm.levels == ["k200", "k20"] and lm.num_classes("k200") == 200
     assert is_refinement(lm.lookup("k200"), lm.lookup("k20"))
+
+
+def test_samples_leaf_indices_and_bad_index(samples):
+    tmp, x, leaf, ids = samples
+    t = pq.read_table(tmp / "s.parquet")
+    t2 = t.drop(["leaf"]).append_column("label", pa.array(leaf.astype(np.int64)))
+    pq.write_table(t2, tmp / "idx.parquet")
+    res = invoke("cluster", "--samples", tmp / "idx.parquet", "--classes", tmp / "classes.txt",
+                 "--leaf-column", "label", "--instance", "-o", tmp / "i.parquet")
+    assert res.code == 0, res.stderr
+    assert np.array_equal(pq.read_table(tmp / "i.parquet").column("leaf_index").to_numpy(), leaf)
+    bad = leaf.astype(np.int64).copy()
+    bad[17] = 20
+    pq.write_table(t.drop(["leaf"]).append_column("label", pa.array(bad)), tmp / "bad_idx.parquet")
+    res = invoke("cluster", "--samples", tmp / "bad_idx.parquet", "--classes", tmp / "classes.txt",
+                 "--leaf-column", "label", "--k", "3", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "leaf indices outside 0..19", "row 17")
+
+
+def test_samples_nan_named(samples):
+    tmp, x, leaf, ids = samples
+    y = x.copy()
+    y[100, 3] = np.inf
+    t = pq.read_table(tmp / "s.parquet")
+    t = t.set_column(t.column_names.index("emb"), "emb",
+                     pa.FixedSizeListArray.from_arrays(pa.array(y.ravel()), 6))
+    pq.write_table(t, tmp / "nan.parquet", row_group_size=50)
+    res = invoke("cluster", "--samples", tmp / "nan.parquet", "--classes", tmp / "classes.txt",
+                 "--k", "3", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "NaN or infinite", "row 100", ids[leaf[100]])
