@@ -15,8 +15,9 @@ import typer
 from . import __version__
 from .commands.apply import apply
 from .commands.build import build
-from .commands.datasets import datasets
+from .commands.cluster import cluster
 from .commands.compare import compare
+from .commands.datasets import datasets
 from .commands.export import export
 from .commands.inspect import inspect
 from .commands.random import random
@@ -54,12 +55,13 @@ def main_options(
 
 
 app.command("build")(build)
-app.command("datasets")(datasets)
+app.command("cluster")(cluster)
 app.command("random")(random)
+app.command("apply")(apply)
 app.command("inspect")(inspect)
 app.command("compare")(compare)
-app.command("apply")(apply)
 app.command("export")(export)
+app.command("datasets")(datasets)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,245 @@
+"""``granularity cluster``: k-means hierarchies over class or sample embeddings."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Optional
+
+import typer
+
+from ..cliutil import OutputOption, input_stem, print_level_summary, resolve_output, safe_name, stderr_console
+from ..errors import GranularityError
+
+
+@contextmanager
+def _progress():
+    """A rich progress display on stderr (hidden when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    con = stderr_console()
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=con, transient=True, disable=not con.is_terminal)
+    tasks: dict[str, int] = {}
+    labels = {"averaging": "averaging samples per class", "seeding": "k-means++ seeding",
+              "lloyd": "Lloyd iterations", "groups": "clustering within groups",
+              "reading": "reading samples", "splitting": "splitting classes"}
+
+    def update(stage: str, done: int, total: int) -> None:
+        tid = tasks.get(stage)
+        if tid is None:
+            tid = tasks[stage] = prog.add_task(labels.get(stage, stage), total=total)
+        task = next(t for t in prog.tasks if t.id == tid)
+        if stage in ("seeding", "averaging"):  # these report increments
+            if task.finished or task.total != total:
+                prog.reset(tid, total=total)
+            prog.advance(tid, done)
+        else:
+            prog.update(tid, completed=done, total=total)
+
+    with prog:
+        yield update
+
+
+def _check_centroids_target(path: Optional[str], ks: list[int]) -> None:
+    if path is None:
+        return
+    if not path.lower().endswith((".npy", ".npz", ".parquet")):
+        raise GranularityError(f"--centroids {path!r}: name a .npy, .npz or .parquet file")
+    if path.lower().endswith(".npy") and len(ks) > 1:
+        raise GranularityError(
+            f"--centroids {path!r}: a .npy file holds one level but --k gives {len(ks)}; use .npz or .parquet"
+        )
+    resolve_output(path, path)
+
+
+def cluster(
+    k: Optional[str] = typer.Option(
+        None, "--k", "-k",
+        help="Number of clusters; several (comma-separated) make one level each, finest first, "
+        "named k<K>. Example: --k 1000  or  --k 1000,100,10",
+    ),
+    embeddings: Optional[str] = typer.Option(
+        None, "--embeddings", "-e", metavar="FILE",
+        help="Class embeddings: .npy (one row per class, class-list order, memory-mapped) or "
+        "parquet with an id column and a list column or one float column per dimension. "
+        "Default: the embedded ImageNet-21k gloss embeddings. Example: --embeddings classes.npy",
+    ),
+    samples: Optional[str] = typer.Option(
+        None, "--samples", metavar="FILE",
+        help="Per-sample embeddings (parquet: a leaf column with leaf ids or indices, an optional "
+        "sample id column, the vectors); streamed in batches. With --k the class means are "
+        "clustered. Example: --samples feats.parquet",
+    ),
+    split_leaves: Optional[int] = typer.Option(
+        None, "--split-leaves", metavar="N",
+        help="With --samples: split each class's samples into N k-means sub-clusters and write a "
+        "per-sample map (level split_<N>). Example: --samples feats.parquet --split-leaves 4",
+    ),
+    instance: bool = typer.Option(
+        False, "--instance",
+        help="With --samples: one label per sample (level 'instance'), as a per-sample map. "
+        "Example: --samples feats.parquet --instance",
+    ),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", "-d",
+        help="A shipped class list (default imagenet21k for the embedded embeddings and --samples). "
+        "Example: --dataset imagenet1k",
+    ),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", "-c", metavar="FILE",
+        help="Your class list in class-index order (text, CSV/TSV or parquet; '-' = stdin). "
+        "Parquet embeddings are matched to it by id; without it their own id order is used. "
+        "Example: --classes my_classes.txt",
+    ),
+    column: Optional[str] = typer.Option(
+        None, "--column",
+        help="Column of a CSV/TSV/parquet class list holding the ids. Example: --column wnid",
+    ),
+    id_column: Optional[str] = typer.Option(
+        None, "--id-column",
+        help="Id column of parquet embeddings (default: wnid, leaf_id, id, class, ...). "
+        "Example: --id-column wnid",
+    ),
+    embedding_column: Optional[str] = typer.Option(
+        None, "--embedding-column",
+        help="The list-of-floats column holding the vectors (default: the first one; else every "
+        "float column is a dimension). Example: --embedding-column emb",
+    ),
+    leaf_column: Optional[str] = typer.Option(
+        None, "--leaf-column",
+        help="Leaf column of --samples: leaf ids or leaf indices (default: leaf, leaf_id, "
+        "leaf_index, label, class, ...). Example: --leaf-column label",
+    ),
+    sample_id_column: Optional[str] = typer.Option(
+        None, "--sample-id-column",
+        help="Sample id column of --samples (default: sample_id, image, path, ...; else the row "
+        "number). Example: --sample-id-column path",
+    ),
+    flat: bool = typer.Option(
+        False, "--flat",
+        help="Independent k-means per k instead of a nested tree. Example: --k 1000,100 --flat",
+    ),
+    metric: str = typer.Option(
+        "l2", "--metric",
+        help="l2, or cosine (spherical k-means on L2-normalised rows). Example: --metric cosine",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the seeding and subsampling. Example: --seed 1"),
+    niter: int = typer.Option(
+        10, "--niter",
+        help="Lloyd iterations (faiss stops early when the assignment stops changing). Example: --niter 50",
+    ),
+    within: Optional[str] = typer.Option(
+        None, "--within", metavar="MAP:LEVEL",
+        help="Cluster separately inside each group of a level of a label map (clusters never cross "
+        "it); k is shared in proportion to group size, at least 1 each. "
+        "Example: --within in21k.wordnet.level_3.parquet:level_3",
+    ),
+    centroids: Optional[str] = typer.Option(
+        None, "--centroids", metavar="PATH",
+        help="Also save the centroids (rows by label): .npy for one level, .npz (one array per "
+        "level) or .parquet (level, label, id, name, centroid). Example: --centroids k1000.npy",
+    ),
+    output: Optional[str] = OutputOption,
+) -> None:
+    """Group classes (or samples) by k-means on embeddings; levels are named k<K>.
+
+    Example: granularity cluster --k 1000
+    (the embedded ImageNet-21k class embeddings, written to imagenet21k.cluster.k1000.parquet)
+    """
+    from ..methods.cluster import cluster_hierarchy, parse_ks, save_centroids
+
+    per_sample = instance or split_leaves is not None
+    if instance and split_leaves is not None:
+        raise GranularityError("give --split-leaves N or --instance, not both")
+    if per_sample and samples is None:
+        raise GranularityError(
+            f"{'--instance' if instance else '--split-leaves'} needs per-sample input: --samples FILE"
+        )
+    if samples is not None and embeddings is not None:
+        raise GranularityError("give --embeddings or --samples, not both")
+    if k is None and not per_sample:
+        raise GranularityError("say how many clusters: --k 1000 (or several: --k 1000,100,10)")
+    if split_leaves is not None and split_leaves < 1:
+        raise GranularityError(f"--split-leaves must be at least 1, not {split_leaves}")
+    if niter < 1:
+        raise GranularityError(f"--niter must be at least 1, not {niter}")
+    if metric not in ("l2", "cosine"):
+        raise GranularityError(f"unknown --metric {metric!r}; choose one of l2, cosine")
+    if per_sample and centroids is not None and k is None:
+        raise GranularityError("--centroids saves the centroids of --k levels: give --k too")
+    ks = parse_ks(k) if k is not None else []
+    _check_centroids_target(centroids, ks)
+    src = samples or embeddings
+    stem = input_stem(classes if classes else src, dataset or (None if (classes or src) else "imagenet21k"),
+                      "classes")
+    if per_sample:
+        kind = "instance" if instance else f"split_{split_leaves}"
+        default = f"{stem}.{kind}" + (f".{'+'.join(f'k{v}' for v in ks)}" if ks else "") + ".parquet"
+    else:
+        default = f"{stem}.cluster.{'+'.join(f'k{v}' for v in ks)}.parquet"
+    target = resolve_output(output, safe_name(default) if output is None else default)
+
+    with _progress() as progress:
+        result = None
+        if ks:
+            result = cluster_hierarchy(
+                embeddings, ks, classes=classes, dataset=dataset, column=column, id_column=id_column,
+                embedding_column=embedding_column, samples=samples, leaf_column=leaf_column,
+                flat=flat, metric=metric, seed=seed, niter=niter, within=within, progress=progress,
+            )
+        if per_sample:
+            from ..methods.cluster import instance_table, split_leaves_table
+
+            leaf_levels = result.hierarchy.levels if result else []
+            extra = {}
+            if result is not None:
+                extra = {"leaf_levels": {kk: v for kk, v in result.hierarchy.metadata.items()
+                                         if kk not in ("classes", "samples")}}
+            if instance:
+                table = instance_table(samples, classes=classes, dataset=dataset, column=column,
+                                       leaf_column=leaf_column, sample_id_column=sample_id_column,
+                                       leaf_levels=leaf_levels, extra_meta=extra)
+            else:
+                table = split_leaves_table(
+                    samples, split_leaves, classes=classes, dataset=dataset, column=column,
+                    leaf_column=leaf_column, sample_id_column=sample_id_column,
+                    embedding_column=embedding_column, metric=metric, seed=seed, niter=niter,
+                    leaf_levels=leaf_levels, extra_meta=extra, progress=progress)
+    from ..labelmap import write_label_map, write_table
+
+    if per_sample:
+        write_table(table, target)
+    else:
+        write_label_map(result.hierarchy, target)
+    if centroids is not None and result is not None:
+        save_centroids(result, centroids)
+
+    if per_sample:
+        _print_sample_summary(table, target)
+        return
+    h = result.hierarchy
+    notes = [f"inertia ({metric}): " + ", ".join(f"{n} {v:,.6g}" for n, v in result.inertia.items())]
+    if within:
+        notes.append(f"clustered within the groups of {within}")
+    if centroids:
+        notes.append(f"centroids saved to {centroids}")
+    kind = "flat" if flat else "nested"
+    print_level_summary(h, f"{h.num_leaves:,} classes, k-means ({kind}, {metric}, seed {seed})", notes, target)
+
+
+def _print_sample_summary(table, target: str) -> None:
+    import json
+
+    from rich.table import Table
+
+    meta = json.loads(table.schema.metadata[b"granularity"])
+    out = Table(title=f"{meta['num_samples']:,} samples of {meta['num_leaves']:,} classes",
+                title_justify="left", show_edge=False, pad_edge=False)
+    out.add_column("level")
+    out.add_column("labels", justify="right")
+    for name in meta["levels"]:
+        out.add_row(name, f"{meta['num_classes'][name]:,}")
+    con = stderr_console()
+    con.print(out)
+    if target != "-":
+        con.print(f"wrote {target}")

@@ -1,0 +1,708 @@
+"""Clustering-based hierarchies: k-means levels over class (or sample) embeddings.
+
+:func:`cluster_hierarchy` (and its short form :func:`build_cluster`) groups the
+leaf classes by k-means on their embeddings and returns the same
+:class:`~hierarchy_cli.hierarchy.Hierarchy` as every other builder, with levels
+named ``k<K>``. :func:`split_leaves_table` and :func:`instance_table` go finer
+than the leaves and return per-sample label maps as pyarrow tables.
+
+Nested levels (``ks=[1000, 100, 10]``): the finest level clusters the leaves;
+each coarser one clusters the finer level's centroids, weighted by how many
+leaves each holds, so every coarse group is a union of finer groups. ``flat=True``
+runs an independent k-means per k instead.
+
+``within=(labels, ...)`` clusters separately inside each group of a reference
+level. k is shared among the groups in proportion to their number of leaves,
+each group getting at least 1 and at most as many clusters as it has points,
+with largest-remainder rounding so that the shares add up to k exactly
+(:func:`share_k`).
+
+Each cluster is named after the member leaf nearest its centroid; its id is
+``k<K>_c<label>``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import GranularityError, offenders
+from .kmeans import DEFAULT_NITER, METRICS, kmeans, normalize_rows
+
+DEFAULT_EMBEDDINGS = "imagenet21k_gloss_minilm_pca128.parquet"
+DEFAULT_DATASET = "imagenet21k"
+
+Progress = Optional[Callable[[str, int, int], None]]
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def parse_ks(text: str | int | Sequence[int], option: str = "--k") -> list[int]:
+    """``"1000,100,10"`` -> ``[1000, 100, 10]`` (finest first); each k >= 1, no repeats."""
+    if isinstance(text, int):
+        items = [text]
+    elif isinstance(text, str):
+        parts = [p.strip() for p in text.split(",")]
+        items = []
+        for p in parts:
+            try:
+                items.append(int(p))
+            except ValueError:
+                raise GranularityError(f"{option} {text!r}: {p!r} is not a whole number") from None
+    else:
+        items = [int(v) for v in text]
+    if not items:
+        raise GranularityError(f"{option} needs at least one k, e.g. {option} 1000")
+    bad = [k for k in items if k < 1]
+    if bad:
+        raise GranularityError(f"{option} {text!r}: k must be at least 1, not {bad[0]}")
+    dup = sorted({k for k in items if items.count(k) > 1})
+    if dup:
+        raise GranularityError(f"{option} {text!r}: k = {dup[0]} is given twice")
+    return sorted(items, reverse=True)
+
+
+def share_k(sizes: np.ndarray, k: int, caps: Optional[np.ndarray] = None) -> np.ndarray:
+    """Split ``k`` clusters among groups of ``sizes`` points.
+
+    Each group's share is proportional to its size, at least 1 and at most its
+    cap (default: its size), rounded by largest remainder so the shares sum to
+    ``k``; ties go to the earlier group. Needs ``len(sizes) <= k <= sum(caps)``.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    caps = sizes.copy() if caps is None else np.asarray(caps, dtype=np.int64)
+    g = sizes.size
+    if k < g:
+        raise GranularityError(f"k = {k} is smaller than the number of groups ({g}): each group needs a cluster")
+    if k > int(caps.sum()):
+        raise GranularityError(f"k = {k} is larger than the number of points ({int(caps.sum()):,})")
+    quota = k * sizes / sizes.sum()
+    share = np.clip(np.floor(quota).astype(np.int64), 1, caps)
+    idx = np.arange(g)
+    while share.sum() != k:
+        rem = quota - share
+        diff = k - int(share.sum())
+        if diff > 0:
+            ok = share < caps
+            order = np.lexsort((idx, -rem))  # largest remainder first, then earlier group
+            order = order[ok[order]]
+            share[order[:diff]] += 1
+        else:
+            ok = share > 1
+            order = np.lexsort((idx[::-1], rem))  # most over-served first
+            order = order[ok[order]]
+            share[order[:-diff]] -= 1
+    return share
+
+
+def _group_seed(seed: int, *parts: int) -> int:
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *parts]).generate_state(1)[0] >> 1)
+
+
+def leaf_names_for(ids: Sequence[str]) -> list[str]:
+    """The first WordNet lemma for wnids found in the embedded WordNet, else the id."""
+    from ..sources.wordnet import WNID_RE
+
+    if not ids or not any(WNID_RE.fullmatch(x) for x in ids[:50]):
+        return list(ids)
+    from ..sources.wordnet import load_wordnet
+
+    wn = load_wordnet(None)
+    nodes, _, _ = wn.nodes_of(ids)
+    return [wn.graph.names[int(v)] if v >= 0 else x for x, v in zip(ids, nodes.tolist())]
+
+
+def default_embeddings_path() -> str:
+    from importlib import resources
+
+    path = str(resources.files("hierarchy_cli.data").joinpath(DEFAULT_EMBEDDINGS))
+    if not os.path.isfile(path):
+        raise GranularityError(
+            f"the embedded default embeddings {path!r} are missing: reinstall granularity, "
+            "or give --embeddings FILE"
+        )
+    return path
+
+
+def resolve_classes(classes, dataset, column, default: Optional[str]):
+    """``(ids or None, metadata, display name)`` from --classes / --dataset (or ``default``)."""
+    from ..inputs import InputFile, parse_id_list, read_id_list
+    from ..manifests import load_dataset
+
+    if classes is not None and dataset is not None:
+        raise GranularityError("give --classes or --dataset, not both")
+    if classes is None and dataset is None:
+        dataset = default
+    if classes is None and dataset is None:
+        return None, None, None
+    if classes is None:
+        idl = load_dataset(dataset)
+        return list(idl.ids), {"dataset": dataset, "sha256": idl.source.sha256}, f"dataset {dataset}"
+    if isinstance(classes, (str, os.PathLike)):
+        idl = read_id_list(classes, "class list", column=column)
+        meta = idl.source.describe()
+        if column:
+            meta["column"] = column
+        return list(idl.ids), meta, f"class list {idl.source.name!r}"
+    ids = [str(c) for c in classes]
+    idl = parse_id_list(InputFile("<list>", ("\n".join(ids) + "\n").encode()), "class list")
+    return list(idl.ids), {"name": "<list>", "sha256": idl.source.sha256}, "class list"
+
+
+# ----------------------------------------------------------------------------- clustering core
+
+
+@dataclass
+class LevelResult:
+    k: int
+    labels: np.ndarray  # per leaf, raw cluster ids 0..m-1 (no empty cluster)
+    centroids: np.ndarray  # (m, d)
+    inertia: float  # over the leaves, squared distance to their own level centroid
+
+
+def _fit(x: np.ndarray, w: Optional[np.ndarray], k: int, metric: str, seed: int, niter: int,
+         progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and centroids for ``k`` clusters of ``x`` (exact shortcuts for k=1 and k=n)."""
+    n = x.shape[0]
+    if k == n:
+        return np.arange(n, dtype=np.int64), x.astype(np.float32, copy=True)
+    if k == 1:
+        c = np.average(x.astype(np.float64), axis=0, weights=w)[None, :].astype(np.float32)
+        if metric == "cosine":
+            c = normalize_rows(c)
+        return np.zeros(n, dtype=np.int64), c
+    r = kmeans(x, k, metric=metric, seed=seed, niter=niter, weights=w, progress=progress)
+    return r.labels, r.centroids
+
+
+def _compact(labels: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    used, inv = np.unique(labels, return_inverse=True)
+    return inv.astype(np.int64).ravel(), centroids[used]
+
+
+def cluster_levels(
+    x: np.ndarray,
+    ks: Sequence[int],
+    *,
+    metric: str = "l2",
+    seed: int = 0,
+    niter: int = DEFAULT_NITER,
+    flat: bool = False,
+    groups: Optional[np.ndarray] = None,
+    progress: Progress = None,
+) -> list[LevelResult]:
+    """k-means levels of the rows of ``x`` (leaves), finest first.
+
+    Nested unless ``flat``; with ``groups`` (one group label per leaf, 0..G-1)
+    each level is clustered separately inside each group (k shared by
+    :func:`share_k`).
+    """
+    if metric not in METRICS:
+        raise GranularityError(f"unknown --metric {metric!r}; choose one of {', '.join(METRICS)}")
+    n = x.shape[0]
+    ks = list(ks)
+    if ks and ks[0] > n:
+        raise GranularityError(f"k = {ks[0]} is larger than the number of points ({n:,} classes)")
+    x = normalize_rows(x) if metric == "cosine" else np.ascontiguousarray(x, dtype=np.float32)
+    g = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    ng = int(g.max()) + 1 if n else 0
+    leaf_sizes = np.bincount(g, minlength=ng)
+    out: list[LevelResult] = []
+    # the current points: leaves, or the previous level's clusters (nested)
+    pts, pts_w, pts_group, leaf_to_pt = x, None, g, np.arange(n, dtype=np.int64)
+    for li, k in enumerate(ks):
+        if flat:
+            pts, pts_w, pts_group, leaf_to_pt = x, None, g, np.arange(n, dtype=np.int64)
+        npts = pts.shape[0]
+        if k > npts:
+            prev = f"k{ks[li - 1]} clusters" if li and not flat else "points"
+            raise GranularityError(f"k = {k} is larger than the number of {prev} ({npts:,})")
+        caps = np.bincount(pts_group, minlength=ng)
+        shares = share_k(leaf_sizes, k, caps) if ng > 1 else np.array([k])
+        labels = np.empty(npts, dtype=np.int64)
+        cents = []
+        offset = 0
+        for gi in range(ng):
+            members = np.flatnonzero(pts_group == gi) if ng > 1 else np.arange(npts)
+            wsub = None if pts_w is None else pts_w[members]
+            gseed = seed if ng == 1 else _group_seed(seed, k, gi)
+            lab, c = _fit(pts[members], wsub, int(shares[gi]), metric, gseed, niter,
+                          progress if ng == 1 else None)
+            lab, c = _compact(lab, c)
+            labels[members] = lab + offset
+            offset += c.shape[0]
+            cents.append(c)
+            if progress and ng > 1:
+                progress("groups", gi + 1, ng)
+        centroids = np.concatenate(cents).astype(np.float32)
+        leaf_lab = labels[leaf_to_pt]
+        diff = x - centroids[leaf_lab]
+        inertia = float(np.einsum("ij,ij->i", diff, diff).astype(np.float64).sum())
+        out.append(LevelResult(k, leaf_lab, centroids, inertia))
+        if not flat:
+            cw = np.ones(npts) if pts_w is None else pts_w
+            new_w = np.bincount(labels, weights=cw, minlength=offset)
+            new_group = np.empty(offset, dtype=np.int64)
+            new_group[labels] = pts_group
+            pts, pts_w, pts_group, leaf_to_pt = centroids, new_w, new_group, leaf_lab
+    return out
+
+
+def nearest_members(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """For each cluster, the index of its member row nearest the centroid (ties: lowest index)."""
+    diff = x - centroids[labels]
+    dist = np.einsum("ij,ij->i", diff, diff)
+    order = np.lexsort((np.arange(len(labels)), dist, labels))
+    first = np.r_[True, labels[order][1:] != labels[order][:-1]]
+    best = np.empty(centroids.shape[0], dtype=np.int64)
+    best[labels[order][first]] = order[first]
+    return best
+
+
+def make_level(name: str, k: int, leaf_lab: np.ndarray, centroids: np.ndarray, x: np.ndarray,
+               leaf_names: Sequence[str], id_prefix: Optional[str] = None):
+    """A :class:`Level` (labels by first appearance, ids ``k<K>_c<j>``) and its centroids by label."""
+    from ..hierarchy import Level, first_appearance_labels
+
+    labels, firsts = first_appearance_labels(leaf_lab)
+    raw_of_label = leaf_lab[firsts]
+    near = nearest_members(x, leaf_lab, centroids)
+    prefix = id_prefix or name
+    ids = tuple(f"{prefix}_c{j}" for j in range(len(firsts)))
+    names = tuple(str(leaf_names[int(near[r])]) for r in raw_of_label.tolist())
+    return Level(name, labels, ids, names), centroids[raw_of_label]
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+@dataclass
+class ClusterResult:
+    """The hierarchy, the centroids of each level (rows by label) and the inertias."""
+
+    hierarchy: Any
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)
+    inertia: dict[str, float] = field(default_factory=dict)
+
+
+def _within_groups(within, class_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """Group label per leaf from ``(LabelMap, level)``, ``"MAP:LEVEL"`` or an array."""
+    if isinstance(within, np.ndarray) or isinstance(within, list):
+        arr = np.asarray(within, dtype=np.int64)
+        if arr.shape != (len(class_ids),):
+            raise GranularityError(f"within: {arr.shape[0]} group labels for {len(class_ids)} classes")
+        from ..hierarchy import first_appearance_labels
+
+        lab, _ = first_appearance_labels(arr)
+        return lab.astype(np.int64), {"name": "<array>"}
+    if isinstance(within, str):
+        from ..labelmap import read_map_level
+
+        lm, level = read_map_level(within, "--within")
+        if level is None:
+            raise GranularityError(f"--within {within!r}: say which level, as MAP:LEVEL (levels: {', '.join(lm.levels)})")
+        spec = within
+    else:
+        lm, level = within
+        spec = f"{lm.source}:{level}"
+    map_ids = lm.leaf_ids
+    pos = {x: i for i, x in enumerate(map_ids)}
+    missing = [(x, f"class {i}") for i, x in enumerate(class_ids) if x not in pos]
+    if missing:
+        raise GranularityError(offenders(missing, "classes not in the --within map", repr(spec)))
+    lookup = lm.lookup(level)
+    g = lookup[np.fromiter((pos[x] for x in class_ids), dtype=np.int64, count=len(class_ids))]
+    from ..hierarchy import first_appearance_labels
+
+    lab, _ = first_appearance_labels(g)
+    meta = {"level": level, "name": os.path.basename(str(lm.source))}
+    try:
+        from .embeddings import file_sha256
+
+        meta["sha256"] = file_sha256(lm.source)
+    except OSError:
+        pass
+    return lab.astype(np.int64), meta
+
+
+def load_leaf_embeddings(
+    embeddings=None, classes=None, dataset=None, column=None, id_column=None, samples=None,
+    leaf_column=None, embedding_column=None, batch_rows: int = 65536, progress: Progress = None,
+):
+    """``(class_ids, matrix, meta, where)``: the leaves and one vector per leaf."""
+    from .embeddings import class_means, describe_file, read_class_embeddings, sample_columns
+
+    if embeddings is not None and samples is not None:
+        raise GranularityError("give --embeddings or --samples, not both")
+    meta: dict[str, Any] = {}
+    if samples is not None:
+        ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
+        sc = sample_columns(str(samples), leaf_column, None, embedding_column)
+        tick = (lambda m: progress("averaging", m, sc.num_rows)) if progress else None
+        x, counts = class_means(sc, ids, batch_rows, tick)
+        meta["samples"] = {**describe_file(samples), "leaf_column": sc.leaf, "num_samples": int(counts.sum())}
+        meta["classes"] = cmeta
+        return ids, x, meta, where
+    if embeddings is None:
+        path = default_embeddings_path()
+        ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
+        emb = read_class_embeddings(path, ids, what="embedded default embeddings", allow_extra=True)
+        meta["embeddings"] = {**emb.source, "default": True}
+    elif isinstance(embeddings, np.ndarray):
+        ids, cmeta, where = resolve_classes(classes, dataset, column, None)
+        x = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if x.ndim != 2:
+            raise GranularityError(f"embeddings must be 2-D (classes x dims), not shape {x.shape}")
+        if ids is None:
+            ids = [str(i) for i in range(x.shape[0])]
+            cmeta = {"name": "<rows>", "num_classes": len(ids)}
+        elif len(ids) != x.shape[0]:
+            raise GranularityError(f"{x.shape[0]} embedding rows for {len(ids)} classes")
+        from .embeddings import check_finite
+
+        check_finite(x, "embeddings", lambda i: ids[i])
+        import hashlib
+
+        meta["embeddings"] = {"name": "<array>", "sha256": hashlib.sha256(x.tobytes()).hexdigest(),
+                              "shape": list(x.shape)}
+        meta["classes"] = cmeta
+        return ids, x, meta, where or "embeddings"
+    else:
+        ids, cmeta, where = resolve_classes(classes, dataset, column, None)
+        emb = read_class_embeddings(str(embeddings), ids, id_column=id_column, column=embedding_column)
+        meta["embeddings"] = dict(emb.source)
+        if id_column:
+            meta["embeddings"]["id_column"] = id_column
+        if embedding_column:
+            meta["embeddings"]["column"] = embedding_column
+        if ids is None:
+            if emb.ids is not None:
+                ids = emb.ids
+                cmeta = {"from": "embeddings", "num_classes": len(ids)}
+                where = f"embeddings {os.path.basename(str(embeddings))!r}"
+            else:
+                ids = [str(i) for i in range(emb.matrix.shape[0])]
+                cmeta = {"from": "rows", "num_classes": len(ids)}
+                where = f"embeddings {os.path.basename(str(embeddings))!r}"
+    meta["classes"] = cmeta
+    return ids, emb.matrix, meta, where
+
+
+def cluster_hierarchy(
+    embeddings: str | os.PathLike | np.ndarray | None = None,
+    k: str | int | Sequence[int] = 1000,
+    *,
+    classes: Sequence[str] | str | os.PathLike | None = None,
+    dataset: Optional[str] = None,
+    column: Optional[str] = None,
+    id_column: Optional[str] = None,
+    embedding_column: Optional[str] = None,
+    samples: str | os.PathLike | None = None,
+    leaf_column: Optional[str] = None,
+    flat: bool = False,
+    metric: str = "l2",
+    seed: int = 0,
+    niter: int = DEFAULT_NITER,
+    within=None,
+    progress: Progress = None,
+) -> ClusterResult:
+    """Group the leaf classes by k-means on their embeddings.
+
+    ``embeddings``: a ``.npy`` / parquet path, an array (one row per class), or
+    ``None`` for the embedded ImageNet-21k default; or ``samples``: a per-sample
+    parquet file whose class means are clustered. ``classes``/``dataset`` give
+    the class list (``classes`` a list or a file; ``column`` its column);
+    parquet rows are matched to it by ``id_column``. ``k``: one or several k
+    (``"1000,100,10"``), nested unless ``flat``. ``within``: ``"MAP:LEVEL"``,
+    ``(LabelMap, level)`` or one group label per class. Returns a
+    :class:`ClusterResult` whose ``hierarchy`` is validated (and nested when
+    built nested).
+    """
+    from ..hierarchy import Hierarchy
+
+    ks = parse_ks(k)
+    if niter < 1:
+        raise GranularityError(f"--niter must be at least 1, not {niter}")
+    if metric not in METRICS:
+        raise GranularityError(f"unknown --metric {metric!r}; choose one of {', '.join(METRICS)}")
+    ids, x, meta, where = load_leaf_embeddings(
+        embeddings, classes, dataset, column, id_column, samples, leaf_column, embedding_column,
+        progress=progress)
+    if ks[0] > len(ids):
+        raise GranularityError(f"k = {ks[0]} is larger than the number of points ({len(ids):,} classes in {where})")
+    groups = None
+    if within is not None:
+        groups, wmeta = _within_groups(within, ids)
+        meta["within"] = wmeta
+    levels = cluster_levels(x, ks, metric=metric, seed=seed, niter=niter, flat=flat, groups=groups,
+                            progress=progress)
+    names = leaf_names_for(ids)
+    xs = normalize_rows(x) if metric == "cosine" else x
+    lvls, cents, inertia = [], {}, {}
+    for lr in levels:
+        name = f"k{lr.k}"
+        lv, c = make_level(name, lr.k, lr.labels, lr.centroids, xs, names)
+        lvls.append(lv)
+        cents[name] = c
+        inertia[name] = lr.inertia
+    meta.update({
+        "method": "cluster",
+        "engine": "faiss k-means (Lloyd) from greedy k-means++ seeding",
+        "k": ks,
+        "nested": not flat,
+        "metric": metric,
+        "seed": seed,
+        "niter": niter,
+        "inertia": {n: float(f"{v:.7g}") for n, v in inertia.items()},
+        "dims": int(x.shape[1]),
+    })
+    h = Hierarchy(list(ids), names, lvls, meta, nested=not flat)
+    h.validate()
+    return ClusterResult(h, cents, inertia)
+
+
+def build_cluster(*args, **kwargs):
+    """:func:`cluster_hierarchy`, returning just the :class:`Hierarchy`."""
+    return cluster_hierarchy(*args, **kwargs).hierarchy
+
+
+def save_centroids(result: ClusterResult, target: str) -> None:
+    """Write the centroids: ``.npy`` (one level), ``.npz`` (one array per level) or parquet."""
+    import io
+
+    from ..labelmap import atomic_output
+
+    lower = str(target).lower()
+    levels = list(result.centroids)
+    if lower.endswith(".npy"):
+        if len(levels) != 1:
+            raise GranularityError(
+                f"--centroids {target!r}: a .npy file holds one level but there are {len(levels)} "
+                "({}); use .npz or .parquet".format(", ".join(levels))
+            )
+        buf = io.BytesIO()
+        np.save(buf, result.centroids[levels[0]])
+        with atomic_output(target) as fh:
+            fh.write(buf.getvalue())
+    elif lower.endswith(".npz"):
+        buf = io.BytesIO()
+        np.savez(buf, **result.centroids)
+        with atomic_output(target) as fh:
+            fh.write(buf.getvalue())
+    elif lower.endswith(".parquet"):
+        import pyarrow as pa
+
+        from ..labelmap import write_table
+
+        h = result.hierarchy
+        lv_col, lab, ids, names, vecs = [], [], [], [], []
+        for lv in h.levels:
+            c = result.centroids[lv.name]
+            lv_col += [lv.name] * c.shape[0]
+            lab += list(range(c.shape[0]))
+            ids += list(lv.ids)
+            names += list(lv.names)
+            vecs.append(c)
+        mat = np.concatenate(vecs).astype(np.float32)
+        table = pa.table({
+            "level": pa.array(lv_col, type=pa.string()),
+            "label": pa.array(np.asarray(lab, dtype=np.int32)),
+            "id": pa.array(ids, type=pa.string()),
+            "name": pa.array(names, type=pa.string()),
+            "centroid": pa.FixedSizeListArray.from_arrays(pa.array(mat.ravel()), mat.shape[1]),
+        })
+        write_table(table, target)
+    else:
+        raise GranularityError(f"--centroids {target!r}: name a .npy, .npz or .parquet file")
+
+
+# ----------------------------------------------------------------------------- per-sample maps
+
+
+def _sample_table(sample_ids: list[str], leaf: np.ndarray, class_ids, leaf_levels, sample_level, meta):
+    """A per-sample label map: sample_id, leaf_index, the sample level, then leaf levels via leaf_index."""
+    import json
+
+    import pyarrow as pa
+
+    from .. import __version__
+    from ..labelmap import METADATA_KEY
+
+    cols: dict[str, Any] = {
+        "sample_id": pa.array(sample_ids, type=pa.string()),
+        "leaf_index": pa.array(leaf.astype(np.int32)),
+    }
+    levels = [sample_level] + [(lv.name, lv.labels[leaf], lv.ids, lv.names) for lv in leaf_levels]
+    num_classes = {}
+    from ..hierarchy import first_appearance_labels
+
+    for name, keys, ids, names in levels:
+        if name in cols:
+            raise GranularityError(f"level name {name!r} clashes with another column")
+        lab, firsts = first_appearance_labels(keys)
+        idx = pa.array(lab, type=pa.int32())
+        cols[name] = idx
+        order = keys[firsts]
+        cols[f"{name}_id"] = pa.DictionaryArray.from_arrays(
+            idx, pa.array([ids[int(o)] for o in order], type=pa.string())).dictionary_decode()
+        cols[f"{name}_name"] = pa.DictionaryArray.from_arrays(
+            idx, pa.array([names[int(o)] for o in order], type=pa.string())).dictionary_decode()
+        num_classes[name] = len(firsts)
+    full = {"schema": 1, "tool_version": __version__, **meta,
+            "levels": [lv[0] for lv in levels], "num_samples": len(sample_ids),
+            "num_leaves": len(class_ids), "num_classes": num_classes}
+    table = pa.table(cols)
+    blob = json.dumps(full, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return table.replace_schema_metadata({METADATA_KEY: blob})
+
+
+def split_leaves_table(
+    samples: str | os.PathLike,
+    n: int,
+    *,
+    classes=None, dataset=None, column=None, leaf_column=None, sample_id_column=None,
+    embedding_column=None, metric: str = "l2", seed: int = 0, niter: int = DEFAULT_NITER,
+    leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536,
+    tmpdir: Optional[str] = None, progress: Progress = None,
+):
+    """Per-sample map splitting each class's samples into ``n`` k-means sub-clusters.
+
+    The samples are streamed twice: once to count each class, once to copy the
+    vectors into a class-ordered temporary memory-mapped file (in ``tmpdir``),
+    from which each class is clustered on its own. A class with fewer than
+    ``n`` samples is an error naming it. Level ``split_<n>``: ids
+    ``<leaf_id>_s<j>``, names ``<leaf name> #<j>``.
+    """
+    import tempfile
+
+    from .embeddings import describe_file, iter_sample_batches, sample_columns
+
+    if n < 1:
+        raise GranularityError(f"--split-leaves must be at least 1, not {n}")
+    ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
+    sc = sample_columns(str(samples), leaf_column, sample_id_column, embedding_column)
+    nc = len(ids)
+    counts = np.zeros(nc, dtype=np.int64)
+    leaves, sids = [], []
+    for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
+                                             batch_rows=batch_rows):
+        counts += np.bincount(leaf, minlength=nc)
+        leaves.append(leaf)
+        sids.extend(s)
+    if not sids:
+        raise GranularityError(f"{sc.label} holds no rows")
+    leaf_all = np.concatenate(leaves)
+    present = np.flatnonzero(counts > 0)
+    few = present[counts[present] < n]
+    if few.size:
+        raise GranularityError(offenders(
+            [(ids[i], f"{int(counts[i])} samples") for i in few],
+            f"classes with fewer samples than --split-leaves {n}", sc.label))
+    starts = np.r_[0, np.cumsum(counts)]
+    fill = starts[:-1].copy()
+    slot = np.empty(leaf_all.size, dtype=np.int64)
+    sub = np.empty(leaf_all.size, dtype=np.int64)
+    with tempfile.TemporaryDirectory(dir=tmpdir, prefix="granularity-split-") as tmp:
+        mm = None
+        for row, leaf, vec, _ in iter_sample_batches(sc, ids, batch_rows=batch_rows):
+            if mm is None:
+                mm = np.lib.format.open_memmap(os.path.join(tmp, "by_class.npy"), mode="w+",
+                                               dtype=np.float32, shape=(leaf_all.size, vec.shape[1]))
+            order = np.argsort(leaf, kind="stable")
+            sl = leaf[order]
+            first = np.r_[True, sl[1:] != sl[:-1]]
+            grp_start = np.flatnonzero(first)
+            rank = np.arange(sl.size) - np.repeat(grp_start, np.diff(np.r_[grp_start, sl.size]))
+            pos = fill[sl] + rank
+            mm[pos] = vec[order]
+            slot[row + order] = pos
+            fill[sl[grp_start]] += np.diff(np.r_[grp_start, sl.size])
+            if progress:
+                progress("reading", row + len(leaf), leaf_all.size)
+        mm.flush()
+        sub_by_slot = np.empty(leaf_all.size, dtype=np.int64)
+        for j, c in enumerate(present.tolist()):
+            a, b = int(starts[c]), int(starts[c + 1])
+            lab, _ = _fit(np.asarray(mm[a:b]) if metric == "l2" else normalize_rows(mm[a:b]),
+                          None, n, metric, _group_seed(seed, n, c), niter, None)
+            # number sub-clusters by first appearance within the class (in slot order = sample order)
+            from ..hierarchy import first_appearance_labels
+
+            sub_by_slot[a:b], _ = first_appearance_labels(lab)
+            if progress:
+                progress("splitting", j + 1, present.size)
+        sub[:] = sub_by_slot[slot]
+        del mm
+    names = leaf_names_for(ids)
+    keys = leaf_all * n + sub
+    kmax = nc * n
+    level = (f"split_{n}", keys,
+             _LazyLabels(lambda k: f"{ids[k // n]}_s{k % n}", kmax),
+             _LazyLabels(lambda k: f"{names[k // n]} #{k % n}", kmax))
+    meta = {"method": "cluster", "per_sample": "split_leaves", "split_leaves": n, "metric": metric,
+            "seed": seed, "niter": niter, "classes": cmeta,
+            "samples": {**describe_file(samples), "leaf_column": sc.leaf,
+                        "sample_id_column": sc.sample_id}}
+    meta.update(extra_meta or {})
+    return _sample_table(sids, leaf_all, ids, leaf_levels or [], level, meta)
+
+
+def instance_table(
+    samples: str | os.PathLike,
+    *,
+    classes=None, dataset=None, column=None, leaf_column=None, sample_id_column=None,
+    leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536,
+):
+    """Per-sample map with one label per sample (level ``instance``: id and name = sample id)."""
+    from .embeddings import describe_file, iter_sample_batches
+
+    ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
+    sc = _sample_columns_no_vectors(str(samples), leaf_column, sample_id_column)
+    leaves, sids = [], []
+    for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
+                                             batch_rows=batch_rows):
+        leaves.append(leaf)
+        sids.extend(s)
+    if not sids:
+        raise GranularityError(f"{sc.label} holds no rows")
+    leaf_all = np.concatenate(leaves)
+    m = len(sids)
+    level = ("instance", np.arange(m), sids, sids)
+    meta = {"method": "cluster", "per_sample": "instance", "classes": cmeta,
+            "samples": {**describe_file(samples), "leaf_column": sc.leaf,
+                        "sample_id_column": sc.sample_id}}
+    meta.update(extra_meta or {})
+    return _sample_table(sids, leaf_all, ids, leaf_levels or [], level, meta)
+
+
+def _sample_columns_no_vectors(path, leaf_column, sample_id_column):
+    from .embeddings import LEAF_COLUMN_GUESSES, SAMPLE_ID_GUESSES, SampleColumns, VectorColumns, \
+        _check_path, _open_parquet, _pick, is_parquet
+
+    _check_path(path, "samples")
+    label = f"samples {path!r}"
+    if not is_parquet(path):
+        raise GranularityError(f"{label} is not a parquet file (per-sample input must be parquet)")
+    pf = _open_parquet(path, "samples")
+    names = [f.name for f in pf.schema_arrow]
+    leaf = _pick(names, leaf_column, LEAF_COLUMN_GUESSES, label, "--leaf-column")
+    sid = _pick(names, sample_id_column, SAMPLE_ID_GUESSES, label, "--sample-id-column", required=False)
+    return SampleColumns(path, label, leaf, sid, VectorColumns(None, [], None), pf.metadata.num_rows)
+
+
+class _LazyLabels:
+    """A sequence computing each label's text on demand (only used labels are asked)."""
+
+    def __init__(self, fn, size):
+        self._fn, self._size = fn, size
+
+    def __len__(self):
+        return self._size
+
+    def __getitem__(self, k):
+        return self._fn(int(k))

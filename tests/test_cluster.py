@@ -1,0 +1,485 @@
+"""granularity cluster: the k-means engine, the API, the command and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, assert_one_line_error, invoke, run_cli
+
+from hierarchy_cli.errors import GranularityError
+from hierarchy_cli.hierarchy import first_appearance_labels, is_refinement
+from hierarchy_cli.labelmap import read_label_map
+from hierarchy_cli.methods.cluster import cluster_hierarchy, parse_ks, share_k
+from hierarchy_cli.methods.kmeans import kmeans, kmeans_plusplus
+
+IN1K = (ROOT / "data_manifests" / "imagenet1k.txt").read_text().split()
+
+
+def blobs(n=600, d=12, centers=25, seed=0):
+    rng = np.random.default_rng(seed)
+    c = rng.normal(scale=4.0, size=(centers, d))
+    lab = rng.integers(0, centers, size=n)
+    scale = rng.uniform(0.3, 1.5, size=centers)[lab, None]
+    return (c[lab] + rng.normal(size=(n, d)) * scale).astype(np.float32)
+
+
+@pytest.fixture
+def data(tmp_path):
+    """300 classes (imagenet1k wnids), their embeddings as .npy and shuffled parquet."""
+    x = blobs(300, 8, 12)
+    ids = IN1K[:300]
+    (tmp_path / "classes.txt").write_text("\n".join(ids) + "\n")
+    np.save(tmp_path / "emb.npy", x)
+    perm = np.random.default_rng(1).permutation(300)
+    flat = pa.array(x[perm].ravel())
+    pq.write_table(pa.table({"wnid": [ids[i] for i in perm],
+                             "emb": pa.FixedSizeListArray.from_arrays(flat, 8)}), tmp_path / "emb.parquet")
+    cols = {"id": [ids[i] for i in perm]}
+    cols.update({f"d{j}": x[perm, j] for j in range(8)})
+    pq.write_table(pa.table(cols), tmp_path / "wide.parquet")
+    return tmp_path, x, ids
+
+
+def run(tmp, *args):
+    return invoke("cluster", *args)
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+def test_inertia_matches_sklearn_kmeanspp():
+    from sklearn.cluster import KMeans
+
+    x = blobs(3000, 16, 60, seed=3)
+    ours = kmeans(x, 50, seed=0).inertia  # the default niter
+    ref = KMeans(50, init="k-means++", n_init=1, random_state=0).fit(x).inertia_
+    assert ours <= ref * 1.01, (ours, ref)
+
+
+def test_kmeans_deterministic_and_seed_matters():
+    x = blobs(2000, 16, 40, seed=5)
+    a = kmeans(x, 30, seed=7)
+    b = kmeans(x, 30, seed=7)
+    assert a.labels.tobytes() == b.labels.tobytes()
+    assert a.centroids.tobytes() == b.centroids.tobytes()
+    c = kmeans(x, 30, seed=8)
+    assert c.centroids.tobytes() != a.centroids.tobytes()
+
+
+def test_kmeans_plusplus_distinct_and_weighted():
+    x = blobs(500, 6, 10)
+    seeds = kmeans_plusplus(x, 40, np.random.default_rng(0))
+    assert len(set(seeds.tolist())) == 40
+    # all the weight on 5 points: the seeding must pick those 5 first
+    w = np.full(500, 1e-12)
+    w[[3, 50, 100, 200, 400]] = 1.0
+    seeds = kmeans_plusplus(x, 5, np.random.default_rng(0), weights=w)
+    assert sorted(seeds.tolist()) == [3, 50, 100, 200, 400]
+
+
+def test_cosine_is_spherical():
+    x = blobs(800, 10, 20)
+    r = kmeans(x, 10, metric="cosine")
+    assert np.allclose(np.linalg.norm(r.centroids, axis=1), 1.0, atol=1e-4)
+
+
+def test_parse_ks():
+    assert parse_ks("10,1000,100") == [1000, 100, 10]
+    for bad in ("10,x", "0", "5,5", ""):
+        with pytest.raises(GranularityError):
+            parse_ks(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=30), st.data())
+def test_share_k_properties(sizes, data):
+    sizes = np.array(sizes)
+    k = data.draw(st.integers(len(sizes), int(sizes.sum())))
+    s = share_k(sizes, k)
+    assert s.sum() == k
+    assert (s >= 1).all() and (s <= sizes).all()
+
+
+def test_share_k_is_proportional():
+    assert share_k(np.array([60, 30, 10]), 10).tolist() == [6, 3, 1]
+    assert share_k(np.array([10, 1, 1, 100]), 10).tolist() == [1, 1, 1, 7]
+    assert share_k(np.array([5, 5, 5]), 4).tolist() == [2, 1, 1]  # tie: earlier group
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def test_nested_levels_form_a_tree():
+    x = blobs(400, 8, 20)
+    r = cluster_hierarchy(x, "40,10,3")
+    h = r.hierarchy
+    assert h.level_names == ["k40", "k10", "k3"]
+    assert [lv.num_classes for lv in h.levels] == [40, 10, 3]
+    assert h.is_nested()
+    assert r.centroids["k10"].shape == (10, 8)
+    # names are the member leaf nearest the centroid
+    lv = h.levels[1]
+    for label in range(lv.num_classes):
+        members = np.flatnonzero(lv.labels == label)
+        d = ((x[members] - r.centroids["k10"][label]) ** 2).sum(1)
+        assert lv.names[label] == h.leaf_names[members[int(np.argmin(d))]]
+    assert lv.ids[3] == "k10_c3"
+
+
+def test_flat_levels_are_independent():
+    x = blobs(400, 8, 20)
+    flat = cluster_hierarchy(x, "40,7", flat=True).hierarchy
+    nested = cluster_hierarchy(x, "40,7").hierarchy
+    assert np.array_equal(flat.levels[0].labels, nested.levels[0].labels)
+    assert flat.metadata["nested"] is False
+
+
+def test_within_never_crosses_groups():
+    x = blobs(500, 8, 20)
+    groups = np.arange(500) % 7
+    h = cluster_hierarchy(x, "60,14", within=groups).hierarchy
+    g, _ = first_appearance_labels(groups)
+    for lv in h.levels:
+        assert is_refinement(lv.labels, g)
+    assert [lv.num_classes for lv in h.levels] == [60, 14]
+    assert h.is_nested()
+
+
+def test_within_k_smaller_than_groups():
+    with pytest.raises(GranularityError, match="smaller than the number of groups"):
+        cluster_hierarchy(blobs(100, 4, 5), 3, within=np.arange(100) % 5)
+
+
+# ----------------------------------------------------------------------------- command
+
+
+def test_cli_npy_and_byte_identical(data):
+    tmp, x, ids = data
+    out1, out2 = tmp / "a.parquet", tmp / "b.parquet"
+    for out in (out1, out2):
+        res = run(tmp, "--k", "30,5", "-e", tmp / "emb.npy", "--classes", tmp / "classes.txt",
+                  "--seed", "3", "-o", out)
+        assert res.code == 0, res.stderr
+    assert out1.read_bytes() == out2.read_bytes()
+    lm = read_label_map(out1)
+    assert lm.levels == ["k30", "k5"]
+    assert lm.leaf_ids == ids
+    assert lm.leaf_names[0] == "tench"
+    meta = lm.metadata
+    assert meta["method"] == "cluster" and meta["seed"] == 3 and meta["k"] == [30, 5]
+    assert meta["embeddings"]["name"] == "emb.npy" and len(meta["embeddings"]["sha256"]) == 64
+    assert str(tmp) not in json.dumps(meta)
+    assert "k30" in res.stderr and "wrote" in res.stderr
+
+
+def test_cli_parquet_any_order_matches_npy(data):
+    tmp, x, ids = data
+    outs = []
+    for name, extra in (("emb.npy", []), ("emb.parquet", []), ("wide.parquet", ["--id-column", "id"])):
+        out = tmp / f"{name}.out.parquet"
+        res = run(tmp, "--k", "20", "-e", tmp / name, "--classes", tmp / "classes.txt", "-o", out, *extra)
+        assert res.code == 0, res.stderr
+        outs.append(read_label_map(out))
+    for lm in outs[1:]:
+        assert lm.leaf_ids == ids
+        assert np.array_equal(lm.lookup("k20"), outs[0].lookup("k20"))
+
+
+def test_cli_parquet_without_class_list_uses_file_order(data):
+    tmp, _, _ = data
+    res = run(tmp, "--k", "10", "-e", tmp / "emb.parquet", "-o", tmp / "o.parquet")
+    assert res.code == 0, res.stderr
+    ids = pq.read_table(tmp / "emb.parquet").column("wnid").to_pylist()
+    assert read_label_map(tmp / "o.parquet").leaf_ids == ids
+
+
+def test_cli_centroids_formats(data):
+    tmp, x, _ = data
+    base = ["-e", tmp / "emb.npy", "--classes", tmp / "classes.txt"]
+    res = run(tmp, "--k", "12", *base, "-o", tmp / "o.parquet", "--centroids", tmp / "c.npy")
+    assert res.code == 0, res.stderr
+    c = np.load(tmp / "c.npy")
+    lab = read_label_map(tmp / "o.parquet").lookup("k12")
+    assert c.shape == (12, 8)
+    assert np.allclose(c[lab[0]], x[lab == lab[0]].mean(0), atol=1e-3)
+    res = run(tmp, "--k", "12,4", *base, "-o", tmp / "o2.parquet", "--centroids", tmp / "c.parquet")
+    assert res.code == 0, res.stderr
+    t = pq.read_table(tmp / "c.parquet")
+    assert t.num_rows == 16 and set(t.column("level").to_pylist()) == {"k12", "k4"}
+    res = run(tmp, "--k", "12,4", *base, "-o", tmp / "o3.parquet", "--centroids", tmp / "c2.npy")
+    assert_one_line_error(res, "c2.npy", ".npz")
+    assert not (tmp / "o3.parquet").exists()
+
+
+def test_cli_within(data, tmp_path):
+    tmp, _, ids = data
+    ref = tmp / "ref.parquet"
+    assert run(tmp, "--k", "6", "-e", tmp / "emb.npy", "--classes", tmp / "classes.txt", "-o", ref).code == 0
+    res = run(tmp, "--k", "40", "-e", tmp / "emb.npy", "--classes", tmp / "classes.txt",
+              "--within", f"{ref}:k6", "-o", tmp / "w.parquet")
+    assert res.code == 0, res.stderr
+    lm = read_label_map(tmp / "w.parquet")
+    assert is_refinement(lm.lookup("k40"), read_label_map(ref).lookup("k6"))
+    assert lm.metadata["within"]["level"] == "k6"
+
+
+def test_cli_metric_cosine_and_default_name(data, monkeypatch):
+    tmp, _, _ = data
+    monkeypatch.chdir(tmp)
+    res = run(tmp, "--k", "9", "-e", "emb.npy", "--classes", "classes.txt", "--metric", "cosine")
+    assert res.code == 0, res.stderr
+    out = tmp / "classes.cluster.k9.parquet"
+    assert out.exists()
+    assert read_label_map(out).metadata["metric"] == "cosine"
+
+
+def test_cli_default_embeddings(tmp_path):
+    from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
+
+    path = ROOT / "hierarchy_cli" / "data" / DEFAULT_EMBEDDINGS
+    if not path.exists():
+        pytest.skip("default embeddings not built")
+    res = invoke("cluster", "--k", "20", "-o", "-")
+    assert res.code == 0, res.stderr
+    import io
+
+    lm = read_label_map(io.BytesIO(res.stdout))
+    assert lm.num_leaves == 21843 and lm.num_classes("k20") == 20
+    assert lm.metadata["embeddings"]["default"] is True
+    # a subset of ImageNet-21k takes its rows from the default file, in its own order
+    sub = lm.leaf_ids[::70][::-1]
+    (tmp_path / "sub.txt").write_text("\n".join(sub) + "\n")
+    res = invoke("cluster", "--k", "10", "--classes", tmp_path / "sub.txt", "-o", "-")
+    assert res.code == 0, res.stderr
+    lms = read_label_map(io.BytesIO(res.stdout))
+    assert lms.leaf_ids == sub and lms.num_classes("k10") == 10
+    # ImageNet-1k's teddy bear (n04399382) is not among the 21,843 classes: named
+    res = invoke("cluster", "--k", "10", "--dataset", "imagenet1k", "-o", "-")
+    assert_one_line_error(res, "n04399382", "no embedding")
+
+
+# ----------------------------------------------------------------------------- per-sample
+
+
+@pytest.fixture
+def samples(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = IN1K[:20]
+    (tmp_path / "classes.txt").write_text("\n".join(ids) + "\n")
+    leaf = np.repeat(np.arange(20), 12)
+    rng.shuffle(leaf)
+    centers = rng.normal(scale=3, size=(20, 6))
+    x = (centers[leaf] + rng.normal(size=(leaf.size, 6))).astype(np.float32)
+    t = pa.table({"sample_id": [f"img{i:04d}" for i in range(leaf.size)],
+                  "leaf": [ids[i] for i in leaf],
+                  "emb": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 6)})
+    pq.write_table(t, tmp_path / "s.parquet", row_group_size=50)
+    return tmp_path, x, leaf, ids
+
+
+def test_samples_class_means_streamed(samples):
+    from hierarchy_cli.methods.embeddings import class_means, sample_columns
+
+    tmp, x, leaf, ids = samples
+    sc = sample_columns(str(tmp / "s.parquet"), None, None, None)
+    means, counts = class_means(sc, ids, batch_rows=17)
+    assert counts.tolist() == [12] * 20
+    for c in (0, 7, 19):
+        assert np.allclose(means[c], x[leaf == c].mean(0), atol=1e-5)
+    res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                 "--k", "5", "-o", tmp / "m.parquet")
+    assert res.code == 0, res.stderr
+    assert read_label_map(tmp / "m.parquet").metadata["samples"]["num_samples"] == 240
+
+
+def test_split_leaves(samples):
+    tmp, x, leaf, ids = samples
+    outs = []
+    for name in ("a", "b"):
+        out = tmp / f"{name}.parquet"
+        res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                     "--split-leaves", "3", "--k", "4", "-o", out)
+        assert res.code == 0, res.stderr
+        outs.append(out)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    t = pq.read_table(outs[0])
+    assert t.column_names[:2] == ["sample_id", "leaf_index"]
+    assert "split_3" in t.column_names and "k4" in t.column_names
+    lab = t.column("split_3").to_numpy()
+    li = t.column("leaf_index").to_numpy()
+    assert np.array_equal(li, leaf)
+    assert len(np.unique(lab)) == 60
+    assert is_refinement(lab, li)  # sub-clusters never cross a class
+    assert t.column("split_3_id").to_pylist()[0].startswith(ids[leaf[0]] + "_s")
+
+
+def test_instance(samples):
+    tmp, _, leaf, _ = samples
+    res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                 "--instance", "-o", tmp / "i.parquet")
+    assert res.code == 0, res.stderr
+    t = pq.read_table(tmp / "i.parquet")
+    assert t.column("instance").to_pylist() == list(range(240))
+    assert t.column("instance_id").to_pylist()[5] == "img0005"
+    assert np.array_equal(t.column("leaf_index").to_numpy(), leaf)
+
+
+def test_split_leaves_too_few_samples(samples):
+    tmp, _, _, _ = samples
+    out = tmp / "x.parquet"
+    res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                 "--split-leaves", "13", "-o", out)
+    assert_one_line_error(res, "fewer samples than --split-leaves 13", "n01440764", "12 samples")
+    assert not out.exists()
+
+
+def test_samples_unknown_leaf(samples):
+    tmp, _, _, ids = samples
+    (tmp / "few.txt").write_text("\n".join(ids[:19]) + "\n")
+    out = tmp / "x.parquet"
+    res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "few.txt", "--k", "3", "-o", out)
+    assert_one_line_error(res, "not in the class list", ids[19], "row ")
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _bad(tmp, res, *fragments):
+    assert_one_line_error(res, *fragments)
+    assert not (tmp / "bad.parquet").exists()
+
+
+def test_nan_rows_named(data):
+    tmp, x, ids = data
+    y = x.copy()
+    y[7, 2] = np.nan
+    y[42, 0] = np.inf
+    np.save(tmp / "nan.npy", y)
+    res = run(tmp, "--k", "5", "-e", tmp / "nan.npy", "--classes", tmp / "classes.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "2 rows with NaN or infinite values", ids[7], "row 7", "row 42")
+
+
+def test_nan_in_parquet_named(data):
+    tmp, x, ids = data
+    y = x.copy()
+    y[3, 1] = np.nan
+    pq.write_table(pa.table({"wnid": ids, "emb": pa.FixedSizeListArray.from_arrays(pa.array(y.ravel()), 8)}),
+                   tmp / "nan.parquet")
+    res = run(tmp, "--k", "5", "-e", tmp / "nan.parquet", "--classes", tmp / "classes.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "NaN", ids[3], "row 3")
+
+
+def test_dimension_mismatch_ragged_list(data):
+    tmp, x, ids = data
+    rows = [list(map(float, r)) for r in x]
+    rows[9] = rows[9][:7]
+    pq.write_table(pa.table({"wnid": ids, "emb": pa.array(rows, type=pa.list_(pa.float32()))}), tmp / "r.parquet")
+    res = run(tmp, "--k", "5", "-e", tmp / "r.parquet", "--classes", tmp / "classes.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "dimension mismatch", "row 9", ids[9], "7 values, expected 8")
+
+
+def test_npy_row_count_mismatch(data):
+    tmp, x, _ = data
+    np.save(tmp / "short.npy", x[:299])
+    res = run(tmp, "--k", "5", "-e", tmp / "short.npy", "--classes", tmp / "classes.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "299 rows", "300 classes")
+
+
+def test_k_larger_than_points(data):
+    tmp, _, _ = data
+    res = run(tmp, "--k", "301", "-e", tmp / "emb.npy", "--classes", tmp / "classes.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "k = 301", "300")
+    res = run(tmp, "--k", "20,30", "-e", tmp / "emb.npy", "--classes", tmp / "classes.txt",
+              "--within", "nope.parquet:k3", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "nope.parquet")
+
+
+def test_ids_missing_and_extra(data):
+    tmp, x, ids = data
+    (tmp / "more.txt").write_text("\n".join(ids + ["n09999999"]) + "\n")
+    res = run(tmp, "--k", "5", "-e", tmp / "emb.parquet", "--classes", tmp / "more.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "1 classes with no embedding", "n09999999")
+    (tmp / "less.txt").write_text("\n".join(ids[1:]) + "\n")
+    res = run(tmp, "--k", "5", "-e", tmp / "emb.parquet", "--classes", tmp / "less.txt", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "1 ids not in the class list", ids[0], "row ")
+
+
+def test_unreadable_files(data):
+    tmp, _, _ = data
+    (tmp / "junk.parquet").write_bytes(b"PAR1 this is not parquet")
+    res = run(tmp, "--k", "5", "-e", tmp / "junk.parquet", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "junk.parquet", "not a readable parquet file")
+    (tmp / "junk.npy").write_bytes(b"\x93NUMPY garbage")
+    res = run(tmp, "--k", "5", "-e", tmp / "junk.npy", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "junk.npy", "not a readable .npy file")
+    res = run(tmp, "--k", "5", "-e", tmp / "missing.npy", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "missing.npy", "does not exist")
+    (tmp / "text.csv").write_text("a,b\n1,2\n")
+    res = run(tmp, "--k", "5", "-e", tmp / "text.csv", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "text.csv", "neither parquet nor .npy")
+
+
+def test_usage_errors(data):
+    tmp, _, _ = data
+    res = run(tmp, "-e", tmp / "emb.npy", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "--k")
+    res = run(tmp, "--k", "5", "-e", tmp / "emb.npy", "--metric", "manhattan", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "manhattan")
+    res = run(tmp, "--split-leaves", "2", "-e", tmp / "emb.npy", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "--samples")
+
+
+def test_default_byte_identical_across_processes(tmp_path):
+    from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
+
+    if not (ROOT / "hierarchy_cli" / "data" / DEFAULT_EMBEDDINGS).exists():
+        pytest.skip("default embeddings not built")
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.parquet"
+        res = run_cli("cluster", "--k", "200,20", "--seed", "5", "-o", out)
+        assert res.code == 0, res.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    lm = read_label_map(tmp_path / "a.parquet")
+    assert lm.levels == ["k200", "k20"] and lm.num_classes("k200") == 200
+    assert is_refinement(lm.lookup("k200"), lm.lookup("k20"))
+
+
+def test_samples_leaf_indices_and_bad_index(samples):
+    tmp, x, leaf, ids = samples
+    t = pq.read_table(tmp / "s.parquet")
+    t2 = t.drop(["leaf"]).append_column("label", pa.array(leaf.astype(np.int64)))
+    pq.write_table(t2, tmp / "idx.parquet")
+    res = invoke("cluster", "--samples", tmp / "idx.parquet", "--classes", tmp / "classes.txt",
+                 "--leaf-column", "label", "--instance", "-o", tmp / "i.parquet")
+    assert res.code == 0, res.stderr
+    assert np.array_equal(pq.read_table(tmp / "i.parquet").column("leaf_index").to_numpy(), leaf)
+    bad = leaf.astype(np.int64).copy()
+    bad[17] = 20
+    pq.write_table(t.drop(["leaf"]).append_column("label", pa.array(bad)), tmp / "bad_idx.parquet")
+    res = invoke("cluster", "--samples", tmp / "bad_idx.parquet", "--classes", tmp / "classes.txt",
+                 "--leaf-column", "label", "--k", "3", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "leaf indices outside 0..19", "row 17")
+
+
+def test_samples_nan_named(samples):
+    tmp, x, leaf, ids = samples
+    y = x.copy()
+    y[100, 3] = np.inf
+    t = pq.read_table(tmp / "s.parquet")
+    t = t.set_column(t.column_names.index("emb"), "emb",
+                     pa.FixedSizeListArray.from_arrays(pa.array(y.ravel()), 6))
+    pq.write_table(t, tmp / "nan.parquet", row_group_size=50)
+    res = invoke("cluster", "--samples", tmp / "nan.parquet", "--classes", tmp / "classes.txt",
+                 "--k", "3", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "NaN or infinite", "row 100", ids[leaf[100]])
