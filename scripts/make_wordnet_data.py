@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -64,13 +65,16 @@ def main() -> int:
     file_sha = hashlib.sha256(out.read_bytes()).hexdigest()
     print(f"{table.num_rows} noun synsets from {origin} -> {out.relative_to(ROOT)}")
     print(f"file sha256 {file_sha}\ncontent sha256 {graph.checksum}")
-    notice = (DATA / "NOTICE.md").read_text(encoding="utf-8")
-    head, sep, _ = notice.partition("<!-- checksums -->")
-    (DATA / "NOTICE.md").write_text(
-        head + sep + f"\n- `{EMBEDDED_NAME}`: {table.num_rows} noun synsets, file sha256 `{file_sha}`, "
-        f"content sha256 `{graph.checksum}` (the `wordnet.sha256` in every label map's metadata)\n",
-        encoding="utf-8",
-    )
+    notice_path = DATA / "NOTICE.md"
+    notice = notice_path.read_text(encoding="utf-8")
+    line = (f"- `{EMBEDDED_NAME}`: {table.num_rows} noun synsets, file sha256 `{file_sha}`, "
+            f"content sha256 `{graph.checksum}` (the `wordnet.sha256` in every label map's metadata)")
+    pattern = re.compile(rf"^- `{re.escape(EMBEDDED_NAME)}`:.*$", re.M)
+    if pattern.search(notice):  # replace our own line only; other sections stay
+        notice = pattern.sub(lambda _: line, notice, count=1)
+    else:
+        notice = notice.replace("<!-- checksums -->", "<!-- checksums -->\n" + line, 1)
+    notice_path.write_text(notice, encoding="utf-8")
     return 0
 
 

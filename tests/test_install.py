@@ -27,6 +27,7 @@ def test_wheel_ships_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "hierarchy_cli/data/wordnet30_nouns.parquet" in names
     assert "hierarchy_cli/data/NOTICE.md" in names
+    assert "hierarchy_cli/data/imagenet21k_gloss_minilm_pca128.parquet" in names  # cluster's default
     catalogue = json.loads((ROOT / "data_manifests" / "manifests.json").read_text())["datasets"]
     for entry in catalogue.values():
         assert f"hierarchy_cli/data_manifests/{entry['file']}" in names
