@@ -44,27 +44,9 @@ Progress = Optional[Callable[[str, int, int], None]]
 
 def parse_ks(text: str | int | Sequence[int], option: str = "--k") -> list[int]:
     """``"1000,100,10"`` -> ``[1000, 100, 10]`` (finest first); each k >= 1, no repeats."""
-    if isinstance(text, int):
-        items = [text]
-    elif isinstance(text, str):
-        parts = [p.strip() for p in text.split(",")]
-        items = []
-        for p in parts:
-            try:
-                items.append(int(p))
-            except ValueError:
-                raise GranularityError(f"{option} {text!r}: {p!r} is not a whole number") from None
-    else:
-        items = [int(v) for v in text]
-    if not items:
-        raise GranularityError(f"{option} needs at least one k, e.g. {option} 1000")
-    bad = [k for k in items if k < 1]
-    if bad:
-        raise GranularityError(f"{option} {text!r}: k must be at least 1, not {bad[0]}")
-    dup = sorted({k for k in items if items.count(k) > 1})
-    if dup:
-        raise GranularityError(f"{option} {text!r}: k = {dup[0]} is given twice")
-    return sorted(items, reverse=True)
+    from .random import parse_k_list
+
+    return parse_k_list(text, option)
 
 
 def share_k(sizes: np.ndarray, k: int, caps: Optional[np.ndarray] = None) -> np.ndarray:
