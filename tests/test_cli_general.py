@@ -139,3 +139,12 @@ def test_sigkill_never_leaves_a_partial_file(tmp_path):
     assert "previous" in outcomes
     leftovers = [p for p in tmp_path.iterdir() if p.name != "m.parquet"]
     assert all(p.name.startswith(".m.parquet.") for p in leftovers)  # only hidden temp files
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = 'pip install ".[test]" && python -m pytest -q'
+    assert command in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert any(line.strip() == command for line in ci.splitlines())
+    assert "pip install . && granularity build --source wordnet --level 3" in readme
