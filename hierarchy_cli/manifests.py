@@ -60,3 +60,35 @@ def load_dataset(name: str) -> IdList:
             exit_code=1,
         )
     return parse_id_list(InputFile(entry["file"], data), f"dataset {name}")
+
+
+def resolve_classes(classes=None, dataset: str | None = None, column: str | None = None,
+                    default: str | None = DEFAULT_DATASET):
+    """The leaves from ``--classes`` or ``--dataset``, as every command reads them.
+
+    ``classes`` is a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet
+    column) or a list of ids; without it, ``dataset`` (or ``default``) names a
+    shipped list. Returns ``(IdList, metadata, display name)``, or ``None`` when
+    neither is given and there is no default.
+    """
+    import os
+
+    from .inputs import read_id_list
+
+    if classes is not None and dataset is not None:
+        raise GranularityError("give --classes or --dataset, not both")
+    if classes is None:
+        dataset = dataset or default
+        if dataset is None:
+            return None
+        idl = load_dataset(dataset)
+        return idl, {"dataset": dataset, "sha256": idl.source.sha256}, f"dataset {dataset}"
+    if isinstance(classes, (str, os.PathLike)):
+        idl = read_id_list(classes, "class list", column=column)
+        meta = idl.source.describe()
+        if column:
+            meta["column"] = column
+        return idl, meta, f"class list {idl.source.name!r}"
+    data = ("\n".join(str(c) for c in classes) + "\n").encode()
+    idl = parse_id_list(InputFile("<list>", data), "class list")
+    return idl, {"name": "<list>", "sha256": idl.source.sha256}, "class list"

@@ -14,7 +14,7 @@ from conftest import ROOT, assert_one_line_error, invoke, run_cli
 
 from hierarchy_cli import build_wordnet, read_label_map
 from hierarchy_cli.graph import Graph, choose_paths, cut_levels
-from hierarchy_cli.hierarchy import first_appearance_labels, is_refinement
+from hierarchy_cli.hierarchy import first_appearance_labels
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 needs_wordnet_dir = pytest.mark.skipif(

@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_one_line_error, invoke, run_cli
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.labelmap import read_label_map
-from hierarchy_cli.sources.taxonomy import build_taxonomy, read_taxonomy
+from hierarchy_cli.sources.taxonomy import build_taxonomy
 
 FIX = Path(__file__).parent / "fixtures"
 INAT = FIX / "inat_train_mini.json"

@@ -113,27 +113,13 @@ def default_embeddings_path() -> str:
 
 def resolve_classes(classes, dataset, column, default: Optional[str]):
     """``(ids or None, metadata, display name)`` from --classes / --dataset (or ``default``)."""
-    from ..inputs import InputFile, parse_id_list, read_id_list
-    from ..manifests import load_dataset
+    from ..manifests import resolve_classes as resolve
 
-    if classes is not None and dataset is not None:
-        raise GranularityError("give --classes or --dataset, not both")
-    if classes is None and dataset is None:
-        dataset = default
-    if classes is None and dataset is None:
+    found = resolve(classes, dataset, column, default=default)
+    if found is None:
         return None, None, None
-    if classes is None:
-        idl = load_dataset(dataset)
-        return list(idl.ids), {"dataset": dataset, "sha256": idl.source.sha256}, f"dataset {dataset}"
-    if isinstance(classes, (str, os.PathLike)):
-        idl = read_id_list(classes, "class list", column=column)
-        meta = idl.source.describe()
-        if column:
-            meta["column"] = column
-        return list(idl.ids), meta, f"class list {idl.source.name!r}"
-    ids = [str(c) for c in classes]
-    idl = parse_id_list(InputFile("<list>", ("\n".join(ids) + "\n").encode()), "class list")
-    return list(idl.ids), {"name": "<list>", "sha256": idl.source.sha256}, "class list"
+    idl, meta, name = found
+    return list(idl.ids), meta, name
 
 
 # ----------------------------------------------------------------------------- clustering core

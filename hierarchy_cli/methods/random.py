@@ -199,24 +199,10 @@ def _reference(like: Any, like_levels: Sequence[str] | str | None):
 
 
 def _read_leaves(classes, dataset, column):
-    """(IdList, metadata) for ``classes`` (path or list) or a shipped ``dataset``."""
-    from ..inputs import InputFile, parse_id_list, read_id_list
-    from ..manifests import load_dataset
+    """(IdList, metadata, display name) for ``classes`` (path or list) or a shipped ``dataset``."""
+    from ..manifests import resolve_classes
 
-    if classes is not None and dataset is not None:
-        raise GranularityError("give --classes or --dataset, not both")
-    if classes is None:
-        idl = load_dataset(dataset)
-        return idl, {"dataset": dataset, "sha256": idl.source.sha256}
-    if isinstance(classes, (str, os.PathLike)):
-        idl = read_id_list(classes, "class list", column=column)
-        meta = idl.source.describe()
-        if column:
-            meta["column"] = column
-        return idl, meta
-    data = ("\n".join(str(c) for c in classes) + "\n").encode()
-    idl = parse_id_list(InputFile("<list>", data), "class list")
-    return idl, {"name": "<list>", "sha256": idl.source.sha256}
+    return resolve_classes(classes, dataset, column)  # default: the shipped imagenet21k
 
 
 def _leaf_names(ids: Sequence[str], mode: str, source: str, where_of=None) -> tuple[list[str], str]:
@@ -295,8 +281,7 @@ def random_hierarchy(
         ref, names, like_meta, ref_source = _reference(like, like_levels)
         meta["like"] = like_meta
         if classes is not None or dataset is not None:
-            idl, class_meta = _read_leaves(classes, dataset, column)
-            where = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
+            idl, class_meta, where = _read_leaves(classes, dataset, column)
             from ..metrics import first_leaf_difference
 
             diff = first_leaf_difference(idl.ids, list(ref.leaf_ids), where, f"--like {ref_source!r}")
@@ -314,8 +299,7 @@ def random_hierarchy(
         return h.validate()
 
     ks = parse_k_list(k)
-    idl, class_meta = _read_leaves(classes, dataset, column)
-    where = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
+    idl, class_meta, where = _read_leaves(classes, dataset, column)
     n = len(idl.ids)
     too_big = [x for x in ks if x > n]
     if too_big:

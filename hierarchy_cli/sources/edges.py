@@ -308,7 +308,6 @@ def read_names(spec: str | os.PathLike):
             first = 0
         else:
             import csv
-            import io
 
             from ..inputs import decode_lines
 
@@ -462,7 +461,6 @@ def build_edges(
     """
     from ..graph import cut_levels
     from ..hierarchy import Hierarchy
-    from ..inputs import InputFile, parse_id_list, read_id_list
 
     if not levels and not depths:
         raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
@@ -486,15 +484,9 @@ def build_edges(
         class_meta = {"from": "edge list leaves (nodes without children, first-appearance order)"}
         leaf_ids = [el.ids[i] for i in leaves.tolist()]
     else:
-        if isinstance(classes, (str, os.PathLike)):
-            idl = read_id_list(classes, "class list", column=column)
-            class_meta = idl.source.describe()
-            if column:
-                class_meta["column"] = column
-        else:
-            data = ("\n".join(str(x) for x in classes) + "\n").encode()
-            idl = parse_id_list(InputFile("<list>", data), "class list")
-            class_meta = {"name": "<list>", "sha256": idl.source.sha256}
+        from ..manifests import resolve_classes
+
+        idl, class_meta, _ = resolve_classes(classes, None, column, default=None)
         import pyarrow as pa
         import pyarrow.compute as pc
 

@@ -451,7 +451,7 @@ def resolve_levels(t: TaxonTable, requested: Sequence[str] | str) -> list[str]:
                 f"unknown rank {tok!r}{hint}; ranks in {t.name!r} are: {', '.join(avail)}, or all"
             )
     if not wanted:
-        raise GranularityError(f"say which ranks to build: --level genus, --levels family,order or --levels all")
+        raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
     return [a for a in avail if a in wanted]
 
 

@@ -310,32 +310,12 @@ def build_wordnet(
     """
     from ..graph import cut_levels
     from ..hierarchy import Hierarchy
-    from ..inputs import IdList, InputFile, read_id_list
-    from ..manifests import DEFAULT_DATASET, load_dataset
+    from ..manifests import resolve_classes
 
     if not levels and not depths:
         raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
-    if classes is not None and dataset is not None:
-        raise GranularityError("give --classes or --dataset, not both")
-    if classes is None:
-        dataset = dataset or DEFAULT_DATASET
-        idl = load_dataset(dataset)
-        class_meta = {"dataset": dataset, "sha256": idl.source.sha256}
-    elif isinstance(classes, (str, os.PathLike)):
-        idl = read_id_list(classes, "class list", column=column)
-        class_meta = idl.source.describe()
-        if column:
-            class_meta["column"] = column
-    else:
-        ids = [str(c) for c in classes]
-        data = ("\n".join(ids) + "\n").encode()
-        from ..inputs import parse_id_list
-
-        idl = parse_id_list(InputFile("<list>", data), "class list")
-        class_meta = {"name": "<list>", "sha256": idl.source.sha256}
-    assert isinstance(idl, IdList)
+    idl, class_meta, source_name = resolve_classes(classes, dataset, column)
     wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
-    source_name = f"dataset {dataset}" if classes is None else f"class list {idl.source.name!r}"
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
     lvls, info = cut_levels(wn.graph, leaves, levels, depths, multi_parent)
     names = wn.graph.names.take(leaves)
