@@ -5,7 +5,6 @@ Kept light: rich and numpy are imported only when a command reaches for them.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -38,14 +37,9 @@ def resolve_output(output: Optional[str], default_name: str) -> str:
     if output is None or output == "":
         return default_name
     if output != "-":
-        target = Path(output)
-        folder = target.parent if str(target.parent) else Path(".")
-        if not folder.is_dir():
-            raise GranularityError(f"cannot write {output!r}: folder {str(folder)!r} does not exist")
-        if target.is_dir():
-            raise GranularityError(f"cannot write {output!r}: it is a folder")
-        if not os.access(folder, os.W_OK):
-            raise GranularityError(f"cannot write {output!r}: folder {str(folder)!r} is not writable")
+        from .labelmap import check_target
+
+        check_target(output)
     elif sys.stdout.isatty():
         raise GranularityError("refusing to write binary parquet to a terminal: pipe '-o -' or give -o PATH")
     return output

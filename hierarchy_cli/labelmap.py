@@ -31,6 +31,19 @@ LEAF_COLUMNS = ("leaf_index", "leaf_id", "leaf_name")
 # ----------------------------------------------------------------------------- output
 
 
+def check_target(target: str | os.PathLike) -> Path:
+    """Fail early, with one line, if ``target`` cannot be written; return its folder."""
+    path = Path(target)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise GranularityError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    if path.is_dir():
+        raise GranularityError(f"cannot write {str(path)!r}: it is a folder")
+    if not os.access(folder, os.W_OK):
+        raise GranularityError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable")
+    return folder
+
+
 @contextmanager
 def atomic_output(target: str | os.PathLike, binary: bool = True):
     """Yield a file object whose content replaces ``target`` only on success.
@@ -50,11 +63,7 @@ def atomic_output(target: str | os.PathLike, binary: bool = True):
         out.flush()
         return
     path = Path(target)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise GranularityError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    if path.is_dir():
-        raise GranularityError(f"cannot write {str(path)!r}: it is a folder")
+    folder = check_target(path)
     if path.exists() and not path.is_file():
         # a device or a pipe (/dev/null, a FIFO): nothing to rename over; buffer the
         # data so that a failure still writes nothing, then write it in one go.

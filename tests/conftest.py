@@ -41,11 +41,7 @@ def run_cli(*args: str, stdin: bytes | None = None, cwd: str | Path | None = Non
     return Result(proc.returncode, proc.stdout, proc.stderr.decode())
 
 
-class _Std(io.TextIOWrapper):
-    pass
-
-
-def invoke(*args: str, stdin: bytes = b"", monkeypatch=None) -> Result:
+def invoke(*args: str, stdin: bytes = b"") -> Result:
     """Run the CLI in this process (fast); stdin/stdout are byte buffers."""
     from hierarchy_cli.cli import main
 

@@ -302,6 +302,10 @@ def test_bad_options(tmp_path, args, fragments):
 def test_missing_output_folder(tmp_path):
     res = invoke("build", "--level", "1", "--dataset", "imagenet1k", "-o", tmp_path / "nope" / "x.parquet")
     assert_one_line_error(res, "folder", "does not exist")
+    # checked before any work: a bad class list is not even read
+    (tmp_path / "bad.txt").write_text("n99999999\n")
+    res = invoke("build", "--level", "1", "--classes", tmp_path / "bad.txt", "-o", tmp_path / "nope" / "x.parquet")
+    assert_one_line_error(res, "folder", "does not exist")
 
 
 def test_failed_run_keeps_previous_file(tmp_path):

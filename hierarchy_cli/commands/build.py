@@ -129,6 +129,10 @@ def build(
     from ..graph import parse_int_list
 
     source = _resolve_source(source, taxonomy, edges)
+    if output not in (None, "", "-"):
+        from ..labelmap import check_target
+
+        check_target(output)  # before the work, not after it
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
