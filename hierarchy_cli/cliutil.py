@@ -136,3 +136,39 @@ def defer_pandas_in_pyarrow() -> None:
         pa.array([0])
     finally:
         sys.meta_path.remove(finder)
+
+
+# ----------------------------------------------------------------------------- shared options
+# The class-list options of build, random and cluster: one definition, so their
+# names, completion and wording stay alike; ``note`` adds what differs per command.
+
+
+def _complete_datasets(incomplete: str) -> list[str]:
+    from .manifests import dataset_names
+
+    return [d for d in dataset_names() if d.startswith(incomplete)]
+
+
+def dataset_option(default_note: str = "when --classes is not given"):
+    return typer.Option(
+        None, "--dataset", "-d", autocompletion=_complete_datasets,
+        help=f"A shipped class list (default imagenet21k {default_note}); see "
+        "'granularity datasets'. Example: --dataset imagenet1k",
+    )
+
+
+def classes_option(note: str = ""):
+    return typer.Option(
+        None, "--classes", "-c", metavar="FILE",
+        help="Your class list in class-index order: one id per line, or a column of a "
+        f"CSV/TSV/parquet file; '-' reads stdin.{' ' + note if note else ''} "
+        "Example: --classes my_classes.txt",
+    )
+
+
+def column_option():
+    return typer.Option(
+        None, "--column",
+        help="Which column of a CSV/TSV/parquet class list holds the ids (default: wnid, "
+        "leaf_id, id, class, synset, label if present, else the first). Example: --column wnid",
+    )

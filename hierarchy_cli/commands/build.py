@@ -6,7 +6,16 @@ from typing import Optional
 
 import typer
 
-from ..cliutil import OutputOption, input_stem, level_span, print_level_summary, resolve_output
+from ..cliutil import (
+    OutputOption,
+    classes_option,
+    column_option,
+    dataset_option,
+    input_stem,
+    level_span,
+    print_level_summary,
+    resolve_output,
+)
 from ..errors import GranularityError
 
 SOURCES = ("wordnet", "taxonomy", "edges")
@@ -15,12 +24,6 @@ RULES = ("longest", "shortest", "first")
 
 def _complete(choices):
     return lambda incomplete: [c for c in choices() if c.startswith(incomplete)]
-
-
-def _dataset_names() -> list[str]:
-    from ..manifests import dataset_names
-
-    return dataset_names()
 
 
 def build(
@@ -70,23 +73,11 @@ def build(
         "known ancestor> <rank>'), parent (the leaf stays in its nearest known ancestor's "
         "group at that rank) or error. Example: --missing error",
     ),
-    dataset: Optional[str] = typer.Option(
-        None, "--dataset", "-d", autocompletion=_complete(_dataset_names),
-        help="A shipped class list (default imagenet21k when --classes is not given); "
-        "see 'granularity datasets'. Example: --dataset imagenet1k",
-    ),
-    classes: Optional[str] = typer.Option(
-        None, "--classes", "-c", metavar="FILE",
-        help="Your class list in class-index order: one wnid (or, with --source edges, node "
-        "id) per line, or a column of a CSV/TSV/parquet file; '-' reads stdin. With --edges "
-        "and no --classes, the leaves are the nodes without children, in order of first "
-        "appearance. Example: --classes my_classes.txt",
-    ),
-    column: Optional[str] = typer.Option(
-        None, "--column",
-        help="Which column of a CSV/TSV/parquet class list holds the ids "
-        "(default: wnid, leaf_id, id, class... or the first). Example: --column wnid",
-    ),
+    dataset: Optional[str] = dataset_option(),
+    classes: Optional[str] = classes_option(
+        "Ids are wnids (node ids with --source edges). With --edges and no --classes, the "
+        "leaves are the nodes without children, in order of first appearance."),
+    column: Optional[str] = column_option(),
     level: Optional[str] = typer.Option(
         None, "--level", "-l",
         help="Relabel each leaf with its ancestor K hops up its path to the root "

@@ -7,7 +7,17 @@ from typing import Optional
 
 import typer
 
-from ..cliutil import OutputOption, input_stem, print_level_summary, resolve_output, safe_name, stderr_console
+from ..cliutil import (
+    OutputOption,
+    classes_option,
+    column_option,
+    dataset_option,
+    input_stem,
+    print_level_summary,
+    resolve_output,
+    safe_name,
+    stderr_console,
+)
 from ..errors import GranularityError
 
 
@@ -80,21 +90,10 @@ def cluster(
         help="With --samples: one label per sample (level 'instance'), as a per-sample map. "
         "Example: --samples feats.parquet --instance",
     ),
-    dataset: Optional[str] = typer.Option(
-        None, "--dataset", "-d",
-        help="A shipped class list (default imagenet21k for the embedded embeddings and --samples). "
-        "Example: --dataset imagenet1k",
-    ),
-    classes: Optional[str] = typer.Option(
-        None, "--classes", "-c", metavar="FILE",
-        help="Your class list in class-index order (text, CSV/TSV or parquet; '-' = stdin). "
-        "Parquet embeddings are matched to it by id; without it their own id order is used. "
-        "Example: --classes my_classes.txt",
-    ),
-    column: Optional[str] = typer.Option(
-        None, "--column",
-        help="Column of a CSV/TSV/parquet class list holding the ids. Example: --column wnid",
-    ),
+    dataset: Optional[str] = dataset_option("for the embedded embeddings and --samples"),
+    classes: Optional[str] = classes_option(
+        "Parquet embeddings are matched to it by id; without it their own id order is used."),
+    column: Optional[str] = column_option(),
     id_column: Optional[str] = typer.Option(
         None, "--id-column",
         help="Id column of parquet embeddings (default: wnid, leaf_id, id, class, ...). "

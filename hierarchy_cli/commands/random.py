@@ -6,7 +6,16 @@ from typing import Optional
 
 import typer
 
-from ..cliutil import OutputOption, input_stem, print_level_summary, resolve_output, safe_name
+from ..cliutil import (
+    OutputOption,
+    classes_option,
+    column_option,
+    dataset_option,
+    input_stem,
+    print_level_summary,
+    resolve_output,
+    safe_name,
+)
 from ..errors import GranularityError
 
 
@@ -22,20 +31,9 @@ def random(
         "(or only the named ones) keeps its group sizes and the nesting between levels. "
         "Example: --like in1k.wordnet.parquet:level_3",
     ),
-    dataset: Optional[str] = typer.Option(
-        None, "--dataset", "-d",
-        help="A shipped class list (default imagenet21k when neither --classes nor --like "
-        "is given); see 'granularity datasets'. Example: --dataset imagenet1k",
-    ),
-    classes: Optional[str] = typer.Option(
-        None, "--classes", "-c", metavar="FILE",
-        help="Your class list in class-index order: one id per line, or a column of a "
-        "CSV/TSV/parquet file; '-' reads stdin. Example: --classes my_classes.txt",
-    ),
-    column: Optional[str] = typer.Option(
-        None, "--column",
-        help="Which column of a CSV/TSV/parquet class list holds the ids. Example: --column wnid",
-    ),
+    dataset: Optional[str] = dataset_option("when neither --classes nor --like is given"),
+    classes: Optional[str] = classes_option(),
+    column: Optional[str] = column_option(),
     seed: int = typer.Option(
         0, "--seed",
         help="Seed of numpy's default_rng; the same seed gives a byte-identical file. "
