@@ -285,6 +285,7 @@ def test_bad_class_lists(tmp_path, content, fragments):
         (["--level", "1", "--classes", "does/not/exist.txt"], ["'does/not/exist.txt' does not exist"]),
         (["--level", "1", "--classes", "{tmp}"], ["is a folder"]),
         (["--level", "1", "--wordnet", "/no/such/wordnet"], ["'/no/such/wordnet'", "does not exist"]),
+        (["--level", "1", "--dataset", "imagenet1k", "--wordnet", "{tmp}"], ["has no 'data.noun'"]),
         (["--level", "1", "--classes", "{list}", "--dataset", "imagenet1k"], ["not both"]),
         (["--level", "1", "--classes", "{csv}", "--column", "nope"], ["no column 'nope'", "columns are: wnid"]),
     ],
