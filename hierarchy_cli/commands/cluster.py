@@ -124,8 +124,8 @@ def cluster(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the seeding and subsampling. Example: --seed 1"),
     niter: int = typer.Option(
-        10, "--niter",
-        help="Lloyd iterations (faiss stops early when the assignment stops changing). Example: --niter 50",
+        25, "--niter",
+        help="Most Lloyd iterations; they stop earlier once no point changes cluster. Example: --niter 50",
     ),
     within: Optional[str] = typer.Option(
         None, "--within", metavar="MAP:LEVEL",

@@ -420,7 +420,7 @@ def cluster_hierarchy(
         inertia[name] = lr.inertia
     meta.update({
         "method": "cluster",
-        "engine": "faiss k-means (Lloyd) from greedy k-means++ seeding",
+        "engine": "greedy k-means++ seeding, exact Lloyd iterations with Elkan/Yinyang bounds",
         "k": ks,
         "nested": not flat,
         "metric": metric,

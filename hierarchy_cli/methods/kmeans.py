@@ -1,23 +1,30 @@
-"""The k-means engine: our own k-means++ seeding, then faiss Lloyd iterations.
+"""The k-means engine: greedy k-means++ seeding, then exact Lloyd iterations with bounds.
 
 faiss's default initialisation picks k random points; on structured data
 (sentence embeddings, k = 1000) that ends measurably above scikit-learn's
 greedy k-means++. So the seeding here is greedy k-means++ as scikit-learn does
 it (Arthur & Vassilvitskii 2007, with ``2 + ln k`` local trials per centre, the
-one that lowers the potential most is kept), written with numpy on a seeded
-``numpy.random.Generator`` and vectorised: each step is one ``(n, d) @ (d, L)``
-product over row chunks. faiss then runs the Lloyd iterations from those
-centroids (``faiss.Clustering`` with the centroids preset), with sample weights
-when given, and a last pass assigns every point.
+one that lowers the potential most is kept), on a seeded
+``numpy.random.Generator``, with the candidates' distances computed in large
+matrix products (see :func:`kmeans_plusplus`).
 
-Large inputs: the seeding runs on a seeded uniform subsample of at most
-``init_sample_per_centroid * k`` points and Lloyd on at most
-``max_points_per_centroid * k`` (faiss's own subsampling rule); the final
-assignment, the labels and the inertia always cover every point.
+The Lloyd iterations (see :func:`lloyd`) are exact, but skip the distance
+computations that cannot change an assignment, in the way of Elkan (2003) and
+Ding et al.'s Yinyang k-means (2015): each point keeps an upper bound on the
+distance to its own centroid and a lower bound on the distance to each group
+of other centroids; when centroids move, the bounds move by as much, and only
+the points whose bounds overlap are measured again. Late iterations, where few
+points change cluster, cost a small fraction of a full pass, so the loop can
+run until no point changes cluster (or ``niter`` is reached).
 
-``metric="cosine"`` is spherical k-means: rows are L2-normalised and faiss
-normalises the centroids after every iteration; the inertia is then the squared
-L2 distance between unit vectors, ``2 - 2 cos``.
+Large inputs: seeding and Lloyd run on a seeded uniform subsample of at most
+``max_points_per_centroid * k`` points (256 per centroid, faiss's rule); the
+final assignment (faiss ``IndexFlatL2``), the labels and the inertia always
+cover every point.
+
+``metric="cosine"`` is spherical k-means: rows are L2-normalised and so is
+every centroid after each update; the inertia is then the squared L2 distance
+between unit vectors, ``2 - 2 cos``.
 
 Same data, same parameters, same seed and the same number of threads give
 byte-identical centroids and labels (the tests check it).
@@ -34,9 +41,11 @@ import numpy as np
 from ..errors import GranularityError
 
 METRICS = ("l2", "cosine")
-DEFAULT_NITER = 10
+DEFAULT_NITER = 25
 CHUNK_ROWS = 65536
-SEED_BLOCK = 4096  # rows per block in a seeding step (block x trials floats stay in cache)
+BLOCK_BYTES = 128 * 2**20  # seeding: distance rows of the candidates of one batch
+BOUND_BYTES = 256 * 2**20  # Lloyd: lower bounds, points x groups of centroids
+CAND_CHUNK = 128  # seeding: candidate rows computed per matrix product
 
 
 @dataclass
@@ -64,18 +73,38 @@ def _sq_norms(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sq_dist_to(x: np.ndarray, xn: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Squared L2 distances ``(n, m)`` from the rows of ``x`` to the rows of ``c``."""
-    cn = np.einsum("ij,ij->i", c, c)
-    out = np.empty((x.shape[0], c.shape[0]), dtype=np.float32)
-    for s in range(0, x.shape[0], CHUNK_ROWS):
-        blk = out[s:s + CHUNK_ROWS]
-        np.matmul(x[s:s + CHUNK_ROWS], c.T, out=blk)
-        blk *= -2.0
-        blk += xn[s:s + CHUNK_ROWS, None]
-        blk += cn[None, :]
-    np.maximum(out, 0.0, out=out)
+def _augment(x: np.ndarray, rows: Optional[np.ndarray] = None) -> np.ndarray:
+    """``[x, |x|^2, 1]`` (of ``x[rows]`` when given, copied a chunk at a time): with
+    :func:`_augment_centres`, one matrix product gives squared distances."""
+    m = x.shape[0] if rows is None else rows.size
+    out = np.empty((m, x.shape[1] + 2), dtype=np.float32)
+    for s in range(0, m, CHUNK_ROWS):
+        blk = out[s:s + CHUNK_ROWS, :-2]
+        blk[...] = x[s:s + CHUNK_ROWS] if rows is None else x[rows[s:s + CHUNK_ROWS]]
+        out[s:s + CHUNK_ROWS, -2] = np.einsum("ij,ij->i", blk, blk)
+    out[:, -1] = 1.0
     return out
+
+
+def _augment_centres(c: np.ndarray, cn: np.ndarray) -> np.ndarray:
+    """``[-2 c, 1, |c|^2]``, so that ``augment(x) @ augment_centres(c).T = |x - c|^2``."""
+    out = np.empty((c.shape[0], c.shape[1] + 2), dtype=np.float32)
+    np.multiply(c, -2.0, out=out[:, :-2])
+    out[:, -2] = 1.0
+    out[:, -1] = cn
+    return out
+
+
+def _own_sq_dist(x: np.ndarray, c: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Exact squared distance of each row of ``x`` to its centroid ``c[labels]``."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for s in range(0, x.shape[0], CHUNK_ROWS):
+        diff = x[s:s + CHUNK_ROWS] - c[labels[s:s + CHUNK_ROWS]]
+        out[s:s + CHUNK_ROWS] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+# ----------------------------------------------------------------------------- seeding
 
 
 def kmeans_plusplus(
@@ -85,6 +114,7 @@ def kmeans_plusplus(
     weights: Optional[np.ndarray] = None,
     n_local_trials: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> np.ndarray:
     """Greedy k-means++: the indices (into ``x``) of ``k`` seed points.
 
@@ -92,93 +122,301 @@ def kmeans_plusplus(
     next one draws ``n_local_trials`` (default ``2 + ln k``) candidates with
     probability proportional to ``weight * D(x)^2`` and keeps the one that lowers
     the potential ``sum weight * D^2`` most (ties: the first drawn). ``x`` is
-    float32 ``(n, d)``.
-
-    Each step streams ``x`` once in blocks of ``SEED_BLOCK`` rows: the block's
-    dot products with the candidates, then, while the block is in cache, the
-    gain ``max(0, D^2 - |x - y|^2)`` of every candidate ``y``. The potential
-    after adding ``y`` is the current one minus its total gain, so picking the
-    largest gain is the greedy rule.
+    ``(n, d)``.
     """
-    n = x.shape[0]
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _seed(_augment(x), k, rng, weights, n_local_trials, progress, block_bytes)
+
+
+def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES) -> np.ndarray:
+    """:func:`kmeans_plusplus` on the augmented rows ``xa`` (see :func:`_augment`).
+
+    Done one centre at a time, every step reads all of ``x`` for a handful of
+    candidates, which is memory-bound. Here the proposals of many steps are
+    drawn at once from the potential ``D_0`` at the start of a batch and made
+    exact by rejection: a step accepts a proposal ``y`` with probability
+    ``D(y)^2 / D_0(y)^2`` (``D`` only shrinks), so the accepted ones are draws
+    from the current ``D^2``; proposals are used in order, each tested once.
+    A proposal that fails the test now fails it later too, so distance rows
+    are computed only for proposals that pass it, ``CAND_CHUNK`` points at a
+    time in one matrix product, and kept (up to ``block_bytes``) for points
+    proposed again. The gain of a candidate ``y`` (how much it lowers the
+    potential) is ``sum w * max(0, D^2 - |x - y|^2)`` over its row.
+    """
+    n = xa.shape[0]
     if k > n:
         raise GranularityError(f"k = {k} is larger than the number of points ({n})")
-    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    d = xa.shape[1] - 2
+    w = None if weights is None else np.asarray(weights, dtype=np.float32)
+    w64 = None if w is None else w.astype(np.float64)
     trials = n_local_trials or (2 + int(math.log(k)))
-    xn = _sq_norms(x)
     centers = np.empty(k, dtype=np.int64)
-    wsum = np.cumsum(w) if w is not None else None
-    u = rng.random()
-    first = int(np.searchsorted(wsum, u * wsum[-1], side="right")) if w is not None else int(u * n)
+    if w is not None:
+        wsum = np.cumsum(w64)
+        first = int(np.searchsorted(wsum, rng.random() * wsum[-1], side="right"))
+    else:
+        first = int(rng.random() * n)
     centers[0] = min(first, n - 1)
-    closest = _sq_dist_to(x, xn, x[centers[0]:centers[0] + 1])[:, 0]
+
+    def rows_of(points: np.ndarray, out: np.ndarray) -> np.ndarray:
+        ya = _augment_centres(xa[points, :d], xa[points, d])
+        return np.matmul(ya, xa.T, out=out)
+
+    closest = rows_of(centers[:1], np.empty((1, n), dtype=np.float32))[0]
+    np.maximum(closest, 0.0, out=closest)
     closest[centers[0]] = 0.0
-    gain = np.empty((n, trials), dtype=np.float32)
-    for c in range(1, k):
+    chunk = max(trials, min(CAND_CHUNK, block_bytes // (8 * n)))
+    cap = max(2 * chunk, block_bytes // (4 * n))
+    rows = np.empty((cap, n), dtype=np.float32)
+    slot = np.full(n, -1, dtype=np.int64)  # row of rows holding a point's distances, or -1
+    used = 0
+    stream = max(64 * trials, 4 * chunk)
+    gain = np.empty(n, dtype=np.float32)
+    c = 1
+    reported = 0
+    while c < k:
         cum = np.cumsum(closest if w is None else w * closest, dtype=np.float64)
         pot = float(cum[-1])
         if pot <= 0.0:  # every point coincides with a centre: take unused points in order
             unused = np.setdiff1d(np.arange(n), centers[:c])
             centers[c:] = unused[: k - c]
             break
-        cand = np.minimum(np.searchsorted(cum, rng.random(trials) * pot, side="right"), n - 1)
-        cx = x[cand]
-        cn = np.einsum("ij,ij->i", cx, cx)
-        total = np.zeros(trials, dtype=np.float64)
-        for s in range(0, n, SEED_BLOCK):
-            g = gain[s:s + SEED_BLOCK]
-            np.matmul(x[s:s + SEED_BLOCK], cx.T, out=g)
-            g *= 2.0
-            g -= cn
-            g += (closest[s:s + SEED_BLOCK] - xn[s:s + SEED_BLOCK])[:, None]
-            np.maximum(g, 0.0, out=g)
-            total += g.sum(axis=0, dtype=np.float64) if w is None else w[s:s + SEED_BLOCK] @ g
-        best = int(np.argmax(total))
-        centers[c] = cand[best]
-        closest -= gain[:, best]
-        np.maximum(closest, 0.0, out=closest)
-        closest[cand[best]] = 0.0
-        if progress is not None and c % 50 == 0:
-            progress(50)
-    if progress is not None:
-        progress(k % 50 or 50)
+        pool = np.minimum(np.searchsorted(cum, rng.random(stream) * pot, side="right"), n - 1)
+        thresh = rng.random(stream).astype(np.float32) * closest[pool]  # u * D_0(y)^2
+        pos = 0
+        while c < k:
+            ok = np.flatnonzero(thresh[pos:] < closest[pool[pos:]]) + pos
+            if ok.size < trials:
+                break  # proposals used up: a new batch from the current potential
+            cand = pool[ok[:trials]]
+            if (slot[cand] < 0).any():
+                ahead = pool[ok]
+                ahead = ahead[slot[ahead] < 0]
+                _, first_seen = np.unique(ahead, return_index=True)
+                todo = ahead[np.sort(first_seen)][:chunk]
+                if used + todo.size > cap:  # full: forget every kept row
+                    slot[slot >= 0] = -1
+                    used = 0
+                    ahead = pool[ok]
+                    _, first_seen = np.unique(ahead, return_index=True)
+                    todo = ahead[np.sort(first_seen)][:chunk]
+                rows_of(todo, rows[used:used + todo.size])
+                slot[todo] = np.arange(used, used + todo.size)
+                used += todo.size
+            total = np.empty(trials, dtype=np.float64)
+            for t, p in enumerate(slot[cand]):
+                np.subtract(closest, rows[p], out=gain)
+                np.maximum(gain, 0.0, out=gain)
+                total[t] = gain.sum(dtype=np.float64) if w is None else gain @ w64
+            best = int(np.argmax(total))
+            centers[c] = cand[best]
+            np.minimum(closest, rows[slot[cand[best]]], out=closest)
+            np.maximum(closest, 0.0, out=closest)
+            closest[centers[c]] = 0.0
+            c += 1
+            pos = int(ok[trials - 1]) + 1
+            if progress is not None and c - reported >= 50:
+                progress(c - reported)
+                reported = c
+    if progress is not None and k > reported:
+        progress(k - reported)
     return centers
 
 
-def project(x: np.ndarray, dims: int) -> np.ndarray:
-    """``x`` projected on its top ``dims`` principal axes (``x`` itself when ``d <= dims``).
+# ----------------------------------------------------------------------------- Lloyd
 
-    Seeding only needs distances to rank and sample points; on the principal
-    subspace they keep most of the spread at a fraction of the memory traffic of
-    the full vectors (each seeding step reads all points once).
+
+def _groups(centroids: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
+    """Group id of each centroid: ``n_groups`` spatial groups (a small k-means of the
+    centroids themselves; groups left empty are dropped)."""
+    k = centroids.shape[0]
+    if n_groups >= k:
+        return np.arange(k, dtype=np.int64)
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    g = c[kmeans_plusplus(c, n_groups, np.random.default_rng(seed))]
+    cn = _sq_norms(c)
+    for _ in range(5):
+        d = np.matmul(c, g.T) * -2.0 + _sq_norms(g)[None, :] + cn[:, None]
+        lab = np.argmin(d, axis=1)
+        counts = np.bincount(lab, minlength=n_groups)
+        onehot = np.zeros((n_groups, k), dtype=np.float64)
+        onehot[lab, np.arange(k)] = 1.0
+        g = np.where(counts[:, None] > 0, (onehot @ c) / np.maximum(counts, 1)[:, None], g)
+        g = g.astype(np.float32)
+    _, lab = np.unique(lab, return_inverse=True)
+    return lab.astype(np.int64).ravel()
+
+
+class _Bounds:
+    """Assignment state of Lloyd with Yinyang bounds (Ding et al. 2015).
+
+    ``labels``: each point's centroid; ``upper``: an upper bound on the distance
+    to it; ``lower[:, g]``: a lower bound on the distance to every other
+    centroid of group ``g`` (groups of nearby centroids). Distances here are L2,
+    not squared: when the centroids move, the bounds move by their drift
+    (triangle inequality), and only the groups whose lower bound falls below a
+    point's upper bound are measured again.
     """
-    n, d = x.shape
-    if dims <= 0 or d <= dims:
-        return x
-    mean = x.mean(axis=0, dtype=np.float64)
-    cov = np.zeros((d, d), dtype=np.float64)
-    for s in range(0, n, CHUNK_ROWS):
-        blk = x[s:s + CHUNK_ROWS].astype(np.float64) - mean
-        cov += blk.T @ blk
-    vals, vecs = np.linalg.eigh(cov)
-    axes = vecs[:, ::-1][:, :dims]
-    axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(dims)])  # deterministic signs
-    axes = axes.astype(np.float32)
-    out = np.empty((n, dims), dtype=np.float32)
-    for s in range(0, n, CHUNK_ROWS):
-        np.matmul(x[s:s + CHUNK_ROWS], axes, out=out[s:s + CHUNK_ROWS])
-    return out
+
+    def __init__(self, xa: np.ndarray, group: np.ndarray, tol: float):
+        self.xa, self.tol = xa, tol
+        self.x = xa[:, :-2]
+        self.group = group
+        self.order = np.argsort(group, kind="stable")  # centroids sorted by group
+        ng = int(group.max()) + 1
+        self.starts = np.searchsorted(group[self.order], np.arange(ng))
+        self.ends = np.append(self.starts[1:], group.size)
+        n = xa.shape[0]
+        self.labels = np.zeros(n, dtype=np.int64)
+        self.upper = np.zeros(n, dtype=np.float32)
+        self.lower = np.zeros((n, ng), dtype=np.float32)
+
+    def assign(self, rows: np.ndarray, c: np.ndarray) -> None:
+        """Measure ``rows`` against every centroid: exact labels, upper and lower bounds."""
+        k = c.shape[0]
+        cs = c[self.order]
+        ca = _augment_centres(cs, _sq_norms(cs))
+        step = max(1, min(CHUNK_ROWS, (32 * 2**20) // (4 * k)))
+        buf = np.empty((min(step, rows.size), k), dtype=np.float32)
+        full = rows.size == self.xa.shape[0]
+        for s in range(0, rows.size, step):
+            idx = rows[s:s + step]
+            d = np.matmul(self.xa[s:s + step] if full else self.xa[idx], ca.T, out=buf[:idx.size])
+            np.maximum(d, 0.0, out=d)
+            j = np.argmin(d, axis=1)
+            ar = np.arange(idx.size)
+            self.labels[idx] = self.order[j]
+            self.upper[idx] = np.sqrt(d[ar, j])
+            d[ar, j] = np.inf
+            if self.starts.size == k:
+                if full:
+                    np.sqrt(d, out=self.lower[s:s + step])
+                else:
+                    self.lower[idx] = np.sqrt(d, out=d)
+            else:
+                self.lower[idx] = np.sqrt(np.minimum.reduceat(d, self.starts, axis=1))
+
+    def update(self, drift: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move the bounds by the centroids' ``drift`` and reassign the points that may
+        have changed cluster; returns the points that did and their previous labels."""
+        gdrift = np.maximum.reduceat(drift[self.order], self.starts)
+        self.upper += drift[self.labels]
+        self.lower -= gdrift[None, :]
+        low = self.lower.min(axis=1)
+        cand = np.flatnonzero(self.upper + self.tol > low)
+        if cand.size:  # tighten: the exact distance to the own centroid
+            self.upper[cand] = np.sqrt(_own_sq_dist(self.x[cand], c, self.labels[cand]))
+            cand = cand[self.upper[cand] + self.tol > low[cand]]
+        old = self.labels[cand].copy()
+        if cand.size:
+            self.assign(cand, c)
+        moved = self.labels[cand] != old
+        return cand[moved], old[moved]
 
 
-def _single_thread_blas():
-    """Limit BLAS to one thread while seeding (threadpoolctl ships with scikit-learn)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        from contextlib import nullcontext
+def _weighted_sums(x: np.ndarray, w: Optional[np.ndarray], labels: np.ndarray, k: int,
+                   rows: Optional[np.ndarray] = None, old: Optional[np.ndarray] = None):
+    """Per-centroid sums of ``w * x`` (float64) and point counts: of all rows, or the
+    change when ``rows`` move from the centroids ``old`` to ``labels[rows]``."""
+    import scipy.sparse as sp
 
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    n = x.shape[0]
+    if rows is None:
+        cols, lab, sign = np.arange(n), labels, None
+    else:
+        cols = np.concatenate([rows, rows])
+        lab = np.concatenate([labels[rows], old])
+        sign = np.concatenate([np.ones(rows.size), -np.ones(rows.size)])
+    vals = np.ones(cols.size) if w is None else w[cols].astype(np.float64)
+    if sign is not None:
+        vals = vals * sign
+    counts = np.bincount(lab, weights=np.ones(lab.size) if sign is None else sign,
+                         minlength=k).astype(np.int64)
+    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
+    uniq, inv = np.unique(cols, return_inverse=True)
+    step = max(1, (32 * 2**20) // (8 * x.shape[1]))  # float64 copies of at most 32 MB
+    for s in range(0, uniq.size, step):
+        part = uniq[s:s + step]
+        sel = (inv >= s) & (inv < s + part.size)
+        m = sp.csr_matrix((vals[sel], (lab[sel], inv[sel] - s)), shape=(k, part.size))
+        sums += m @ x[part].astype(np.float64)
+    return sums, counts
+
+
+def lloyd(
+    x: np.ndarray,
+    centroids: np.ndarray,
+    *,
+    weights: Optional[np.ndarray] = None,
+    niter: int = DEFAULT_NITER,
+    spherical: bool = False,
+    seed: int = 0,
+    bound_bytes: int = BOUND_BYTES,
+    progress: Optional[Callable[[int], None]] = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Exact Lloyd iterations from ``centroids``: returns ``(centroids, labels, iterations)``.
+
+    Each iteration moves every centroid to the (weighted) mean of its points
+    (normalised when ``spherical``) and reassigns the points, until no point
+    changes cluster or ``niter`` updates are done; the labels returned are the
+    assignment to the centroids returned. A centroid left without points moves
+    to the point farthest from its own centroid (scikit-learn's rule), the
+    next one to the next farthest. The bounds of :class:`_Bounds` skip the
+    points that cannot change cluster: their lower bounds take ``4 * n * G``
+    bytes, with ``G`` groups of centroids (``G = k`` when that fits in
+    ``bound_bytes``).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _lloyd(_augment(x), centroids, weights, niter, spherical, seed,
+                  bound_bytes, progress)
+
+
+def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYTES, progress=None):
+    """:func:`lloyd` on the augmented rows ``xa`` (see :func:`_augment`)."""
+    x = xa[:, :-2]
+    c = np.array(centroids, dtype=np.float32, copy=True, order="C")
+    n, k = x.shape[0], c.shape[0]
+    w = None if weights is None else np.asarray(weights, dtype=np.float32)
+    n_groups = int(min(k, max(1, bound_bytes // (4 * n))))
+    # float32 distances through |x|^2 + |c|^2 - 2 x.c carry an absolute error of about
+    # 1e-6 of the largest squared norm: bounds closer than that are measured again
+    tol = float(math.sqrt(1e-6 * max(float(xa[:, -2].max(initial=0.0)), 1e-30)))
+    state = _Bounds(xa, _groups(c, n_groups, seed), tol)
+    state.assign(np.arange(n), c)
+    sums, counts = _weighted_sums(x, w, state.labels, k)
+    wsum = counts.astype(np.float64) if w is None else np.bincount(state.labels, w, minlength=k)
+    done = 0
+    for done in range(1, niter + 1):
+        new = (sums / np.where(counts > 0, wsum, 1.0)[:, None]).astype(np.float32)
+        empty = np.flatnonzero(counts <= 0)
+        if empty.size:  # relocate to the points farthest from their centroid
+            far = _own_sq_dist(x, c, state.labels) * (1.0 if w is None else w)
+            new[empty] = x[np.argsort(-far, kind="stable")[: empty.size]]
+        if spherical:
+            norms = np.sqrt(_sq_norms(new))
+            norms[norms == 0] = 1.0
+            new /= norms[:, None]
+        drift = np.sqrt(_sq_norms(new - c))
+        c = new
+        if progress is not None:
+            progress(done)
+        if not drift.any():
+            break
+        rows, old = state.update(drift, c)
+        if not rows.size:
+            break  # no point changed cluster: the centroids are fixed
+        ds, dc = _weighted_sums(x, w, state.labels, k, rows, old)
+        sums += ds
+        counts += dc
+        if w is None:
+            wsum = counts.astype(np.float64)
+        else:
+            wsum += np.bincount(state.labels[rows], w[rows], minlength=k)
+            wsum -= np.bincount(old, w[rows], minlength=k)
+    return c, state.labels, done
+
+
+# ----------------------------------------------------------------------------- k-means
 
 
 def _as_float32(x: np.ndarray) -> np.ndarray:
@@ -203,25 +441,19 @@ def kmeans(
     niter: int = DEFAULT_NITER,
     weights: Optional[np.ndarray] = None,
     n_local_trials: Optional[int] = None,
-    init_sample_per_centroid: int = 64,
-    init_dims: int = 0,
     max_points_per_centroid: int = 256,
     progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> KMeansResult:
     """k-means of the rows of ``x`` (``(n, d)``, any float dtype) into ``k`` groups.
 
     ``metric`` is ``l2`` or ``cosine`` (spherical k-means on L2-normalised rows);
-    ``init_dims > 0`` seeds on the top principal axes only (cheaper on wide
-    data, slightly worse seeds; off by default);
     ``weights`` (``(n,)``, positive) weights the points; ``seed`` fixes the
-    seeding and faiss's subsampling; ``niter`` is the number of Lloyd iterations
-    (faiss stops earlier when the objective stops changing). ``progress(stage,
-    done, total)`` is called with ``stage`` ``"seeding"`` and ``"lloyd"``.
+    seeding and the subsample; ``niter`` caps the Lloyd iterations (they stop
+    earlier once no point changes cluster). ``progress(stage, done, total)`` is
+    called with ``stage`` ``"seeding"`` and ``"lloyd"``.
     Returns a :class:`KMeansResult`; labels number the centroids in seeding order.
     """
     import time
-
-    import faiss
 
     if metric not in METRICS:
         raise GranularityError(f"unknown --metric {metric!r}; choose one of {', '.join(METRICS)}")
@@ -245,48 +477,28 @@ def kmeans(
     rng = np.random.default_rng(seed)
 
     t0 = time.perf_counter()
-    # seeding, on a seeded subsample for large inputs
-    m = min(n, max(k, init_sample_per_centroid * k))
+    m = min(n, max(k, max_points_per_centroid * k))
     sub = np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
-    xs = x if sub is None else x[sub]
     ws = None if w is None else (w if sub is None else w[sub])
     tick = (lambda step: progress("seeding", step, k)) if progress else None
-    with _single_thread_blas():  # skinny products: threads cost more than they bring
-        seeds = kmeans_plusplus(project(xs, init_dims), k, rng, ws, n_local_trials, tick)
-    init = np.ascontiguousarray(xs[seeds], dtype=np.float32)
+    xa = _augment(x, sub)
+    seeds = _seed(xa, k, rng, ws, n_local_trials, tick)
     t1 = time.perf_counter()
 
-    # Lloyd iterations with faiss, from those centroids
-    cp = faiss.ClusteringParameters()
-    cp.niter = niter
-    cp.seed = int(rng.integers(0, 2**31 - 1))
-    cp.spherical = metric == "cosine"
-    cp.max_points_per_centroid = max_points_per_centroid
-    cp.min_points_per_centroid = 1  # no warning for few points per centroid
-    cp.nredo = 1
-    cp.verbose = False
-    clus = faiss.Clustering(d, k, cp)
-    faiss.copy_array_to_vector(init.ravel(), clus.centroids)
-    index = faiss.IndexFlatL2(d)
-    if w is not None and n > max_points_per_centroid * k:
-        # faiss subsamples without weights; do it here so weights follow the rows
-        keep = np.sort(rng.choice(n, size=max_points_per_centroid * k, replace=False))
-        clus.train(x[keep], index, w[keep])
-    elif w is not None:
-        clus.train(x, index, w)
-    else:
-        clus.train(x, index)
-    stats = clus.iteration_stats
-    iters = stats.size()
-    centroids = faiss.vector_to_array(clus.centroids).reshape(k, d).astype(np.float32)
-    if progress:
-        progress("lloyd", iters, niter)
-    # final assignment of every point
-    index.reset()
-    index.add(centroids)
-    dist, lab = index.search(x, 1)
+    lticks = (lambda it: progress("lloyd", it, niter)) if progress else None
+    centroids, labels, iters = _lloyd(xa, xa[seeds, :d], ws, niter, metric == "cosine",
+                                      int(rng.integers(0, 2**31 - 1)), progress=lticks)
+    del xa
+    if sub is None:
+        dist = _own_sq_dist(x, centroids, labels)
+    else:  # every point to its nearest centroid
+        import faiss
+
+        index = faiss.IndexFlatL2(d)
+        index.add(centroids)
+        dist, lab = index.search(x, 1)
+        dist, labels = np.maximum(dist[:, 0], 0.0), lab[:, 0].astype(np.int64)
     t2 = time.perf_counter()
-    dist = np.maximum(dist[:, 0], 0.0)
     inertia = float(np.dot(dist.astype(np.float64), w.astype(np.float64))) if w is not None \
         else float(dist.astype(np.float64).sum())
-    return KMeansResult(centroids, lab[:, 0].astype(np.int64), dist, inertia, iters, t1 - t0, t2 - t1)
+    return KMeansResult(centroids, labels.astype(np.int64), dist, inertia, iters, t1 - t0, t2 - t1)
