@@ -124,7 +124,7 @@ def cluster(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the seeding and subsampling. Example: --seed 1"),
     niter: int = typer.Option(
-        25, "--niter",
+        10, "--niter",
         help="Most Lloyd iterations; they stop earlier once no point changes cluster. Example: --niter 50",
     ),
     within: Optional[str] = typer.Option(

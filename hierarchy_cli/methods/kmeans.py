@@ -41,10 +41,11 @@ import numpy as np
 from ..errors import GranularityError
 
 METRICS = ("l2", "cosine")
-DEFAULT_NITER = 25
+DEFAULT_NITER = 10
 CHUNK_ROWS = 65536
 BLOCK_BYTES = 128 * 2**20  # seeding: distance rows of the candidates of one batch
 BOUND_BYTES = 256 * 2**20  # Lloyd: lower bounds, points x groups of centroids
+TIGHTEN_MIN_K = 128  # Lloyd: below this k, re-measuring a row is cheaper than tightening its bound
 CAND_CHUNK = 128  # seeding: candidate rows computed per matrix product
 
 
@@ -128,8 +129,10 @@ def kmeans_plusplus(
     return _seed(_augment(x), k, rng, weights, n_local_trials, progress, block_bytes)
 
 
-def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES) -> np.ndarray:
-    """:func:`kmeans_plusplus` on the augmented rows ``xa`` (see :func:`_augment`).
+def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES,
+          nearest: Optional[np.ndarray] = None) -> np.ndarray:
+    """:func:`kmeans_plusplus` on the augmented rows ``xa`` (see :func:`_augment`); fills
+    ``nearest``, when given, with each point's nearest seed (its position in the result).
 
     Done one centre at a time, every step reads all of ``x`` for a handful of
     candidates, which is memory-bound. Here the proposals of many steps are
@@ -165,6 +168,8 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
     closest = rows_of(centers[:1], np.empty((1, n), dtype=np.float32))[0]
     np.maximum(closest, 0.0, out=closest)
     closest[centers[0]] = 0.0
+    if nearest is not None:
+        nearest[:] = 0
     chunk = max(trials, min(CAND_CHUNK, block_bytes // (8 * n)))
     cap = max(2 * chunk, block_bytes // (4 * n))
     rows = np.empty((cap, n), dtype=np.float32)
@@ -210,6 +215,8 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
                 total[t] = gain.sum(dtype=np.float64) if w is None else gain @ w64
             best = int(np.argmax(total))
             centers[c] = cand[best]
+            if nearest is not None:
+                nearest[rows[slot[cand[best]]] < closest] = c
             np.minimum(closest, rows[slot[cand[best]]], out=closest)
             np.maximum(closest, 0.0, out=closest)
             closest[centers[c]] = 0.0
@@ -304,7 +311,9 @@ class _Bounds:
         self.lower -= gdrift[None, :]
         low = self.lower.min(axis=1)
         cand = np.flatnonzero(self.upper + self.tol > low)
-        if cand.size:  # tighten: the exact distance to the own centroid
+        if cand.size and c.shape[0] >= TIGHTEN_MIN_K:
+            # tighten with the exact distance to the own centroid: one read of each row,
+            # worth it when measuring a row against every centroid costs more
             self.upper[cand] = np.sqrt(_own_sq_dist(self.x[cand], c, self.labels[cand]))
             cand = cand[self.upper[cand] + self.tol > low[cand]]
         old = self.labels[cand].copy()
@@ -314,33 +323,37 @@ class _Bounds:
         return cand[moved], old[moved]
 
 
+def _add_sums(sums: np.ndarray, x: np.ndarray, rows: np.ndarray, labels: np.ndarray,
+              vals: Optional[np.ndarray]) -> None:
+    """``sums[labels[i]] += vals[i] * x[rows[i]]`` in float64 for every ``i``, as a sparse
+    (k x rows) by dense product, 32 MB of float64 rows at a time (an order of magnitude
+    faster than ``np.add.at`` or ``np.add.reduceat`` here)."""
+    import scipy.sparse as sp
+
+    k = sums.shape[0]
+    step = max(1, (32 * 2**20) // (8 * x.shape[1]))
+    for s in range(0, rows.size, step):
+        r = rows[s:s + step]
+        v = np.ones(r.size) if vals is None else vals[s:s + step]
+        m = sp.csr_matrix((v, (labels[s:s + step], np.arange(r.size))), shape=(k, r.size))
+        sums += m @ x[r].astype(np.float64)
+
+
 def _weighted_sums(x: np.ndarray, w: Optional[np.ndarray], labels: np.ndarray, k: int,
                    rows: Optional[np.ndarray] = None, old: Optional[np.ndarray] = None):
     """Per-centroid sums of ``w * x`` (float64) and point counts: of all rows, or the
     change when ``rows`` move from the centroids ``old`` to ``labels[rows]``."""
-    import scipy.sparse as sp
-
-    n = x.shape[0]
-    if rows is None:
-        cols, lab, sign = np.arange(n), labels, None
-    else:
-        cols = np.concatenate([rows, rows])
-        lab = np.concatenate([labels[rows], old])
-        sign = np.concatenate([np.ones(rows.size), -np.ones(rows.size)])
-    vals = np.ones(cols.size) if w is None else w[cols].astype(np.float64)
-    if sign is not None:
-        vals = vals * sign
-    counts = np.bincount(lab, weights=np.ones(lab.size) if sign is None else sign,
-                         minlength=k).astype(np.int64)
     sums = np.zeros((k, x.shape[1]), dtype=np.float64)
-    uniq, inv = np.unique(cols, return_inverse=True)
-    step = max(1, (32 * 2**20) // (8 * x.shape[1]))  # float64 copies of at most 32 MB
-    for s in range(0, uniq.size, step):
-        part = uniq[s:s + step]
-        sel = (inv >= s) & (inv < s + part.size)
-        m = sp.csr_matrix((vals[sel], (lab[sel], inv[sel] - s)), shape=(k, part.size))
-        sums += m @ x[part].astype(np.float64)
-    return sums, counts
+    if rows is None:
+        rows = np.arange(x.shape[0])
+        _add_sums(sums, x, rows, labels, w)
+        return sums, np.bincount(labels, minlength=k).astype(np.int64)
+    new = labels[rows]
+    wr = np.ones(rows.size) if w is None else w[rows].astype(np.float64)
+    _add_sums(sums, x, rows, new, wr)
+    _add_sums(sums, x, rows, old, -wr)
+    counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
+    return sums, counts.astype(np.int64)
 
 
 def lloyd(
@@ -371,8 +384,11 @@ def lloyd(
                   bound_bytes, progress)
 
 
-def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYTES, progress=None):
-    """:func:`lloyd` on the augmented rows ``xa`` (see :func:`_augment`)."""
+def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYTES, progress=None,
+           labels: Optional[np.ndarray] = None):
+    """:func:`lloyd` on the augmented rows ``xa`` (see :func:`_augment`). ``labels``, when
+    given, is the assignment to ``centroids`` already known (from the seeding), which saves
+    the first pass over all distances."""
     x = xa[:, :-2]
     c = np.array(centroids, dtype=np.float32, copy=True, order="C")
     n, k = x.shape[0], c.shape[0]
@@ -382,7 +398,11 @@ def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYT
     # 1e-6 of the largest squared norm: bounds closer than that are measured again
     tol = float(math.sqrt(1e-6 * max(float(xa[:, -2].max(initial=0.0)), 1e-30)))
     state = _Bounds(xa, _groups(c, n_groups, seed), tol)
-    state.assign(np.arange(n), c)
+    bounded = labels is None  # bounds hold once every point was measured
+    if bounded:
+        state.assign(np.arange(n), c)
+    else:
+        state.labels[:] = labels
     sums, counts = _weighted_sums(x, w, state.labels, k)
     wsum = counts.astype(np.float64) if w is None else np.bincount(state.labels, w, minlength=k)
     done = 0
@@ -402,7 +422,14 @@ def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYT
             progress(done)
         if not drift.any():
             break
-        rows, old = state.update(drift, c)
+        if bounded:
+            rows, old = state.update(drift, c)
+        else:
+            before = state.labels.copy()
+            state.assign(np.arange(n), c)
+            rows = np.flatnonzero(state.labels != before)
+            old = before[rows]
+            bounded = True
         if not rows.size:
             break  # no point changed cluster: the centroids are fixed
         ds, dc = _weighted_sums(x, w, state.labels, k, rows, old)
@@ -482,12 +509,14 @@ def kmeans(
     ws = None if w is None else (w if sub is None else w[sub])
     tick = (lambda step: progress("seeding", step, k)) if progress else None
     xa = _augment(x, sub)
-    seeds = _seed(xa, k, rng, ws, n_local_trials, tick)
+    nearest = np.empty(xa.shape[0], dtype=np.int64)
+    seeds = _seed(xa, k, rng, ws, n_local_trials, tick, nearest=nearest)
     t1 = time.perf_counter()
 
     lticks = (lambda it: progress("lloyd", it, niter)) if progress else None
     centroids, labels, iters = _lloyd(xa, xa[seeds, :d], ws, niter, metric == "cosine",
-                                      int(rng.integers(0, 2**31 - 1)), progress=lticks)
+                                      int(rng.integers(0, 2**31 - 1)), progress=lticks,
+                                      labels=nearest)
     del xa
     if sub is None:
         dist = _own_sq_dist(x, centroids, labels)
