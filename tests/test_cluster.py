@@ -588,3 +588,81 @@ def test_samples_nan_named(samples):
     res = invoke("cluster", "--samples", tmp / "nan.parquet", "--classes", tmp / "classes.txt",
                  "--k", "3", "-o", tmp / "bad.parquet")
     _bad(tmp, res, "NaN or infinite", "row 100", ids[leaf[100]])
+
+
+# ----------------------------------------------------------------------------- per-sample .npy
+
+
+def _npy_samples(tmp, x, leaf, ids):
+    np.save(tmp / "s.npy", x)
+    np.save(tmp / "leaf_idx.npy", leaf.astype(np.int32))
+    np.save(tmp / "leaf_ids.npy", np.array([ids[i] for i in leaf]))
+    (tmp / "leaves.txt").write_text("\n".join(ids[i] for i in leaf) + "\n")
+
+
+def test_npy_samples_match_parquet(samples):
+    """A .npy array with --leaves (indices, string ids or text) gives the class means, the
+    per-sample maps and the levels of the same samples in parquet."""
+    tmp, x, leaf, ids = samples
+    _npy_samples(tmp, x, leaf, ids)
+    ref = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                 "--k", "5", "-o", tmp / "ref.parquet")
+    assert ref.code == 0, ref.stderr
+    ref_lab = read_label_map(tmp / "ref.parquet").lookup("k5")
+    for leaves in ("leaf_idx.npy", "leaf_ids.npy", "leaves.txt"):
+        out = tmp / f"m_{leaves}.parquet"
+        res = invoke("cluster", "--samples", tmp / "s.npy", "--leaves", tmp / leaves,
+                     "--classes", tmp / "classes.txt", "--k", "5", "-o", out)
+        assert res.code == 0, res.stderr
+        lm = read_label_map(out)
+        assert np.array_equal(lm.lookup("k5"), ref_lab)
+        assert lm.metadata["samples"]["leaves"]["name"] == leaves
+    res = invoke("cluster", "--samples", tmp / "s.npy", "--leaves", tmp / "leaf_idx.npy",
+                 "--classes", tmp / "classes.txt", "--split-leaves", "3", "-o", tmp / "split.parquet")
+    assert res.code == 0, res.stderr
+    t = pq.read_table(tmp / "split.parquet")
+    assert np.array_equal(t.column("leaf_index").to_numpy(), leaf)
+    assert t.column("sample_id").to_pylist()[:3] == ["0", "1", "2"]  # row numbers
+    assert is_refinement(t.column("split_3").to_numpy(), leaf)
+    res = invoke("cluster", "--samples", tmp / "s.npy", "--leaves", tmp / "leaves.txt",
+                 "--classes", tmp / "classes.txt", "--instance", "-o", tmp / "inst.parquet")
+    assert res.code == 0, res.stderr
+    assert pq.read_table(tmp / "inst.parquet").column("instance").to_pylist() == list(range(240))
+
+
+def test_npy_samples_bad_inputs(samples):
+    tmp, x, leaf, ids = samples
+    _npy_samples(tmp, x, leaf, ids)
+    cls = ("--classes", tmp / "classes.txt")
+
+    def run_bad(*args):
+        out = tmp / "bad.parquet"
+        return invoke("cluster", *args, *cls, "--k", "3", "-o", out)
+
+    _bad(tmp, run_bad("--samples", tmp / "s.npy"), "--leaves")  # no leaves
+    np.save(tmp / "short.npy", leaf[:-1])
+    _bad(tmp, run_bad("--samples", tmp / "s.npy", "--leaves", tmp / "short.npy"), "239 leaves", "240 rows")
+    bad = leaf.copy()
+    bad[33] = 99
+    np.save(tmp / "bad_idx.npy", bad)
+    _bad(tmp, run_bad("--samples", tmp / "s.npy", "--leaves", tmp / "bad_idx.npy"),
+         "leaf indices outside 0..19", "row 33", "99")
+    lines = [ids[i] for i in leaf]
+    lines[7] = "n99999999"
+    (tmp / "bad.txt").write_text("\n".join(lines) + "\n")
+    _bad(tmp, run_bad("--samples", tmp / "s.npy", "--leaves", tmp / "bad.txt"),
+         "not in the class list", "n99999999", "row 7")
+    lines[7] = ""
+    (tmp / "blank.txt").write_text("\n".join(lines) + "\n")
+    _bad(tmp, run_bad("--samples", tmp / "s.npy", "--leaves", tmp / "blank.txt"), "line 8 is empty")
+    np.save(tmp / "f.npy", leaf.astype(np.float32))
+    _bad(tmp, run_bad("--samples", tmp / "s.npy", "--leaves", tmp / "f.npy"), "dtype float32")
+    y = x.copy()
+    y[50, 2] = np.nan
+    np.save(tmp / "nan.npy", y)
+    _bad(tmp, run_bad("--samples", tmp / "nan.npy", "--leaves", tmp / "leaf_idx.npy"),
+         "NaN or infinite", "row 50", ids[leaf[50]])
+    _bad(tmp, run_bad("--samples", tmp / "s.parquet", "--leaves", tmp / "leaf_idx.npy"),
+         "--leaves is for .npy samples")
+    res = invoke("cluster", "--leaves", tmp / "leaf_idx.npy", "--k", "3", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, "--leaves", "--samples")

@@ -76,9 +76,15 @@ def cluster(
     ),
     samples: Optional[str] = typer.Option(
         None, "--samples", metavar="FILE",
-        help="Per-sample embeddings (parquet: a leaf column with leaf ids or indices, an optional "
-        "sample id column, the vectors); streamed in batches. With --k the class means are "
-        "clustered. Example: --samples feats.parquet",
+        help="Per-sample embeddings, streamed in batches: parquet (a leaf column with leaf ids or "
+        "indices, an optional sample id column, the vectors) or a 2-D .npy array with --leaves. "
+        "With --k the class means are clustered. Example: --samples feats.parquet",
+    ),
+    leaves: Optional[str] = typer.Option(
+        None, "--leaves", metavar="FILE",
+        help="With --samples X.npy: each row's leaf, as a 1-D .npy array (integer leaf indices "
+        "or string leaf ids) or text with one leaf id per line. Sample ids are the row numbers. "
+        "Example: --samples feats.npy --leaves leaves.npy",
     ),
     split_leaves: Optional[int] = typer.Option(
         None, "--split-leaves", metavar="N",
@@ -156,6 +162,8 @@ def cluster(
         )
     if samples is not None and embeddings is not None:
         raise GranularityError("give --embeddings or --samples, not both")
+    if leaves is not None and samples is None:
+        raise GranularityError("--leaves gives the leaf of each row of --samples FILE.npy: give --samples too")
     if k is None and not per_sample:
         raise GranularityError("say how many clusters: --k 1000 (or several: --k 1000,100,10)")
     if split_leaves is not None and split_leaves < 1:
@@ -184,7 +192,7 @@ def cluster(
             result = cluster_hierarchy(
                 embeddings, ks, classes=classes, dataset=dataset, column=column, id_column=id_column,
                 embedding_column=embedding_column, samples=samples, leaf_column=leaf_column,
-                flat=flat, metric=metric, seed=seed, niter=niter, within=within, progress=progress,
+                leaves=leaves, flat=flat, metric=metric, seed=seed, niter=niter, within=within, progress=progress,
             )
         if per_sample:
             from ..methods.cluster import instance_table, split_leaves_table
@@ -197,13 +205,13 @@ def cluster(
             if instance:
                 table = instance_table(samples, classes=classes, dataset=dataset, column=column,
                                        leaf_column=leaf_column, sample_id_column=sample_id_column,
-                                       leaf_levels=leaf_levels, extra_meta=extra)
+                                       leaf_levels=leaf_levels, extra_meta=extra, leaves=leaves)
             else:
                 table = split_leaves_table(
                     samples, split_leaves, classes=classes, dataset=dataset, column=column,
                     leaf_column=leaf_column, sample_id_column=sample_id_column,
                     embedding_column=embedding_column, metric=metric, seed=seed, niter=niter,
-                    leaf_levels=leaf_levels, extra_meta=extra, progress=progress)
+                    leaf_levels=leaf_levels, extra_meta=extra, progress=progress, leaves=leaves)
     from ..labelmap import write_label_map, write_table
 
     if per_sample:

@@ -301,6 +301,7 @@ def _within_groups(within, class_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
 def load_leaf_embeddings(
     embeddings=None, classes=None, dataset=None, column=None, id_column=None, samples=None,
     leaf_column=None, embedding_column=None, batch_rows: int = 65536, progress: Progress = None,
+    leaves=None,
 ):
     """``(class_ids, matrix, meta, where)``: the leaves and one vector per leaf."""
     from .embeddings import class_means, describe_file, read_class_embeddings, sample_columns
@@ -310,10 +311,11 @@ def load_leaf_embeddings(
     meta: dict[str, Any] = {}
     if samples is not None:
         ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-        sc = sample_columns(str(samples), leaf_column, None, embedding_column)
+        sc = sample_columns(str(samples), leaf_column, None, embedding_column,
+                            leaves=None if leaves is None else str(leaves))
         tick = (lambda m: progress("averaging", m, sc.num_rows)) if progress else None
         x, counts = class_means(sc, ids, batch_rows, tick)
-        meta["samples"] = {**describe_file(samples), "leaf_column": sc.leaf, "num_samples": int(counts.sum())}
+        meta["samples"] = {**_samples_meta(samples, sc), "num_samples": int(counts.sum())}
         meta["classes"] = cmeta
         return ids, x, meta, where
     if embeddings is None:
@@ -372,6 +374,7 @@ def cluster_hierarchy(
     embedding_column: Optional[str] = None,
     samples: str | os.PathLike | None = None,
     leaf_column: Optional[str] = None,
+    leaves: str | os.PathLike | None = None,
     flat: bool = False,
     metric: str = "l2",
     seed: int = 0,
@@ -383,7 +386,8 @@ def cluster_hierarchy(
 
     ``embeddings``: a ``.npy`` / parquet path, an array (one row per class), or
     ``None`` for the embedded ImageNet-21k default; or ``samples``: a per-sample
-    parquet file whose class means are clustered. ``classes``/``dataset`` give
+    parquet file, or ``.npy`` array with ``leaves`` (each row's leaf), whose class
+    means are clustered. ``classes``/``dataset`` give
     the class list (``classes`` a list or a file; ``column`` its column);
     parquet rows are matched to it by ``id_column``. ``k``: one or several k
     (``"1000,100,10"``), nested unless ``flat``. ``within``: ``"MAP:LEVEL"``,
@@ -400,7 +404,7 @@ def cluster_hierarchy(
         raise GranularityError(f"unknown --metric {metric!r}; choose one of {', '.join(METRICS)}")
     ids, x, meta, where = load_leaf_embeddings(
         embeddings, classes, dataset, column, id_column, samples, leaf_column, embedding_column,
-        progress=progress)
+        progress=progress, leaves=leaves)
     if ks[0] > len(ids):
         raise GranularityError(f"k = {ks[0]} is larger than the number of points ({len(ids):,} classes in {where})")
     groups = None
@@ -536,7 +540,7 @@ def split_leaves_table(
     classes=None, dataset=None, column=None, leaf_column=None, sample_id_column=None,
     embedding_column=None, metric: str = "l2", seed: int = 0, niter: int = DEFAULT_NITER,
     leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536,
-    tmpdir: Optional[str] = None, progress: Progress = None,
+    tmpdir: Optional[str] = None, progress: Progress = None, leaves=None,
 ):
     """Per-sample map splitting each class's samples into ``n`` k-means sub-clusters.
 
@@ -553,7 +557,8 @@ def split_leaves_table(
     if n < 1:
         raise GranularityError(f"--split-leaves must be at least 1, not {n}")
     ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-    sc = sample_columns(str(samples), leaf_column, sample_id_column, embedding_column)
+    sc = sample_columns(str(samples), leaf_column, sample_id_column, embedding_column,
+                        leaves=None if leaves is None else str(leaves))
     nc = len(ids)
     counts = np.zeros(nc, dtype=np.int64)
     leaves, sids = [], []
@@ -613,9 +618,7 @@ def split_leaves_table(
              _LazyLabels(lambda k: f"{ids[k // n]}_s{k % n}", kmax),
              _LazyLabels(lambda k: f"{names[k // n]} #{k % n}", kmax))
     meta = {"method": "cluster", "per_sample": "split_leaves", "split_leaves": n, "metric": metric,
-            "seed": seed, "niter": niter, "classes": cmeta,
-            "samples": {**describe_file(samples), "leaf_column": sc.leaf,
-                        "sample_id_column": sc.sample_id}}
+            "seed": seed, "niter": niter, "classes": cmeta, "samples": _samples_meta(samples, sc)}
     meta.update(extra_meta or {})
     return _sample_table(sids, leaf_all, ids, leaf_levels or [], level, meta)
 
@@ -624,13 +627,17 @@ def instance_table(
     samples: str | os.PathLike,
     *,
     classes=None, dataset=None, column=None, leaf_column=None, sample_id_column=None,
-    leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536,
+    leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536, leaves=None,
 ):
     """Per-sample map with one label per sample (level ``instance``: id and name = sample id)."""
-    from .embeddings import describe_file, iter_sample_batches
+    from .embeddings import iter_sample_batches, sample_columns
 
     ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-    sc = _sample_columns_no_vectors(str(samples), leaf_column, sample_id_column)
+    if leaves is not None or str(samples).lower().endswith(".npy"):
+        sc = sample_columns(str(samples), leaf_column, sample_id_column, None,
+                            leaves=None if leaves is None else str(leaves))
+    else:
+        sc = _sample_columns_no_vectors(str(samples), leaf_column, sample_id_column)
     leaves, sids = [], []
     for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
                                              batch_rows=batch_rows):
@@ -642,10 +649,19 @@ def instance_table(
     m = len(sids)
     level = ("instance", np.arange(m), sids, sids)
     meta = {"method": "cluster", "per_sample": "instance", "classes": cmeta,
-            "samples": {**describe_file(samples), "leaf_column": sc.leaf,
-                        "sample_id_column": sc.sample_id}}
+            "samples": _samples_meta(samples, sc)}
     meta.update(extra_meta or {})
     return _sample_table(sids, leaf_all, ids, leaf_levels or [], level, meta)
+
+
+def _samples_meta(samples, sc) -> dict:
+    """Provenance of per-sample input: file name and sha256, and where the leaves came from."""
+    from .embeddings import describe_file
+
+    meta = {**describe_file(samples), "leaf_column": sc.leaf, "sample_id_column": sc.sample_id}
+    if sc.leaves_path is not None:
+        meta = {**describe_file(samples), "leaves": describe_file(sc.leaves_path)}
+    return meta
 
 
 def _sample_columns_no_vectors(path, leaf_column, sample_id_column):

@@ -10,8 +10,13 @@ Formats
   float column per dimension (every other floating-point column, in file
   order). Rows may come in any order; they are matched to the class list by id.
 
-Per-sample parquet files are read in record batches, so the memory used is
-bounded by a batch (plus the ``(classes, d)`` sums), never by the file.
+Per-sample input (``--samples``) is a parquet file with a leaf column, read in
+record batches, or a 2-D ``.npy`` array (memory-mapped, read in row blocks) with
+``--leaves``: a file giving each row's leaf, either a 1-D ``.npy`` array
+(integer leaf indices 0..N-1 of the class list, or string leaf ids) or text with
+one leaf id per line. Either way the memory used is bounded by a batch (plus the
+``(classes, d)`` sums, and for ``.npy`` input the leaf of every row), never by
+the embeddings.
 
 Every problem is a :class:`GranularityError` naming the file, the row and the
 value: NaN or infinite values, rows of the wrong length, ids missing from or
@@ -355,24 +360,110 @@ def read_class_embeddings(
 class SampleColumns:
     path: str
     label: str
-    leaf: str
+    leaf: str  # the leaf column (parquet), or "--leaves FILE" (.npy)
     sample_id: Optional[str]
     vectors: VectorColumns
     num_rows: int
+    array: Optional[np.ndarray] = None  # .npy input: the memory-mapped rows
+    leaf_values: Optional[np.ndarray] = None  # .npy input: each row's leaf (indices or ids)
+    leaves_path: Optional[str] = None
+
+
+def _npy_samples(path: str, leaves: Optional[str], what: str) -> SampleColumns:
+    label = f"{what} {path!r}"
+    if leaves is None:
+        raise GranularityError(
+            f"{label} is a .npy array, which holds no leaves: give --leaves FILE (each row's leaf)")
+    arr = read_npy(path, what)
+    values = read_leaves(leaves, arr.shape[0], label)
+    return SampleColumns(path, label, f"--leaves {Path(leaves).name}", None,
+                         VectorColumns(None, [], arr.shape[1]), arr.shape[0], arr, values, leaves)
+
+
+def read_leaves(path: str, rows: int, samples_label: str) -> np.ndarray:
+    """Each row's leaf from ``--leaves``: int64 indices, or an array of string ids."""
+    what = "--leaves"
+    if path.lower().endswith(".npy"):
+        _check_path(path, what)
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as exc:
+            raise GranularityError(f"{what} {path!r} is not a readable .npy file: {_first_line(exc)}") from None
+        if not isinstance(arr, np.ndarray) or arr.ndim != 1:
+            raise GranularityError(f"{what} {path!r} must be a 1-D array, not shape {getattr(arr, 'shape', '?')}")
+        if np.issubdtype(arr.dtype, np.integer):
+            values = np.asarray(arr, dtype=np.int64)
+        elif arr.dtype.kind == "U":
+            values = np.asarray(arr)
+        else:
+            raise GranularityError(
+                f"{what} {path!r} has dtype {arr.dtype}, expected integer leaf indices or string leaf ids")
+    else:
+        from ..inputs import decode_lines, read_input
+
+        lines = decode_lines(read_input(path, what), what)
+        values = np.array([line.strip() for line in lines], dtype=str)
+        blank = np.flatnonzero(values == "")
+        if blank.size:
+            raise GranularityError(f"{what} {path!r} line {int(blank[0]) + 1} is empty (one leaf id per row)")
+    if values.shape[0] != rows:
+        raise GranularityError(
+            f"{what} {path!r} gives {values.shape[0]:,} leaves but {samples_label} has {rows:,} rows")
+    return values
+
+
+def _match_leaves(sc: SampleColumns, class_ids: Sequence[str]) -> np.ndarray:
+    """The ``.npy`` input's leaves as indices into ``class_ids`` (errors name the rows)."""
+    v = sc.leaf_values
+    n = len(class_ids)
+    where = f"--leaves {sc.leaves_path!r}"
+    if v.dtype.kind == "i":
+        bad = np.flatnonzero((v < 0) | (v >= n))
+        if bad.size:
+            raise GranularityError(offenders([(int(v[i]), f"row {int(i)}") for i in bad],
+                                             f"leaf indices outside 0..{n - 1}", where))
+        return v
+    uniq, inv = np.unique(v, return_inverse=True)
+    index_of = {x: i for i, x in enumerate(class_ids)}
+    lut = np.array([index_of.get(str(u), -1) for u in uniq], dtype=np.int64)
+    leaf = lut[inv.ravel()]
+    bad = np.flatnonzero(leaf < 0)
+    if bad.size:
+        raise GranularityError(offenders([(str(v[i]), f"row {int(i)}") for i in bad],
+                                         "leaf ids not in the class list", where))
+    return leaf
 
 
 def sample_columns(path: str, leaf_column: Optional[str], sample_id_column: Optional[str],
-                   column: Optional[str], what: str = "samples") -> SampleColumns:
+                   column: Optional[str], what: str = "samples",
+                   leaves: Optional[str] = None) -> SampleColumns:
     _check_path(path, what)
     label = f"{what} {path!r}"
+    if path.lower().endswith(".npy") and not is_parquet(path):
+        return _npy_samples(path, leaves, what)
     if not is_parquet(path):
-        raise GranularityError(f"{label} is not a parquet file (per-sample input must be parquet)")
+        raise GranularityError(f"{label} is neither parquet nor .npy")
+    if leaves is not None:
+        raise GranularityError(f"--leaves is for .npy samples; {label} is parquet (use --leaf-column)")
     pf = _open_parquet(path, what)
     names = [f.name for f in pf.schema_arrow]
     leaf = _pick(names, leaf_column, LEAF_COLUMN_GUESSES, label, "--leaf-column")
     sid = _pick(names, sample_id_column, SAMPLE_ID_GUESSES, label, "--sample-id-column", required=False)
     cols = vector_columns(pf.schema_arrow, label, [c for c in (leaf, sid) if c], column)
     return SampleColumns(path, label, leaf, sid, cols, pf.metadata.num_rows)
+
+
+def _iter_npy_batches(sc: SampleColumns, class_ids: Sequence[str], with_vectors: bool,
+                      with_sample_ids: bool, batch_rows: int):
+    leaf_all = _match_leaves(sc, class_ids)
+    for row in range(0, sc.num_rows, batch_rows):
+        leaf = leaf_all[row:row + batch_rows]
+        vec = None
+        if with_vectors:
+            vec = np.asarray(sc.array[row:row + batch_rows], dtype=np.float32)
+            check_finite(vec, sc.label, lambda i, lf=leaf: class_ids[int(lf[i])], row)
+        sids = [str(i) for i in range(row, row + leaf.size)] if with_sample_ids else None
+        yield row, leaf, vec, sids
 
 
 def iter_sample_batches(
@@ -388,6 +479,9 @@ def iter_sample_batches(
     The leaf column holds leaf ids (strings, matched to ``class_ids``) or leaf
     indices (integers 0..N-1). Unknown leaves, NaN/inf and ragged rows raise.
     """
+    if sc.array is not None:
+        yield from _iter_npy_batches(sc, class_ids, with_vectors, with_sample_ids, batch_rows)
+        return
     import pyarrow as pa
 
     pf = _open_parquet(sc.path, "samples")

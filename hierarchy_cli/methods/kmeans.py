@@ -145,8 +145,8 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
     A proposal that fails the test now fails it later too, so distance rows
     are computed only for proposals that pass it, ``CAND_CHUNK`` points at a
     time in one matrix product, and kept (up to ``block_bytes``) for points
-    proposed again. The gain of a candidate ``y`` (how much it lowers the
-    potential) is ``sum w * max(0, D^2 - |x - y|^2)`` over its row.
+    proposed again. The candidate kept is the one that lowers the potential
+    most: the one whose row gives the least ``sum w * min(D^2, |x - y|^2)``.
     """
     n = xa.shape[0]
     if k > n:
@@ -172,13 +172,13 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
     closest[centers[0]] = 0.0
     if nearest is not None:
         nearest[:] = 0
-    chunk = max(trials, min(CAND_CHUNK, block_bytes // (8 * n)))
+    chunk = max(trials, CAND_CHUNK)  # fewer rows per product run well below peak speed
     cap = max(2 * chunk, block_bytes // (4 * n))
     rows = np.empty((cap, n), dtype=np.float32)
     slot = np.full(n, -1, dtype=np.int64)  # row of rows holding a point's distances, or -1
     used = 0
     stream = max(64 * trials, 4 * chunk)
-    gain = np.empty(n, dtype=np.float32)
+    scratch = np.empty(n, dtype=np.float32)
     c = 1
     reported = 0
     while c < k:
@@ -210,12 +210,11 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
                 rows_of(todo, rows[used:used + todo.size])
                 slot[todo] = np.arange(used, used + todo.size)
                 used += todo.size
-            total = np.empty(trials, dtype=np.float64)
+            after = np.empty(trials, dtype=np.float64)  # the potential with each candidate
             for t, p in enumerate(slot[cand]):
-                np.subtract(closest, rows[p], out=gain)
-                np.maximum(gain, 0.0, out=gain)
-                total[t] = gain.sum(dtype=np.float64) if w is None else gain @ w64
-            best = int(np.argmax(total))
+                np.minimum(closest, rows[p], out=scratch)
+                after[t] = scratch.sum() if w is None else scratch @ w
+            best = int(np.argmin(after))
             centers[c] = cand[best]
             if nearest is not None:
                 nearest[rows[slot[cand[best]]] < closest] = c
