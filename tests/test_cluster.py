@@ -666,3 +666,14 @@ def test_npy_samples_bad_inputs(samples):
          "--leaves is for .npy samples")
     res = invoke("cluster", "--leaves", tmp / "leaf_idx.npy", "--k", "3", "-o", tmp / "bad.parquet")
     _bad(tmp, res, "--leaves", "--samples")
+
+
+def test_cli_niter_default_is_the_engines():
+    """The command cannot import the engine at start-up (it loads numpy), so its --niter
+    default is written out; it must stay the engine's."""
+    import inspect
+
+    from hierarchy_cli.commands.cluster import cluster
+    from hierarchy_cli.methods.kmeans import DEFAULT_NITER
+
+    assert inspect.signature(cluster).parameters["niter"].default.default == DEFAULT_NITER
