@@ -227,7 +227,7 @@ def part_b(sk_iter: int, sk_rows: int) -> None:
             child(["one", "minibatch", "synth", "1000", "0"])]
     if "error" not in rows[0]:
         rows[0]["note"] = f"max_iter {sk_iter}, " + rows[0].get("note", "all rows")
-    print(f"\n### (b) synthetic 1,000,000 x 256 (2,000 blobs), k = 1000\n")
+    print("\n### (b) synthetic 1,000,000 x 256 (2,000 blobs), k = 1000\n")
     print(table(rows, rows[0]), flush=True)
 
 

@@ -304,7 +304,7 @@ def load_leaf_embeddings(
     leaves=None,
 ):
     """``(class_ids, matrix, meta, where)``: the leaves and one vector per leaf."""
-    from .embeddings import class_means, describe_file, read_class_embeddings, sample_columns
+    from .embeddings import class_means, read_class_embeddings, sample_columns
 
     if embeddings is not None and samples is not None:
         raise GranularityError("give --embeddings or --samples, not both")
@@ -552,7 +552,7 @@ def split_leaves_table(
     """
     import tempfile
 
-    from .embeddings import describe_file, iter_sample_batches, sample_columns
+    from .embeddings import iter_sample_batches, sample_columns
 
     if n < 1:
         raise GranularityError(f"--split-leaves must be at least 1, not {n}")

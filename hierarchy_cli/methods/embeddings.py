@@ -250,16 +250,22 @@ class ClassEmbeddings:
     source: dict
 
 
-def read_npy(path: str, what: str = "embeddings") -> np.ndarray:
-    """A 2-D float ``.npy`` array, memory-mapped."""
+def _open_npy(path: str, what: str, ndim: int, shape_hint: str) -> np.ndarray:
+    """A ``.npy`` array of ``ndim`` dimensions, memory-mapped (errors name ``what``)."""
     _check_path(path, what)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:
         raise GranularityError(f"{what} {path!r} is not a readable .npy file: {_first_line(exc)}") from None
-    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+    if not isinstance(arr, np.ndarray) or arr.ndim != ndim:
         shape = getattr(arr, "shape", "?")
-        raise GranularityError(f"{what} {path!r} must be a 2-D array (rows x dims), not shape {shape}")
+        raise GranularityError(f"{what} {path!r} must be a {shape_hint}, not shape {shape}")
+    return arr
+
+
+def read_npy(path: str, what: str = "embeddings") -> np.ndarray:
+    """A 2-D float ``.npy`` array, memory-mapped."""
+    arr = _open_npy(path, what, 2, "2-D array (rows x dims)")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise GranularityError(f"{what} {path!r} has dtype {arr.dtype}, expected floats")
     return arr
@@ -384,13 +390,7 @@ def read_leaves(path: str, rows: int, samples_label: str) -> np.ndarray:
     """Each row's leaf from ``--leaves``: int64 indices, or an array of string ids."""
     what = "--leaves"
     if path.lower().endswith(".npy"):
-        _check_path(path, what)
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except Exception as exc:
-            raise GranularityError(f"{what} {path!r} is not a readable .npy file: {_first_line(exc)}") from None
-        if not isinstance(arr, np.ndarray) or arr.ndim != 1:
-            raise GranularityError(f"{what} {path!r} must be a 1-D array, not shape {getattr(arr, 'shape', '?')}")
+        arr = _open_npy(path, what, 1, "1-D array (one leaf per row)")
         if np.issubdtype(arr.dtype, np.integer):
             values = np.asarray(arr, dtype=np.int64)
         elif arr.dtype.kind == "U":

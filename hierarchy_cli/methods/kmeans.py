@@ -6,7 +6,7 @@ greedy k-means++. So the seeding here is greedy k-means++ as scikit-learn does
 it (Arthur & Vassilvitskii 2007, with ``2 + ln k`` local trials per centre, the
 one that lowers the potential most is kept), on a seeded
 ``numpy.random.Generator``, with the candidates' distances computed in large
-matrix products (see :func:`kmeans_plusplus`).
+matrix products (see :func:`_seed`).
 
 The Lloyd iterations (see :func:`lloyd`) are exact, but skip the distance
 computations that cannot change an assignment, in the way of Elkan (2003) and
@@ -260,20 +260,21 @@ class _Bounds:
 
     ``labels``: each point's centroid; ``upper``: an upper bound on the distance
     to it; ``lower[:, g]``: a lower bound on the distance to every other
-    centroid of group ``g`` (groups of nearby centroids). Distances here are L2,
-    not squared: when the centroids move, the bounds move by their drift
-    (triangle inequality), and only the groups whose lower bound falls below a
-    point's upper bound are measured again.
+    centroid of group ``g`` (groups of nearby centroids; one centroid per group
+    when the bounds fit in memory, which is Elkan's). Distances here are L2, not
+    squared: when the centroids move, the bounds move by their drift (triangle
+    inequality). A point is measured again, against every centroid, only when a
+    lower bound falls below its upper bound (first tightened to the exact distance
+    to its own centroid). Measuring whole rows keeps every bound fresh; measuring
+    only the overlapping groups left the others to decay and was slower.
     """
 
     def __init__(self, xa: np.ndarray, group: np.ndarray, tol: float):
         self.xa, self.tol = xa, tol
         self.x = xa[:, :-2]
-        self.group = group
         self.order = np.argsort(group, kind="stable")  # centroids sorted by group
         ng = int(group.max()) + 1
         self.starts = np.searchsorted(group[self.order], np.arange(ng))
-        self.ends = np.append(self.starts[1:], group.size)
         n = xa.shape[0]
         self.labels = np.zeros(n, dtype=np.int64)
         self.upper = np.zeros(n, dtype=np.float32)
