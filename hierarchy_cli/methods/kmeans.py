@@ -197,16 +197,13 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
                 break  # proposals used up: a new batch from the current potential
             cand = pool[ok[:trials]]
             if (slot[cand] < 0).any():
+                if used + chunk > cap:  # full: forget every kept row
+                    slot[slot >= 0] = -1
+                    used = 0
                 ahead = pool[ok]
                 ahead = ahead[slot[ahead] < 0]
                 _, first_seen = np.unique(ahead, return_index=True)
-                todo = ahead[np.sort(first_seen)][:chunk]
-                if used + todo.size > cap:  # full: forget every kept row
-                    slot[slot >= 0] = -1
-                    used = 0
-                    ahead = pool[ok]
-                    _, first_seen = np.unique(ahead, return_index=True)
-                    todo = ahead[np.sort(first_seen)][:chunk]
+                todo = ahead[np.sort(first_seen)][:chunk]  # the candidates first, then ahead
                 rows_of(todo, rows[used:used + todo.size])
                 slot[todo] = np.arange(used, used + todo.size)
                 used += todo.size
