@@ -162,21 +162,35 @@ def _plain_lloyd(x, c, niter):
     return c, lab
 
 
-@pytest.mark.parametrize("bound_bytes", [1 << 30, 600 * 4 * 6])  # G = k (Elkan), G = 6 groups
-def test_lloyd_bounds_skip_nothing(bound_bytes):
+@pytest.mark.parametrize("k,groups", [(40, None), (40, 6), (160, None), (160, 12)])
+def test_lloyd_bounds_skip_nothing(k, groups):
     """Lloyd with bounds gives the labels and centroids of plain dense Lloyd, including a
-    centroid that starts far from every point (left empty, then relocated)."""
-    from hierarchy_cli.methods.kmeans import lloyd
+    centroid that starts far from every point (left empty, then relocated). Elkan's bounds
+    (one group per centroid) and Yinyang groups; k = 160 also takes the tightening step
+    and the sparse centroid sums, which k = 40 skips."""
+    from hierarchy_cli.methods.kmeans import DENSE_SUMS_MAX_K, TIGHTEN_MIN_K, lloyd
 
-    x = blobs(600, 6, 30, seed=4)
-    init = x[np.random.default_rng(0).choice(600, 40, replace=False)].copy()
+    assert 40 < min(TIGHTEN_MIN_K, DENSE_SUMS_MAX_K) and 160 >= max(TIGHTEN_MIN_K, DENSE_SUMS_MAX_K)
+    n = 15 * k
+    x = blobs(n, 6, 30, seed=4)
+    init = x[np.random.default_rng(0).choice(n, k, replace=False)].copy()
     init[7] = 1000.0  # no point is nearest to it
+    bound_bytes = 1 << 30 if groups is None else n * 4 * groups
     c, lab, iters = lloyd(x, init, niter=100, bound_bytes=bound_bytes)
     ref_c, ref_lab = _plain_lloyd(x, init, 100)
     assert iters < 100
     assert (lab == ref_lab).all()
     assert np.allclose(c, ref_c, atol=1e-4)
-    assert (np.bincount(lab, minlength=40) > 0).all()
+    assert (np.bincount(lab, minlength=k) > 0).all()
+
+
+def test_kmeans_plusplus_more_centres_than_distinct_points():
+    """When every point already coincides with a centre, the remaining seeds are the unused
+    points in order (the potential is zero, nothing can be drawn)."""
+    x = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)  # 3 distinct points, 12 rows
+    seeds = kmeans_plusplus(x, 6, np.random.default_rng(0))
+    assert len(set(seeds.tolist())) == 6
+    assert len({tuple(x[i]) for i in seeds[:3]}) == 3  # the distinct points first
 
 
 def test_lloyd_weights_are_means():

@@ -311,8 +311,7 @@ def load_leaf_embeddings(
     meta: dict[str, Any] = {}
     if samples is not None:
         ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-        sc = sample_columns(str(samples), leaf_column, None, embedding_column,
-                            leaves=None if leaves is None else str(leaves))
+        sc = sample_columns(samples, leaf_column, None, embedding_column, leaves=leaves)
         tick = (lambda m: progress("averaging", m, sc.num_rows)) if progress else None
         x, counts = class_means(sc, ids, batch_rows, tick)
         meta["samples"] = {**_samples_meta(samples, sc), "num_samples": int(counts.sum())}
@@ -557,19 +556,18 @@ def split_leaves_table(
     if n < 1:
         raise GranularityError(f"--split-leaves must be at least 1, not {n}")
     ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-    sc = sample_columns(str(samples), leaf_column, sample_id_column, embedding_column,
-                        leaves=None if leaves is None else str(leaves))
+    sc = sample_columns(samples, leaf_column, sample_id_column, embedding_column, leaves=leaves)
     nc = len(ids)
     counts = np.zeros(nc, dtype=np.int64)
-    leaves, sids = [], []
+    leaf_parts, sids = [], []
     for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
                                              batch_rows=batch_rows):
         counts += np.bincount(leaf, minlength=nc)
-        leaves.append(leaf)
+        leaf_parts.append(leaf)
         sids.extend(s)
     if not sids:
         raise GranularityError(f"{sc.label} holds no rows")
-    leaf_all = np.concatenate(leaves)
+    leaf_all = np.concatenate(leaf_parts)
     present = np.flatnonzero(counts > 0)
     few = present[counts[present] < n]
     if few.size:
@@ -633,19 +631,16 @@ def instance_table(
     from .embeddings import iter_sample_batches, sample_columns
 
     ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
-    if leaves is not None or str(samples).lower().endswith(".npy"):
-        sc = sample_columns(str(samples), leaf_column, sample_id_column, None,
-                            leaves=None if leaves is None else str(leaves))
-    else:
-        sc = _sample_columns_no_vectors(str(samples), leaf_column, sample_id_column)
-    leaves, sids = [], []
+    sc = sample_columns(samples, leaf_column, sample_id_column, None, leaves=leaves,
+                        with_vectors=False)
+    leaf_parts, sids = [], []
     for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
                                              batch_rows=batch_rows):
-        leaves.append(leaf)
+        leaf_parts.append(leaf)
         sids.extend(s)
     if not sids:
         raise GranularityError(f"{sc.label} holds no rows")
-    leaf_all = np.concatenate(leaves)
+    leaf_all = np.concatenate(leaf_parts)
     m = len(sids)
     level = ("instance", np.arange(m), sids, sids)
     meta = {"method": "cluster", "per_sample": "instance", "classes": cmeta,
@@ -658,25 +653,9 @@ def _samples_meta(samples, sc) -> dict:
     """Provenance of per-sample input: file name and sha256, and where the leaves came from."""
     from .embeddings import describe_file
 
-    meta = {**describe_file(samples), "leaf_column": sc.leaf, "sample_id_column": sc.sample_id}
     if sc.leaves_path is not None:
-        meta = {**describe_file(samples), "leaves": describe_file(sc.leaves_path)}
-    return meta
-
-
-def _sample_columns_no_vectors(path, leaf_column, sample_id_column):
-    from .embeddings import LEAF_COLUMN_GUESSES, SAMPLE_ID_GUESSES, SampleColumns, VectorColumns, \
-        _check_path, _open_parquet, _pick, is_parquet
-
-    _check_path(path, "samples")
-    label = f"samples {path!r}"
-    if not is_parquet(path):
-        raise GranularityError(f"{label} is not a parquet file (per-sample input must be parquet)")
-    pf = _open_parquet(path, "samples")
-    names = [f.name for f in pf.schema_arrow]
-    leaf = _pick(names, leaf_column, LEAF_COLUMN_GUESSES, label, "--leaf-column")
-    sid = _pick(names, sample_id_column, SAMPLE_ID_GUESSES, label, "--sample-id-column", required=False)
-    return SampleColumns(path, label, leaf, sid, VectorColumns(None, [], None), pf.metadata.num_rows)
+        return {**describe_file(samples), "leaves": describe_file(sc.leaves_path)}
+    return {**describe_file(samples), "leaf_column": sc.leaf, "sample_id_column": sc.sample_id}
 
 
 class _LazyLabels:

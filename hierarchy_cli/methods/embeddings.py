@@ -434,9 +434,13 @@ def _match_leaves(sc: SampleColumns, class_ids: Sequence[str]) -> np.ndarray:
     return leaf
 
 
-def sample_columns(path: str, leaf_column: Optional[str], sample_id_column: Optional[str],
-                   column: Optional[str], what: str = "samples",
-                   leaves: Optional[str] = None) -> SampleColumns:
+def sample_columns(path, leaf_column: Optional[str], sample_id_column: Optional[str],
+                   column: Optional[str], what: str = "samples", leaves=None,
+                   with_vectors: bool = True) -> SampleColumns:
+    """Where the leaves, sample ids and vectors of per-sample input are. Without
+    ``with_vectors`` a parquet file needs no vector column (``--instance`` reads none)."""
+    path = str(path)
+    leaves = None if leaves is None else str(leaves)
     _check_path(path, what)
     label = f"{what} {path!r}"
     if path.lower().endswith(".npy") and not is_parquet(path):
@@ -449,7 +453,8 @@ def sample_columns(path: str, leaf_column: Optional[str], sample_id_column: Opti
     names = [f.name for f in pf.schema_arrow]
     leaf = _pick(names, leaf_column, LEAF_COLUMN_GUESSES, label, "--leaf-column")
     sid = _pick(names, sample_id_column, SAMPLE_ID_GUESSES, label, "--sample-id-column", required=False)
-    cols = vector_columns(pf.schema_arrow, label, [c for c in (leaf, sid) if c], column)
+    cols = vector_columns(pf.schema_arrow, label, [c for c in (leaf, sid) if c], column) \
+        if with_vectors else VectorColumns(None, [], None)
     return SampleColumns(path, label, leaf, sid, cols, pf.metadata.num_rows)
 
 

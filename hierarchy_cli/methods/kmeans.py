@@ -347,19 +347,21 @@ def _add_sums(sums: np.ndarray, x: np.ndarray, rows: np.ndarray, labels: np.ndar
 
 def _weighted_sums(x: np.ndarray, w: Optional[np.ndarray], labels: np.ndarray, k: int,
                    rows: Optional[np.ndarray] = None, old: Optional[np.ndarray] = None):
-    """Per-centroid sums of ``w * x`` (float64) and point counts: of all rows, or the
-    change when ``rows`` move from the centroids ``old`` to ``labels[rows]``."""
+    """Per-centroid sums of ``w * x`` (float64), point counts and weight sums: of all rows,
+    or the change when ``rows`` move from the centroids ``old`` to ``labels[rows]``."""
     sums = np.zeros((k, x.shape[1]), dtype=np.float64)
     if rows is None:
-        rows = np.arange(x.shape[0])
-        _add_sums(sums, x, rows, labels, w)
-        return sums, np.bincount(labels, minlength=k).astype(np.int64)
+        _add_sums(sums, x, np.arange(x.shape[0]), labels, w)
+        counts = np.bincount(labels, minlength=k).astype(np.int64)
+        wsum = counts.astype(np.float64) if w is None else np.bincount(labels, w, minlength=k)
+        return sums, counts, wsum
     new = labels[rows]
     wr = np.ones(rows.size, dtype=np.float32) if w is None else w[rows]
     _add_sums(sums, x, rows, new, wr)
     _add_sums(sums, x, rows, old, -wr)
     counts = np.bincount(new, minlength=k) - np.bincount(old, minlength=k)
-    return sums, counts.astype(np.int64)
+    wsum = np.bincount(new, wr, minlength=k) - np.bincount(old, wr, minlength=k)
+    return sums, counts.astype(np.int64), wsum
 
 
 def lloyd(
@@ -409,8 +411,7 @@ def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYT
         state.assign(np.arange(n), c)
     else:
         state.labels[:] = labels
-    sums, counts = _weighted_sums(x, w, state.labels, k)
-    wsum = counts.astype(np.float64) if w is None else np.bincount(state.labels, w, minlength=k)
+    sums, counts, wsum = _weighted_sums(x, w, state.labels, k)
     done = 0
     for done in range(1, niter + 1):
         new = (sums / np.where(counts > 0, wsum, 1.0)[:, None]).astype(np.float32)
@@ -438,14 +439,10 @@ def _lloyd(xa, centroids, weights, niter, spherical, seed, bound_bytes=BOUND_BYT
             bounded = True
         if not rows.size:
             break  # no point changed cluster: the centroids are fixed
-        ds, dc = _weighted_sums(x, w, state.labels, k, rows, old)
+        ds, dc, dw = _weighted_sums(x, w, state.labels, k, rows, old)
         sums += ds
         counts += dc
-        if w is None:
-            wsum = counts.astype(np.float64)
-        else:
-            wsum += np.bincount(state.labels[rows], w[rows], minlength=k)
-            wsum -= np.bincount(old, w[rows], minlength=k)
+        wsum += dw
     return c, state.labels, done
 
 
