@@ -166,11 +166,11 @@ def _plain_lloyd(x, c, niter):
 def test_lloyd_bounds_skip_nothing(k, groups):
     """Lloyd with bounds gives the labels and centroids of plain dense Lloyd, including a
     centroid that starts far from every point (left empty, then relocated). Elkan's bounds
-    (one group per centroid) and Yinyang groups; k = 160 also takes the tightening step
-    and the sparse centroid sums, which k = 40 skips."""
-    from hierarchy_cli.methods.kmeans import DENSE_SUMS_MAX_K, TIGHTEN_MIN_K, lloyd
+    (one group per centroid) and Yinyang groups; k = 160 also takes the tightening
+    step, which k = 40 skips; both sum the centroids over several runs of labels."""
+    from hierarchy_cli.methods.kmeans import SUM_LABELS, TIGHTEN_MIN_K, lloyd
 
-    assert 40 < min(TIGHTEN_MIN_K, DENSE_SUMS_MAX_K) and 160 >= max(TIGHTEN_MIN_K, DENSE_SUMS_MAX_K)
+    assert 40 < TIGHTEN_MIN_K <= 160 and 40 > SUM_LABELS
     n = 15 * k
     x = blobs(n, 6, 30, seed=4)
     init = x[np.random.default_rng(0).choice(n, k, replace=False)].copy()
@@ -191,6 +191,26 @@ def test_kmeans_plusplus_more_centres_than_distinct_points():
     seeds = kmeans_plusplus(x, 6, np.random.default_rng(0))
     assert len(set(seeds.tolist())) == 6
     assert len({tuple(x[i]) for i in seeds[:3]}) == 3  # the distinct points first
+
+
+def test_add_sums_matches_add_at():
+    """Centroid sums over several runs of labels (k not a multiple of the run length, some
+    labels unused, rows given in any order, signed weights) equal ``np.add.at``'s."""
+    from hierarchy_cli.methods.kmeans import SUM_LABELS, _add_sums
+
+    rng = np.random.default_rng(5)
+    k = 2 * SUM_LABELS + 7
+    x = rng.normal(size=(900, 6)).astype(np.float32)
+    rows = rng.permutation(900)[:700]
+    labels = rng.integers(0, k - 3, size=700)
+    vals = rng.uniform(-2.0, 2.0, size=700).astype(np.float32)
+    for v in (None, vals):
+        got = np.zeros((k, 6))
+        _add_sums(got, x, rows, labels, v)
+        want = np.zeros((k, 6))
+        np.add.at(want, labels, x[rows].astype(np.float64) * (1.0 if v is None else v[:, None]))
+        assert np.allclose(got, want, atol=1e-4)
+        assert not got[k - 3:].any()
 
 
 def test_lloyd_weights_are_means():
