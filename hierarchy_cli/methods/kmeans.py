@@ -32,7 +32,10 @@ byte-identical centroids and labels (the tests check it).
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -43,6 +46,7 @@ from ..errors import GranularityError
 METRICS = ("l2", "cosine")
 DEFAULT_NITER = 10
 CHUNK_ROWS = 65536
+ASSIGN_ROWS = 1024  # Lloyd: points measured per matrix product (their rows stay in cache)
 BLOCK_BYTES = 128 * 2**20  # seeding: distance rows of the candidates of one batch
 BOUND_BYTES = 256 * 2**20  # Lloyd: lower bounds, points x groups of centroids
 TIGHTEN_MIN_K = 128  # Lloyd: below this k, re-measuring a row is cheaper than tightening its bound
@@ -285,7 +289,7 @@ class _Bounds:
         k = c.shape[0]
         cs = c[self.order]
         ca = _augment_centres(cs, _sq_norms(cs))
-        step = max(1, min(CHUNK_ROWS, (32 * 2**20) // (4 * k)))
+        step = ASSIGN_ROWS
         buf = np.empty((min(step, rows.size), k), dtype=np.float32)
         full = rows.size == self.xa.shape[0]
         for s in range(0, rows.size, step):
@@ -513,6 +517,10 @@ def kmeans(
     t0 = time.perf_counter()
     m = min(n, max(k, max_points_per_centroid * k))
     sub = np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
+    loading = None
+    if sub is not None and "faiss" not in sys.modules:  # needed at the end: import it meanwhile
+        loading = threading.Thread(target=importlib.import_module, args=("faiss",), daemon=True)
+        loading.start()  # (0.07-0.2 s of imports, overlapped with matrix products that free the GIL)
     ws = None if w is None else (w if sub is None else w[sub])
     tick = (lambda step: progress("seeding", step, k)) if progress else None
     xa = _augment(x, sub)
@@ -528,6 +536,8 @@ def kmeans(
     if sub is None:
         dist = _own_sq_dist(x, centroids, labels)
     else:  # every point to its nearest centroid
+        if loading is not None:
+            loading.join()
         import faiss
 
         index = faiss.IndexFlatL2(d)
