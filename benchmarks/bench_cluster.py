@@ -8,10 +8,12 @@ Every measurement runs in a fresh subprocess, so the peak resident memory
 (ru_maxrss) is that run's own; "extra" is the peak minus the memory held once
 the data is loaded. Inertia is recomputed the same way for every method (each
 point to its nearest centroid, float64 sum) and divided by scikit-learn
-KMeans(init="k-means++", algorithm="lloyd", n_init=1)'s.
+KMeans(init="k-means++", algorithm="lloyd", n_init=1)'s. In (a), each method runs
+``--repeat`` times (3), interleaved, and the tables give the run of median time:
+a fit of a third of a second moves by 10-20% between runs on a shared machine.
 
-    PYTHONPATH=. python benchmarks/bench_cluster.py            # everything, ~10 min on 2 cores
-    PYTHONPATH=. python benchmarks/bench_cluster.py --only a   # one part
+    PYTHONPATH=. python benchmarks/bench_cluster.py            # everything, ~15 min on 2 cores
+    PYTHONPATH=. python benchmarks/bench_cluster.py --only a   # one part (--repeat 1: a third of the time)
     PYTHONPATH=. python benchmarks/bench_cluster.py --only b --sklearn-rows 1000000
         # (b) with sklearn on all rows: about 13 more minutes and 7 GB
 """
@@ -209,16 +211,32 @@ def table(rows: list[dict], ref: dict) -> str:
     return "\n".join(lines)
 
 
-def part_a() -> None:
+def median_run(runs: list[dict]) -> dict:
+    """The run of median time (time, CPU and memory from that one run); the first failure if
+    any run failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    mid = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+    if len(runs) > 1:
+        mid = {**mid, "note": (mid.get("note", "") + ", " if mid.get("note") else "")
+               + f"median of {len(runs)} runs: " + "/".join(f"{r['seconds']:.2f}" for r in runs) + " s"}
+    return mid
+
+
+def part_a(repeat: int) -> None:
     if not SHARED.exists():
         print(f"(a) skipped: {SHARED} not found")
         return
+    methods = ("sklearn", "sklearn-f64", "ours", "faiss-random", "minibatch")
     for k in (1000, 100, 38):
-        rows = [child(["one", m, "real", str(k), "300"])
-                for m in ("sklearn", "sklearn-f64", "ours", "faiss-random", "minibatch")]
-        ref = rows[0]
+        runs = {m: [] for m in methods}
+        for _ in range(repeat):  # round robin, so that a change of load reaches every method
+            for m in methods:
+                runs[m].append(child(["one", m, "real", str(k), "300"]))
+        rows = [median_run(runs[m]) for m in methods]
         print(f"\n### (a) ImageNet-21k class embeddings, 21,843 x 384, k = {k}\n")
-        print(table(rows, ref), flush=True)
+        print(table(rows, rows[0]), flush=True)
 
 
 def part_b(sk_iter: int, sk_rows: int) -> None:
@@ -268,6 +286,8 @@ def main() -> None:
                     help="sklearn KMeans in (b) is fit on this many rows (its k-means++ seeding reads "
                     "all rows k * (2 + ln k) times); inertia is scored on all 1,000,000")
     ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="(a): runs of each method, interleaved; the tables give the median")
     args = ap.parse_args()
     import faiss
     import sklearn
@@ -275,7 +295,7 @@ def main() -> None:
     print(f"numpy {np.__version__}, faiss {faiss.__version__}, scikit-learn {sklearn.__version__}, "
           f"{os.cpu_count()} cores")
     if args.only in (None, "a"):
-        part_a()
+        part_a(args.repeat)
     if args.only in (None, "b"):
         part_b(args.sklearn_max_iter, args.sklearn_rows)
     if args.only in (None, "c"):
