@@ -184,6 +184,23 @@ def test_lloyd_bounds_skip_nothing(k, groups):
     assert (np.bincount(lab, minlength=k) > 0).all()
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_two_stage_seeding_gives_the_same_seeds(weighted):
+    """Seeding from partial distances (the first 5 principal axes of 16, then the rest for
+    the pairs that may come closer) picks the same seeds as whole distance rows: it is
+    the same algorithm, with fewer products."""
+    from hierarchy_cli.methods.kmeans import SPLIT_FROM, _split_rows
+
+    for seed in range(3):
+        x = blobs(3000, 16, 40, seed=seed)
+        w = np.random.default_rng(seed).uniform(0.5, 2.0, 3000).astype(np.float32) if weighted else None
+        k = SPLIT_FROM + 48
+        assert _split_rows(x, k, 6, 5) is not None
+        whole = kmeans_plusplus(x, k, np.random.default_rng(seed), weights=w, split_dims=0)
+        split = kmeans_plusplus(x, k, np.random.default_rng(seed), weights=w, split_dims=5)
+        assert (whole == split).all()
+
+
 def test_kmeans_plusplus_more_centres_than_distinct_points():
     """When every point already coincides with a centre, the remaining seeds are the unused
     points in order (the potential is zero, nothing can be drawn)."""

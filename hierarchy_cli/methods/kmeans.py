@@ -52,6 +52,10 @@ BOUND_BYTES = 256 * 2**20  # Lloyd: lower bounds, points x groups of centroids
 TIGHTEN_MIN_K = 128  # Lloyd: below this k, re-measuring a row is cheaper than tightening its bound
 SUM_LABELS = 32  # Lloyd: centroids whose sums come from one dense one-hot product
 CAND_CHUNK = 512  # seeding: candidate rows computed per matrix product, at most
+SPLIT_FROM = 32  # seeding: centres chosen from whole distance rows before partial ones
+SPLIT_VARIANCE = 0.94  # seeding: share of the variance in the first dimensions of partial rows
+SPLIT_MAX_DIMS = 0.75  # seeding: partial rows only when that takes at most this share of dims
+PCA_ROWS = 4096  # seeding: rows the principal axes are computed from
 
 
 @dataclass
@@ -122,6 +126,7 @@ def kmeans_plusplus(
     n_local_trials: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
     block_bytes: int = BLOCK_BYTES,
+    split_dims: Optional[int] = None,
 ) -> np.ndarray:
     """Greedy k-means++: the indices (into ``x``) of ``k`` seed points.
 
@@ -129,14 +134,18 @@ def kmeans_plusplus(
     next one draws ``n_local_trials`` (default ``2 + ln k``) candidates with
     probability proportional to ``weight * D(x)^2`` and keeps the one that lowers
     the potential ``sum weight * D^2`` most (ties: the first drawn). ``x`` is
-    ``(n, d)``.
+    ``(n, d)``. ``split_dims``: compute the candidates' distances in two stages, the
+    first over that many principal axes (see :func:`_split_rows`; the same seeds,
+    fewer products); ``0`` never; by default, when it pays.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    return _seed(_augment(x), k, rng, weights, n_local_trials, progress, block_bytes)
+    trials = n_local_trials or (2 + int(math.log(k)))
+    split = _split_rows(x, k, trials, split_dims)
+    return _seed(_augment(x), k, rng, weights, trials, progress, block_bytes, split=split)
 
 
 def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES,
-          nearest: Optional[np.ndarray] = None) -> np.ndarray:
+          nearest: Optional[np.ndarray] = None, split=None) -> np.ndarray:
     """:func:`kmeans_plusplus` on the augmented rows ``xa`` (see :func:`_augment`); fills
     ``nearest``, when given, with each point's nearest seed (its position in the result).
 
@@ -167,9 +176,12 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
         first = int(rng.random() * n)
     centers[0] = min(first, n - 1)
 
+    src = xa  # the augmented rows candidate rows are computed from: all dimensions, or the first
+
     def rows_of(points: np.ndarray, out: np.ndarray) -> np.ndarray:
-        ya = _augment_centres(xa[points, :d], xa[points, d])
-        return np.matmul(ya, xa.T, out=out)
+        h = src.shape[1] - 2
+        ya = _augment_centres(src[points, :h], src[points, h])
+        return np.matmul(ya, src.T, out=out)
 
     closest = rows_of(centers[:1], np.empty((1, n), dtype=np.float32))[0]
     np.maximum(closest, 0.0, out=closest)
@@ -189,6 +201,10 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
     c = 1
     reported = 0
     while c < k:
+        if split is not None and src is xa and c >= SPLIT_FROM:
+            src = split[0]  # from now on, rows of partial distances
+            slot[:] = -1
+            used = 0
         cum = np.cumsum(closest if w is None else w * closest, dtype=np.float64)
         pot = float(cum[-1])
         if pot <= 0.0:  # every point coincides with a centre: take unused points in order
@@ -214,16 +230,23 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
                 rows_of(todo, rows[used:used + todo.size])
                 slot[todo] = np.arange(used, used + todo.size)
                 used += todo.size
-            after = np.empty(trials, dtype=np.float64)  # the potential with each candidate
-            for t, p in enumerate(slot[cand]):
-                np.minimum(closest, rows[p], out=scratch)
-                after[t] = scratch.sum() if w is None else scratch @ w
-            best = int(np.argmin(after))
+            if src is xa:
+                after = np.empty(trials, dtype=np.float64)  # the potential with each candidate
+                for t, p in enumerate(slot[cand]):
+                    np.minimum(closest, rows[p], out=scratch)
+                    after[t] = scratch.sum() if w is None else scratch @ w
+                best = int(np.argmin(after))
+                row = rows[slot[cand[best]]]
+                near = np.flatnonzero(row < closest)
+                dist = row[near]
+            else:
+                best, near, dist = _best_candidate(cand, rows, slot, closest, w, *split[1:])
             centers[c] = cand[best]
+            closer = dist < closest[near]
+            near, dist = near[closer], dist[closer]
             if nearest is not None:
-                nearest[rows[slot[cand[best]]] < closest] = c
-            np.minimum(closest, rows[slot[cand[best]]], out=closest)
-            np.maximum(closest, 0.0, out=closest)
+                nearest[near] = c
+            closest[near] = np.maximum(dist, 0.0)
             closest[centers[c]] = 0.0
             c += 1
             pos = int(ok[trials - 1]) + 1
@@ -233,6 +256,64 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
     if progress is not None and k > reported:
         progress(k - reported)
     return centers
+
+
+def _split_rows(x: np.ndarray, k: int, trials: int, first: Optional[int] = None):
+    """The rotated rows for two-stage seeding, or ``None`` when it would not pay.
+
+    Rows are rotated onto their principal axes (an orthogonal map: distances do
+    not change), split into the first ``h`` dimensions (augmented, for the candidates'
+    products) and the rest (for the few points whose partial distance is below their
+    ``D^2``). ``h`` is ``first`` when given; else the fewest axes that hold
+    ``SPLIT_VARIANCE`` of the variance, used when at most ``SPLIT_MAX_DIMS`` of the
+    dimensions and the products saved outweigh four times the rotation's."""
+    n, d = x.shape
+    if first is not None and not 0 < first < d:
+        return None
+    if k <= SPLIT_FROM or d < 2 or (first is None and (k - SPLIT_FROM) * trials <= 4 * d):
+        return None  # (the products saved could not outweigh the rotation)
+    sample = x[:: max(1, n // PCA_ROWS)]  # every m-th row: no draw from the rng
+    sample = (sample - sample.mean(axis=0, dtype=np.float64)).astype(np.float32)
+    var, axes = np.linalg.eigh((sample.T @ sample).astype(np.float64))
+    var, axes = var[::-1], axes[:, ::-1]
+    if first is None:
+        share = np.cumsum(np.maximum(var, 0.0)) / max(float(np.maximum(var, 0.0).sum()), 1e-300)
+        h = int(np.searchsorted(share, SPLIT_VARIANCE)) + 1
+        saved = (k - SPLIT_FROM) * trials * (d - h)
+        if h > SPLIT_MAX_DIMS * d or saved <= 4 * d * d:
+            return None
+    else:
+        h = first
+    rot = np.ascontiguousarray(axes, dtype=np.float32)
+    head = np.empty((n, h + 2), dtype=np.float32)
+    rest = np.empty((n, d - h), dtype=np.float32)
+    for s in range(0, n, CHUNK_ROWS):
+        r = x[s:s + CHUNK_ROWS] @ rot
+        head[s:s + CHUNK_ROWS, :h] = r[:, :h]
+        rest[s:s + CHUNK_ROWS] = r[:, h:]
+    head[:, h] = np.einsum("ij,ij->i", head[:, :h], head[:, :h])
+    head[:, h + 1] = 1.0
+    return head, rest, np.einsum("ij,ij->i", rest, rest)
+
+
+def _best_candidate(cand, rows, slot, closest, w, rest, rest_sq):
+    """Greedy choice from partial distance rows: the candidate that lowers the potential
+    ``sum w * D^2`` most, with the points it brings closer and their new squared distances.
+
+    ``rows`` hold squared distances over the first dimensions only, which never exceed
+    the whole ones: a point whose partial distance to a candidate already reaches its
+    ``D^2`` cannot come closer to it. Only the other pairs, a few in a thousand once
+    the centres cover the data, get the rest of their distance from ``rest`` (the
+    remaining dimensions; ``rest_sq`` their squared norms). Ties: the first drawn."""
+    part = rows[slot[cand]]
+    t, idx = np.divmod(np.flatnonzero(part < closest), closest.size)
+    dots = np.matmul(rest[idx], rest[cand].T)[np.arange(idx.size), t]
+    full = part[t, idx] + np.maximum(rest_sq[idx] + rest_sq[cand[t]] - 2.0 * dots, 0.0)
+    gain = np.maximum(closest[idx] - full, 0.0)
+    total = np.bincount(t, gain if w is None else gain * w[idx], minlength=cand.size)
+    best = int(np.argmax(total))
+    sel = t == best
+    return best, idx[sel], full[sel]
 
 
 # ----------------------------------------------------------------------------- Lloyd
@@ -525,7 +606,10 @@ def kmeans(
     tick = (lambda step: progress("seeding", step, k)) if progress else None
     xa = _augment(x, sub)
     nearest = np.empty(xa.shape[0], dtype=np.int64)
-    seeds = _seed(xa, k, rng, ws, n_local_trials, tick, nearest=nearest)
+    trials = n_local_trials or (2 + int(math.log(k)))
+    split = _split_rows(xa[:, :d], k, trials)
+    seeds = _seed(xa, k, rng, ws, trials, tick, nearest=nearest, split=split)
+    del split
     t1 = time.perf_counter()
 
     lticks = (lambda it: progress("lloyd", it, niter)) if progress else None
