@@ -166,11 +166,11 @@ def _plain_lloyd(x, c, niter):
 def test_lloyd_bounds_skip_nothing(k, groups):
     """Lloyd with bounds gives the labels and centroids of plain dense Lloyd, including a
     centroid that starts far from every point (left empty, then relocated). Elkan's bounds
-    (one group per centroid) and Yinyang groups; k = 160 also takes the tightening
-    step, which k = 40 skips; both sum the centroids over several runs of labels."""
-    from hierarchy_cli.methods.kmeans import SUM_LABELS, TIGHTEN_MIN_K, lloyd
+    (one group per centroid) and Yinyang groups; the points measured again span several
+    products of MEASURE_ROWS, and the centroid sums several runs of labels."""
+    from hierarchy_cli.methods.kmeans import MEASURE_ROWS, SUM_LABELS, lloyd
 
-    assert 40 < TIGHTEN_MIN_K <= 160 and 40 > SUM_LABELS
+    assert 40 > SUM_LABELS and 15 * 40 > 2 * MEASURE_ROWS
     n = 15 * k
     x = blobs(n, 6, 30, seed=4)
     init = x[np.random.default_rng(0).choice(n, k, replace=False)].copy()

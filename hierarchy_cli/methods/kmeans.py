@@ -49,7 +49,8 @@ CHUNK_ROWS = 65536
 ASSIGN_ROWS = 1024  # Lloyd: points measured per matrix product (their rows stay in cache)
 BLOCK_BYTES = 128 * 2**20  # seeding: distance rows of the candidates of one batch
 BOUND_BYTES = 256 * 2**20  # Lloyd: lower bounds, points x groups of centroids
-TIGHTEN_MIN_K = 128  # Lloyd: below this k, re-measuring a row is cheaper than tightening its bound
+MEASURE_ROWS = 256  # Lloyd: points measured again per matrix product (sorted by centroid)
+TIGHTEN_MIN_K = 128  # Lloyd: below this k, measuring whole rows again is cheaper than pairs
 SUM_LABELS = 32  # Lloyd: centroids whose sums come from one dense one-hot product
 CAND_CHUNK = 512  # seeding: candidate rows computed per matrix product, at most
 SPLIT_FROM = 32  # seeding: centres chosen from whole distance rows before partial ones
@@ -341,25 +342,35 @@ def _groups(centroids: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
 
 
 class _Bounds:
-    """Assignment state of Lloyd with Yinyang bounds (Ding et al. 2015).
+    """Assignment state of Lloyd with Elkan or Yinyang bounds (Elkan 2003; Ding et al. 2015).
 
     ``labels``: each point's centroid; ``upper``: an upper bound on the distance
     to it; ``lower[:, g]``: a lower bound on the distance to every other
     centroid of group ``g`` (groups of nearby centroids; one centroid per group
     when the bounds fit in memory, which is Elkan's). Distances here are L2, not
     squared: when the centroids move, the bounds move by their drift (triangle
-    inequality). A point is measured again, against every centroid, only when a
-    lower bound falls below its upper bound (first tightened to the exact distance
-    to its own centroid). Measuring whole rows keeps every bound fresh; measuring
-    only the overlapping groups left the others to decay and was slower.
+    inequality). A point is measured again only when a lower bound falls below
+    its upper bound (first tightened to the exact distance to its own
+    centroid), and only against the groups whose bounds fall below it: a few in
+    a thousand centroids, once the first iterations are done. The points are
+    taken ``MEASURE_ROWS`` at a time, sorted by centroid, so that those of one
+    product need few groups between them; every group measured for a point gets
+    a fresh bound. Below ``TIGHTEN_MIN_K`` centroids, most groups are needed anyway
+    and such a point is measured against all of them, without tightening.
     """
 
     def __init__(self, xa: np.ndarray, group: np.ndarray, tol: float):
         self.xa, self.tol = xa, tol
         self.x = xa[:, :-2]
+        k = group.size
+        self.group = group
         self.order = np.argsort(group, kind="stable")  # centroids sorted by group
+        self.rank = np.empty(k, dtype=np.int64)  # position of each centroid in ``order``
+        self.rank[self.order] = np.arange(k)
+        self.group_at = group[self.order]  # group of each position
         ng = int(group.max()) + 1
-        self.starts = np.searchsorted(group[self.order], np.arange(ng))
+        self.starts = np.searchsorted(self.group_at, np.arange(ng))
+        self.elkan = ng == k
         n = xa.shape[0]
         self.labels = np.zeros(n, dtype=np.int64)
         self.upper = np.zeros(n, dtype=np.float32)
@@ -382,7 +393,7 @@ class _Bounds:
             self.labels[idx] = self.order[j]
             self.upper[idx] = np.sqrt(d[ar, j])
             d[ar, j] = np.inf
-            if self.starts.size == k:
+            if self.elkan:
                 if full:
                     np.sqrt(d, out=self.lower[s:s + step])
                 else:
@@ -393,20 +404,62 @@ class _Bounds:
     def update(self, drift: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Move the bounds by the centroids' ``drift`` and reassign the points that may
         have changed cluster; returns the points that did and their previous labels."""
-        gdrift = np.maximum.reduceat(drift[self.order], self.starts)
+        none = np.empty(0, dtype=np.int64)
         self.upper += drift[self.labels]
-        self.lower -= gdrift[None, :]
+        self.lower -= np.maximum.reduceat(drift[self.order], self.starts)[None, :]
         low = self.lower.min(axis=1)
         cand = np.flatnonzero(self.upper + self.tol > low)
-        if cand.size and c.shape[0] >= TIGHTEN_MIN_K:
-            # tighten with the exact distance to the own centroid: one read of each row,
-            # worth it when measuring a row against every centroid costs more
-            self.upper[cand] = np.sqrt(_own_sq_dist(self.x[cand], c, self.labels[cand]))
-            cand = cand[self.upper[cand] + self.tol > low[cand]]
-        old = self.labels[cand].copy()
-        if cand.size:
+        if not cand.size:
+            return none, none
+        if c.shape[0] < TIGHTEN_MIN_K:  # few centroids: measure whole rows
+            old = self.labels[cand]
             self.assign(cand, c)
-        moved = self.labels[cand] != old
+            moved = np.flatnonzero(self.labels[cand] != old)
+            return cand[moved], old[moved]
+        # tighten: the exact distance to the own centroid, against which others are measured
+        own = _own_sq_dist(self.x[cand], c, self.labels[cand])
+        up = np.sqrt(own)
+        self.upper[cand] = up
+        keep = up + self.tol > low[cand]
+        cand, own, up = cand[keep], own[keep], up[keep]
+        if not cand.size:
+            return none, none
+        by_label = np.argsort(self.labels[cand], kind="stable")
+        cand, own, up = cand[by_label], own[by_label], up[by_label]
+        old = self.labels[cand]
+        new, best = old.copy(), own.copy()
+        cs = c[self.order]
+        ca = _augment_centres(cs, _sq_norms(cs))
+        for s in range(0, cand.size, MEASURE_ROWS):
+            e = min(s + MEASURE_ROWS, cand.size)
+            rows, ar = cand[s:e], np.arange(e - s)
+            bounds = self.lower[rows]
+            groups = np.flatnonzero((bounds < (up[s:e] + self.tol)[:, None]).any(axis=0))
+            pos = groups if self.elkan else np.flatnonzero(np.isin(self.group_at, groups))
+            d = np.matmul(self.xa[rows], ca[pos].T)
+            np.maximum(d, 0.0, out=d)
+            j = np.argmin(d, axis=1)
+            dj = d[ar, j]
+            better = np.flatnonzero(dj < best[s:e])
+            new[s + better] = self.order[pos[j[better]]]
+            best[s + better] = dj[better]
+            # fresh bounds for the groups measured, none on the own centroid
+            mine = np.searchsorted(pos, self.rank[new[s:e]])
+            hit = np.flatnonzero(mine < pos.size)
+            hit = hit[pos[mine[hit]] == self.rank[new[s + hit]]]
+            d[hit, mine[hit]] = np.inf
+            np.sqrt(d, out=d)
+            if self.elkan:
+                bounds[:, groups] = d
+            else:
+                bounds[:, groups] = np.minimum.reduceat(d, np.searchsorted(pos, self.starts[groups]), axis=1)
+            moved = np.flatnonzero(new[s:e] != old[s:e])  # the old centroid is another one now:
+            g = self.group[old[s + moved]]  # its exact distance bounds it
+            bounds[moved, g] = np.minimum(bounds[moved, g], up[s + moved])
+            self.lower[rows] = bounds
+        moved = np.flatnonzero(new != old)
+        self.labels[cand] = new
+        self.upper[cand] = np.sqrt(best)
         return cand[moved], old[moved]
 
 
