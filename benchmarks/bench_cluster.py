@@ -202,7 +202,8 @@ def table(rows: list[dict], ref: dict) -> str:
         if "error" in r:
             lines.append(f"| {r['method']} | - | - | - | - | - | - | failed: {r['error']} |")
             continue
-        notes = ", ".join(f"{k} {v}" for k, v in r.items() if k in ("iters", "seeding_s", "note"))
+        notes = ", ".join(v if k == "note" else f"{k} {v}" for k, v in r.items()
+                          if k in ("iters", "seeding_s", "note"))
         lines.append(
             f"| {r['method']} | {r['seconds']:.1f} | {r.get('cpu', float('nan')):.1f} | "
             f"{ref['seconds'] / r['seconds']:.1f}x / {ref.get('cpu', float('nan')) / r.get('cpu', float('nan')):.1f}x | "

@@ -288,10 +288,10 @@ def _split_rows(x: np.ndarray, k: int, trials: int, first: Optional[int] = None)
     rot = np.ascontiguousarray(axes, dtype=np.float32)
     head = np.empty((n, h + 2), dtype=np.float32)
     rest = np.empty((n, d - h), dtype=np.float32)
-    for s in range(0, n, CHUNK_ROWS):
-        r = x[s:s + CHUNK_ROWS] @ rot
-        head[s:s + CHUNK_ROWS, :h] = r[:, :h]
-        rest[s:s + CHUNK_ROWS] = r[:, h:]
+    for s in range(0, n, ASSIGN_ROWS):  # small pieces: no large temporary
+        r = x[s:s + ASSIGN_ROWS] @ rot
+        head[s:s + ASSIGN_ROWS, :h] = r[:, :h]
+        rest[s:s + ASSIGN_ROWS] = r[:, h:]
     head[:, h] = np.einsum("ij,ij->i", head[:, :h], head[:, :h])
     head[:, h + 1] = 1.0
     return head, rest, np.einsum("ij,ij->i", rest, rest)
