@@ -6,16 +6,18 @@ greedy k-means++. So the seeding here is greedy k-means++ as scikit-learn does
 it (Arthur & Vassilvitskii 2007, with ``2 + ln k`` local trials per centre, the
 one that lowers the potential most is kept), on a seeded
 ``numpy.random.Generator``, with the candidates' distances computed in large
-matrix products (see :func:`_seed`).
+matrix products (see :func:`_seed`), when the spectrum allows first over the
+principal axes that hold most of the variance (see :func:`_best_candidate`).
 
 The Lloyd iterations (see :func:`lloyd`) are exact, but skip the distance
 computations that cannot change an assignment, in the way of Elkan (2003) and
 Ding et al.'s Yinyang k-means (2015): each point keeps an upper bound on the
 distance to its own centroid and a lower bound on the distance to each group
 of other centroids; when centroids move, the bounds move by as much, and only
-the points whose bounds overlap are measured again. Late iterations, where few
-points change cluster, cost a small fraction of a full pass, so the loop can
-run until no point changes cluster (or ``niter`` is reached).
+the pairs whose bounds overlap are measured again (see :class:`_Bounds`). Late
+iterations, where few points change cluster, cost a small fraction of a full
+pass, so the loop can run until no point changes cluster (or ``niter`` is
+reached).
 
 Large inputs: seeding and Lloyd run on a seeded uniform subsample of at most
 ``max_points_per_centroid * k`` points (256 per centroid, faiss's rule); the
