@@ -163,11 +163,13 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
     time in one matrix product, and kept (up to ``block_bytes``) for points
     proposed again. The candidate kept is the one that lowers the potential
     most: the one whose row gives the least ``sum w * min(D^2, |x - y|^2)``.
+    With ``split`` (from :func:`_split_rows`), from the first batch after
+    ``SPLIT_FROM`` centres the rows hold distances over the first principal axes
+    only, and :func:`_best_candidate` completes the pairs that can matter.
     """
     n = xa.shape[0]
     if k > n:
         raise GranularityError(f"k = {k} is larger than the number of points ({n})")
-    d = xa.shape[1] - 2
     w = None if weights is None else np.asarray(weights, dtype=np.float32)
     w64 = None if w is None else w.astype(np.float64)
     trials = n_local_trials or (2 + int(math.log(k)))
