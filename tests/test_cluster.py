@@ -201,6 +201,25 @@ def test_two_stage_seeding_gives_the_same_seeds(weighted):
         assert (whole == split).all()
 
 
+def test_two_stage_seeding_engages_only_when_it_pays():
+    """By default the two stages engage when few principal axes hold the variance and k is
+    large enough to repay the rotation (and then give the same seeds as whole rows); not
+    when the variance is spread evenly, nor at small k."""
+    from hierarchy_cli.methods.kmeans import _split_rows
+
+    rng = np.random.default_rng(0)
+    low_rank = (rng.normal(size=(4000, 8)) @ rng.normal(size=(8, 64))
+                + 0.05 * rng.normal(size=(4000, 64))).astype(np.float32)
+    spread = rng.normal(size=(4000, 64)).astype(np.float32)
+    head, rest, _ = _split_rows(low_rank, 300, 7)
+    assert head.shape[1] - 2 < 0.75 * 64 and head.shape[1] - 2 + rest.shape[1] == 64
+    assert _split_rows(spread, 300, 7) is None
+    assert _split_rows(low_rank, 40, 5) is None
+    auto = kmeans_plusplus(low_rank, 300, np.random.default_rng(1))
+    whole = kmeans_plusplus(low_rank, 300, np.random.default_rng(1), split_dims=0)
+    assert (auto == whole).all()
+
+
 def test_kmeans_plusplus_more_centres_than_distinct_points():
     """When every point already coincides with a centre, the remaining seeds are the unused
     points in order (the potential is zero, nothing can be drawn)."""

@@ -121,6 +121,11 @@ def _own_sq_dist(x: np.ndarray, c: np.ndarray, labels: np.ndarray) -> np.ndarray
 # ----------------------------------------------------------------------------- seeding
 
 
+def _local_trials(k: int, n_local_trials: Optional[int]) -> int:
+    """Candidates per centre: the given number, else scikit-learn's ``2 + ln k``."""
+    return n_local_trials or (2 + int(math.log(k)))
+
+
 def kmeans_plusplus(
     x: np.ndarray,
     k: int,
@@ -142,7 +147,7 @@ def kmeans_plusplus(
     fewer products); ``0`` never; by default, when it pays.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    trials = n_local_trials or (2 + int(math.log(k)))
+    trials = _local_trials(k, n_local_trials)
     split = _split_rows(x, k, trials, split_dims)
     return _seed(_augment(x), k, rng, weights, trials, progress, block_bytes, split=split)
 
@@ -172,7 +177,7 @@ def _seed(xa, k, rng, weights, n_local_trials, progress, block_bytes=BLOCK_BYTES
         raise GranularityError(f"k = {k} is larger than the number of points ({n})")
     w = None if weights is None else np.asarray(weights, dtype=np.float32)
     w64 = None if w is None else w.astype(np.float64)
-    trials = n_local_trials or (2 + int(math.log(k)))
+    trials = _local_trials(k, n_local_trials)
     centers = np.empty(k, dtype=np.int64)
     if w is not None:
         wsum = np.cumsum(w64)
@@ -663,7 +668,7 @@ def kmeans(
     tick = (lambda step: progress("seeding", step, k)) if progress else None
     xa = _augment(x, sub)
     nearest = np.empty(xa.shape[0], dtype=np.int64)
-    trials = n_local_trials or (2 + int(math.log(k)))
+    trials = _local_trials(k, n_local_trials)
     split = _split_rows(xa[:, :d], k, trials)
     seeds = _seed(xa, k, rng, ws, trials, tick, nearest=nearest, split=split)
     del split
