@@ -7,11 +7,18 @@ per node with a rule, and :func:`cut_levels` reads levels off the chosen paths:
 
 ``longest``   the path with the most nodes (the default, as in the paper);
 ``shortest``  the path with the fewest nodes;
-``first``     always the first-listed parent.
+``first``     always the first-listed parent;
+``last``      always the last-listed parent (MIIL's ImageNet-21K-P semantic tree
+              keeps the last parent ImageNet's is-a file lists, as a ``{child:
+              parent}`` dictionary filled line by line does).
 
 Ties (``longest``/``shortest``) are broken by parent order, from the leaf upward:
 at each node, among the parents whose best path is equally long, the one listed
 first wins. The result is therefore fixed by the data, never by hash or set order.
+
+:func:`class_paths` turns the chosen paths into the tree over the classes alone
+(each class's parent is its nearest ancestor on its chosen path that is itself a
+class), the tree MIIL's semantic levels count depths in.
 
 Everything is vectorised with numpy over topological layers, so a graph with a
 million edges takes well under a second.
@@ -26,7 +33,7 @@ import numpy as np
 
 from .errors import GranularityError
 
-RULES = ("longest", "shortest", "first")
+RULES = ("longest", "shortest", "first", "last")
 
 
 @dataclass
@@ -152,6 +159,8 @@ def choose_paths(g: Graph, rule: str = "longest", layers: list[np.ndarray] | Non
     has = num_parents > 0
     if rule == "first":
         parent[has] = g.parents[ptr[:-1][has]]
+    elif rule == "last":
+        parent[has] = g.parents[ptr[1:][has] - 1]
     else:
         key = longest if rule == "longest" else shortest
         score = key[g.parents]
@@ -173,6 +182,29 @@ def choose_paths(g: Graph, rule: str = "longest", layers: list[np.ndarray] | Non
         for nodes in layers[1:]:
             depth[nodes] = depth[parent[nodes]] + 1
     return Paths(rule, parent, depth.astype(np.int32), num_paths)
+
+
+def class_paths(paths: Paths, classes: np.ndarray) -> Paths:
+    """The chosen paths with every node that is not in ``classes`` skipped.
+
+    Each node's parent becomes its nearest ancestor on its chosen path that is a
+    class (-1 when it has none: a class with no class above it is a root of the
+    class tree), and its depth the number of classes above it. ``num_paths`` is
+    kept (it counts the paths in the full graph).
+    """
+    n = paths.parent.size
+    is_class = np.zeros(n, dtype=bool)
+    is_class[np.asarray(classes, dtype=np.int64)] = True
+    near = np.full(n, -1, dtype=np.int32)
+    above = np.zeros(n, dtype=np.int32)  # classes strictly above the node on its path
+    order = np.argsort(paths.depth, kind="stable")  # a chosen parent is one step shallower
+    bounds = np.searchsorted(paths.depth[order], np.arange(1, int(paths.depth.max(initial=0)) + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        nodes = order[lo:hi]
+        p = paths.parent[nodes]
+        near[nodes] = np.where(is_class[p], p, near[p])
+        above[nodes] = above[p] + is_class[p]
+    return Paths(paths.rule, near, above, paths.num_paths)
 
 
 def path_matrix(paths: Paths, leaves: np.ndarray) -> np.ndarray:
@@ -240,10 +272,13 @@ def cut_levels(
     levels: Sequence[int] = (),
     depths: Sequence[int] = (),
     rule: str = "longest",
+    class_tree: bool = False,
 ) -> tuple[list, CutInfo]:
     """Levels ``level_<k>`` (k hops up) and ``depth_<d>`` (cut d below the root), finest first.
 
-    ``leaves`` are node indices in class-index order. Returns the
+    ``leaves`` are node indices in class-index order. With ``class_tree`` the
+    hops and depths count only the leaves themselves (:func:`class_paths`): a
+    node that is not a class is skipped. Returns the
     :class:`~hierarchy_cli.hierarchy.Level` list and a :class:`CutInfo`.
     """
     from .hierarchy import Level
@@ -252,6 +287,8 @@ def cut_levels(
         raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
     paths = choose_paths(g, rule)
     leaves = np.asarray(leaves, dtype=np.int64)
+    if class_tree:
+        paths = class_paths(paths, leaves)
     m = path_matrix(paths, leaves)
     leaf_depth = paths.depth[leaves]
     out = []

@@ -19,7 +19,8 @@ from ..cliutil import (
 from ..errors import GranularityError
 
 SOURCES = ("wordnet", "taxonomy", "edges")
-RULES = ("longest", "shortest", "first")
+RULES = ("longest", "shortest", "first", "last")
+RANK_ID_MODES = ("path", "name")
 
 
 def _complete(choices):
@@ -73,6 +74,14 @@ def build(
         "known ancestor> <rank>'), parent (the leaf stays in its nearest known ancestor's "
         "group at that rank) or error. Example: --missing error",
     ),
+    rank_ids: str = typer.Option(
+        "path", "--rank-ids", autocompletion=_complete(lambda: RANK_ID_MODES),
+        help="Taxonomy: what identifies a rank's group: path (the ranks above it too, so "
+        "the genus Morus of the mulberries and the Morus of the gannets stay two genera) or "
+        "name (the rank's value alone, as iNat's own labels and published counts do; the "
+        "summary says which names joined and whether the levels still nest). "
+        "Example: --rank-ids name",
+    ),
     dataset: Optional[str] = dataset_option(),
     classes: Optional[str] = classes_option(
         "Ids are wnids (node ids with --source edges). With --edges and no --classes, the "
@@ -97,8 +106,16 @@ def build(
     multi_parent: str = typer.Option(
         "longest", "--multi-parent", autocompletion=_complete(lambda: RULES),
         help="Which path to the root to follow when a class has several: longest, "
-        "shortest or first (first-listed parent). Ties go to the parent WordNet (or the "
-        "edge list) lists first, from the leaf upward. Example: --multi-parent shortest",
+        "shortest, first (first-listed parent) or last (last-listed parent: MIIL's "
+        "ImageNet-21K-P tree, with ImageNet's is-a file). Ties go to the parent WordNet "
+        "(or the edge list) lists first, from the leaf upward. Example: --multi-parent last",
+    ),
+    class_tree: bool = typer.Option(
+        False, "--class-tree",
+        help="WordNet and edges: count --level hops and --depth steps through your classes "
+        "alone: every node that is not a class is skipped, so a class's parent is its "
+        "nearest ancestor that is a class (MIIL's semantic tree; classes with no class "
+        "above them are depth 0). Example: --class-tree --depth 0-10",
     ),
     wordnet: Optional[str] = typer.Option(
         None, "--wordnet", metavar="DIR", envvar="GRANULARITY_WORDNET",
@@ -116,6 +133,9 @@ def build(
     Example: granularity build --taxonomy train_mini.json --levels all
 
     Example: granularity build --edges wordnet.is_a.txt --names words.txt --classes in1k.txt --level 3
+
+    Example: granularity build --edges wordnet.is_a.txt --dataset imagenet21k-p-winter21 --multi-parent last --class-tree --depth 0-10
+    (MIIL's ImageNet-21K-P semantic levels)
     """
     from ..graph import parse_int_list
 
@@ -129,33 +149,42 @@ def build(
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
     _check_unused(source, dataset=dataset, classes=classes, names=names, ranks=ranks,
                   parent_column=parent_column, child_column=child_column, depth=depth,
-                  missing=missing, column=column, multi_parent=multi_parent)
+                  missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
+                  class_tree=class_tree or None)
     if source == "taxonomy":
-        _build_taxonomy(taxonomy, level, levels, missing, ranks, output)
+        _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output)
         return
     if not given:
         raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
     ks = [_int_level(level)] if level is not None else (parse_int_list(levels, "--levels") if levels is not None else [])
     ds = parse_int_list(depth, "--depth") if depth is not None else []
     if source == "edges":
-        _build_edges(edges, classes, column, names, parent_column, child_column, ks, ds, multi_parent, output)
+        _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
+                     class_tree, output)
         return
 
     from ..sources.wordnet import build_wordnet
 
     h = build_wordnet(classes=classes, dataset=dataset, levels=ks, depths=ds,
-                      multi_parent=multi_parent, wordnet=wordnet, column=column)
+                      multi_parent=multi_parent, wordnet=wordnet, column=column, class_tree=class_tree)
     stem = input_stem(classes, dataset or (None if classes else "imagenet21k"), "classes")
     target = resolve_output(output, f"{stem}.{source}.{level_span(h.level_names)}.parquet")
     from ..labelmap import write_label_map
 
     write_label_map(h, target)
     n = h.num_leaves
-    notes = [
-        f"{h.metadata['leaves_with_choice']:,} of {n:,} leaves have more than one path to the root; "
-        f"followed the {multi_parent} one" + ("" if multi_parent == "first" else " (ties: first-listed parent)")
-    ]
+    notes = [_path_note(h, multi_parent, class_tree)]
     print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
+
+
+def _path_note(h, multi_parent: str, class_tree: bool) -> str:
+    note = (f"{h.metadata['leaves_with_choice']:,} of {h.num_leaves:,} leaves have more than one path to the "
+            f"root; followed the {multi_parent} one")
+    if multi_parent not in ("first", "last"):
+        note += " (ties: first-listed parent)"
+    if class_tree:
+        note += "; levels count classes only (--class-tree)"
+    return note
 
 
 def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optional[str]) -> str:
@@ -178,7 +207,8 @@ def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optio
 def _check_unused(source: str, **given) -> None:
     """Refuse options that the chosen source would silently ignore."""
     owners = {
-        "dataset": ("--dataset", ("wordnet",)),
+        "dataset": ("--dataset", ("wordnet", "edges")),
+        "class_tree": ("--class-tree", ("wordnet", "edges")),
         "classes": ("--classes", ("wordnet", "edges")),
         "names": ("--names", ("edges",)),
         "parent_column": ("--parent-column", ("edges",)),
@@ -190,6 +220,8 @@ def _check_unused(source: str, **given) -> None:
     for key, (opt, sources) in owners.items():
         if given.get(key) is not None and source not in sources:
             raise GranularityError(f"{opt} does not apply to --source {source} (it is for {' and '.join(sources)})")
+    if given.get("rank_ids") not in (None, "path") and source != "taxonomy":
+        raise GranularityError(f"--rank-ids does not apply to --source {source} (it is for taxonomy)")
     if given.get("missing") not in (None, "fill") and source != "taxonomy":
         raise GranularityError(f"--missing does not apply to --source {source} (it is for taxonomy)")
     if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
@@ -210,7 +242,7 @@ def _int_level(text: str) -> int:
     return int(t)
 
 
-def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
+def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -> None:
     from ..cliutil import defer_pandas_in_pyarrow
 
     defer_pandas_in_pyarrow()
@@ -223,7 +255,7 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
     if ranks is not None and not rank_list:
         raise GranularityError(f"--ranks {ranks!r} names no columns")
     t = read_taxonomy(taxonomy, rank_list)
-    h = build_taxonomy(t, level if level is not None else levels, missing=missing)
+    h = build_taxonomy(t, level if level is not None else levels, missing=missing, rank_ids=rank_ids)
     stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
     names = h.level_names
     span = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
@@ -239,7 +271,11 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
     else:
         notes.append("no leaf misses a rank")
     for r, k in meta["homonyms"].items():
-        notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
+        if rank_ids == "name":
+            notes.append(f"{k:,} {r} name(s) name groups with different paths: joined into one group each "
+                         "(--rank-ids name)")
+        else:
+            notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
     if not meta["nested"]:
         pairs = ", ".join(f"{a} -> {b}" for a, b in meta["not_nested"])
         notes.append(f"not nested: {pairs} (a {meta['not_nested'][0][0]} group spans several "
@@ -248,7 +284,8 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, output) -> None:
     print_level_summary(h, f"{h.num_leaves:,} species from {stem} ({meta['input_format']})", notes, target)
 
 
-def _build_edges(edges, classes, column, names, parent_column, child_column, ks, ds, multi_parent, output) -> None:
+def _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
+                 class_tree, output) -> None:
     from ..cliutil import defer_pandas_in_pyarrow
 
     defer_pandas_in_pyarrow()
@@ -256,21 +293,19 @@ def _build_edges(edges, classes, column, names, parent_column, child_column, ks,
     from ..sources.edges import ROOT_ID, build_edges
 
     h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
-                    column=column, parent_column=parent_column, child_column=child_column)
-    stem = input_stem(classes if classes is not None else edges, None, "edges")
+                    column=column, parent_column=parent_column, child_column=child_column,
+                    class_tree=class_tree, dataset=dataset)
+    stem = input_stem(classes if classes is not None else edges, dataset, "edges")
     target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}.parquet")
     write_label_map(h, target)
     meta = h.metadata
     n = h.num_leaves
     notes = []
-    if classes is None:
+    if classes is None and dataset is None:
         notes.append(f"leaves: the {n:,} nodes without children, in order of first appearance")
     if meta["artificial_root"]:
         notes.append(f"{meta['roots']:,} roots: joined under an artificial root {ROOT_ID!r} (depth 0)")
     if meta["duplicate_edges"]:
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
-    notes.append(
-        f"{meta['leaves_with_choice']:,} of {n:,} leaves have more than one path to the root; "
-        f"followed the {multi_parent} one" + ("" if multi_parent == "first" else " (ties: first-listed parent)")
-    )
+    notes.append(_path_note(h, multi_parent, class_tree))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)

@@ -447,15 +447,18 @@ def build_edges(
     column: str | None = None,
     parent_column: str | None = None,
     child_column: str | None = None,
+    class_tree: bool = False,
+    dataset: str | None = None,
 ):
     """Relabel classes with their ancestors in a parent-child edge list.
 
     ``edges`` is a path (``-`` for stdin) to a text (``parent child`` per line),
     CSV/TSV (header with parent/child columns, or ``parent_column``/``child_column``)
     or parquet edge list. ``classes`` (ids, or a class-list path; ``column`` picks
-    its column) are the leaves in class-index order; without it, the nodes with no
-    children in order of first appearance. ``levels``, ``depths`` and
-    ``multi_parent`` mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
+    its column) are the leaves in class-index order, or ``dataset`` names a
+    shipped class list; without either, the nodes with no children in order of
+    first appearance. ``levels``, ``depths``, ``multi_parent`` and ``class_tree``
+    mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
     (the same :func:`~hierarchy_cli.graph.cut_levels` does the work). ``names`` is
     an optional ``id<TAB>name`` file. Returns a validated, nested Hierarchy.
     """
@@ -477,7 +480,7 @@ def build_edges(
         names_meta = ninp.describe()
     eg = graph_from_edges(el, name_pair)
     g = eg.graph
-    if classes is None:
+    if classes is None and dataset is None:
         num_real = len(el.ids)
         has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
         leaves = np.flatnonzero(~has_child)
@@ -486,7 +489,7 @@ def build_edges(
     else:
         from ..manifests import resolve_classes
 
-        idl, class_meta, _ = resolve_classes(classes, None, column, default=None)
+        idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -496,11 +499,11 @@ def build_edges(
         if missing.size:
             raise GranularityError(offenders(
                 [(idl.ids[i], idl.where(int(i))) for i in missing],
-                f"classes missing from edge list {el.name!r}", f"class list {idl.source.name!r}",
+                f"classes missing from edge list {el.name!r}", source_name,
             ))
         leaves = pos.to_numpy(zero_copy_only=False).astype(np.int64)
         leaf_ids = list(idl.ids)
-    lvls, info = cut_levels(g, leaves, levels, depths, multi_parent)
+    lvls, info = cut_levels(g, leaves, levels, depths, multi_parent, class_tree)
     meta = {
         "method": "build",
         "source": "edges",
@@ -512,6 +515,8 @@ def build_edges(
         "roots": len(eg.roots),
         "duplicate_edges": eg.duplicates,
     }
+    if class_tree:
+        meta["class_tree"] = True
     if names_meta is not None:
         meta["names"] = names_meta
     if parent_column or child_column:

@@ -22,7 +22,10 @@ Levels are named by rank (``species``, ``genus`` ... ``kingdom``, and
 ``supercategory`` when the input has it). A rank level's id is the path from
 the top rank down (``Animalia/Chordata/Mammalia/Carnivora/Felidae/Felis``) and
 its name the rank's own value (``Felis``), so the same name under two parents
-stays two labels. The path ranks are nested by construction.
+stays two labels, and the path ranks are nested by construction. With
+``rank_ids="name"`` a group is identified by the rank's value alone, as
+iNaturalist's own labels are: the two genera *Morus* (a plant and a bird) become
+one genus, and whether the levels still nest is checked and reported.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # coars
 LEAF_RANK = "species"
 SUPERCATEGORY = "supercategory"
 MISSING_POLICIES = ("fill", "parent", "error")
+RANK_ID_MODES = ("path", "name")
 ID_COLUMNS = ("id", "leaf_id", "image_dir_name", "taxon_id")
 NAME_COLUMNS = ("species", "name", "scientific_name")
 FOLDER_RE = re.compile(r"(\d+)_(.+)")
@@ -460,6 +464,7 @@ def build_taxonomy(
     levels: Sequence[str] | str = "all",
     missing: str = "fill",
     ranks: Sequence[str] | None = None,
+    rank_ids: str = "path",
 ):
     """Relabel species with their ranks (genus, family, ..., supercategory).
 
@@ -470,6 +475,9 @@ def build_taxonomy(
     ``missing`` says what a missing rank becomes: ``fill`` (a group
     ``unclassified <nearest known ancestor> <rank>``), ``parent`` (the leaf stays
     in its nearest known ancestor's group at that rank) or ``error``.
+    ``rank_ids`` says what identifies a group: ``path`` (default; the path from
+    the top rank, so same-named genera in two families stay apart) or ``name``
+    (the rank's value alone, as iNaturalist's labels and published counts do).
     Returns a validated :class:`~hierarchy_cli.hierarchy.Hierarchy`, nested over
     the path ranks (``h.metadata["nested"]`` says whether ``supercategory`` nests
     too); ``h.metadata["missing_ranks"]`` counts the leaves filled per rank.
@@ -480,6 +488,9 @@ def build_taxonomy(
 
     if missing not in MISSING_POLICIES:
         raise GranularityError(f"unknown --missing {missing!r}; choose one of {', '.join(MISSING_POLICIES)}")
+    if rank_ids not in RANK_ID_MODES:
+        raise GranularityError(f"unknown --rank-ids {rank_ids!r}; choose one of {', '.join(RANK_ID_MODES)}")
+    by_name = rank_ids == "name"
     t = taxonomy if isinstance(taxonomy, TaxonTable) else read_taxonomy(taxonomy, ranks)
     wanted = resolve_levels(t, levels)
     n = len(t)
@@ -530,7 +541,7 @@ def build_taxonomy(
     if LEAF_RANK in wanted:
         level_keys[LEAF_RANK] = ([f"{p}{SEP}{s}" if p else s for p, s in zip(path_ids, t.leaf_names)],
                                  list(t.leaf_names))
-        _check_duplicate_species(t, level_keys[LEAF_RANK][0])
+        _check_duplicate_species(t, list(t.leaf_names) if by_name else level_keys[LEAF_RANK][0])
     if SUPERCATEGORY in wanted:
         sup = [v if v is not None else f"unclassified {SUPERCATEGORY}" for v in t.supercategory]
         missing_count[SUPERCATEGORY] = sum(v is None for v in t.supercategory)
@@ -542,6 +553,11 @@ def build_taxonomy(
     homonyms = {}
     for r in wanted:
         ids_r, names_r = level_keys[r]
+        joined = len(set(ids_r)) - len(set(names_r))  # names shared by groups with different paths
+        if joined:
+            homonyms[r] = joined
+        if by_name:
+            ids_r = names_r
         intern: dict[str, int] = {}
         keys = np.fromiter((intern.setdefault(x, len(intern)) for x in ids_r), dtype=np.int64, count=n)
         group_names = [""] * len(intern)
@@ -549,13 +565,11 @@ def build_taxonomy(
             group_names[k] = nm
         group_ids = list(intern)
         out_levels.append(Level.from_keys(r, keys, group_ids, group_names))
-        shared = len(set(group_names))
-        if shared < len(group_names):
-            homonyms[r] = len(group_names) - shared
     # Path ranks nest by construction: promise it, so Hierarchy.validate checks it.
-    # supercategory is not on the path: whether it nests is a fact of the data.
+    # supercategory is not on the path, and groups identified by name alone can
+    # span several parents: whether those nest is a fact of the data.
     breaks = [(a.name, b.name) for a, b in zip(out_levels, out_levels[1:])
-              if SUPERCATEGORY in (a.name, b.name) and not is_refinement(a.labels, b.labels)]
+              if (by_name or SUPERCATEGORY in (a.name, b.name)) and not is_refinement(a.labels, b.labels)]
     nested = not breaks
     meta = {
         "method": "build",
@@ -564,6 +578,7 @@ def build_taxonomy(
         "input_format": t.kind,
         "ranks": list(t.ranks),
         "missing": missing,
+        "rank_ids": rank_ids,
         "missing_ranks": {r: c for r, c in missing_count.items() if c},
         "leaves_with_missing_rank": int(affected.sum()),
         "homonyms": homonyms,

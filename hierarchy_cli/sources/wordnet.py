@@ -296,6 +296,7 @@ def build_wordnet(
     multi_parent: str = "longest",
     wordnet: str | os.PathLike | None = None,
     column: str | None = None,
+    class_tree: bool = False,
 ):
     """Relabel a list of wnids with their WordNet ancestors.
 
@@ -304,7 +305,9 @@ def build_wordnet(
     ``dataset`` names a shipped list (default ``imagenet21k``). ``levels`` are hops
     up the chosen path (0 = the leaves); ``depths`` cut the tree that many steps
     below the root. ``multi_parent`` picks the path for leaves with several
-    (``longest``, ``shortest``, ``first``). Returns a validated, nested
+    (``longest``, ``shortest``, ``first``, ``last``). ``class_tree`` counts hops
+    and depths through the classes alone, skipping every other node (MIIL's
+    ImageNet-21K-P semantic tree). Returns a validated, nested
     :class:`~hierarchy_cli.hierarchy.Hierarchy`; ``h.metadata["leaves_with_choice"]``
     counts the leaves that had more than one path.
     """
@@ -317,7 +320,7 @@ def build_wordnet(
     idl, class_meta, source_name = resolve_classes(classes, dataset, column)
     wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
-    lvls, info = cut_levels(wn.graph, leaves, levels, depths, multi_parent)
+    lvls, info = cut_levels(wn.graph, leaves, levels, depths, multi_parent, class_tree)
     names = wn.graph.names.take(leaves)
     meta = {
         "method": "build",
@@ -327,5 +330,7 @@ def build_wordnet(
         "multi_parent": multi_parent,
         "leaves_with_choice": info.leaves_with_choice,
     }
+    if class_tree:
+        meta["class_tree"] = True
     h = Hierarchy(list(idl.ids), names, lvls, meta, nested=True)
     return h.validate()
