@@ -23,6 +23,7 @@ _LAZY = {
     "build_wordnet": "sources.wordnet",
     "build_taxonomy": "sources.taxonomy",
     "build_edges": "sources.edges",
+    "build_breeds": "sources.breeds",
     "load_dataset": "manifests",
     "dataset_names": "manifests",
 }

@@ -14,6 +14,7 @@ import typer
 
 from . import __version__
 from .commands.apply import apply
+from .commands.breeds import breeds
 from .commands.build import build
 from .commands.cluster import cluster
 from .commands.compare import compare
@@ -55,6 +56,7 @@ def main_options(
 
 
 app.command("build")(build)
+app.command("breeds")(breeds)
 app.command("cluster")(cluster)
 app.command("random")(random)
 app.command("apply")(apply)

@@ -121,7 +121,9 @@ class Hierarchy:
     """Leaves (ids and names, in class-index order) and levels, finest first.
 
     ``metadata`` holds what produced it (method/source, parameters, inputs); the
-    label-map writer stores it in the file.
+    label-map writer stores it in the file. ``columns`` holds extra per-leaf
+    columns that are not levels (a BREEDS task's ``split`` and ``imagenet_index``),
+    written after the levels and listed in the metadata as ``extra_columns``.
     """
 
     leaf_ids: Sequence[str]
@@ -129,6 +131,7 @@ class Hierarchy:
     levels: list[Level]
     metadata: dict[str, Any] = field(default_factory=dict)
     nested: bool = False  # promised by the builder; checked by validate()
+    columns: dict[str, Sequence] = field(default_factory=dict)
 
     @property
     def num_leaves(self) -> int:
@@ -163,6 +166,9 @@ class Hierarchy:
                 raise ValueError(f"level {lv.name!r} appears twice")
             seen.add(lv.name)
             lv.validate(n)
+        for name, values in self.columns.items():
+            if len(values) != n:
+                raise ValueError(f"column {name!r} has {len(values)} values for {n} leaves")
         if self.nested and not self.is_nested():
             raise ValueError("the levels were promised to be nested but are not")
         return self

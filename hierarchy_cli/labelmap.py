@@ -116,6 +116,8 @@ def metadata_json(h: Hierarchy) -> bytes:
     meta["levels"] = h.level_names
     meta["num_leaves"] = h.num_leaves
     meta["num_classes"] = {lv.name: lv.num_classes for lv in h.levels}
+    if h.columns:
+        meta["extra_columns"] = list(h.columns)
     return json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -138,6 +140,11 @@ def to_arrow(h: Hierarchy):
         # expand per leaf in numpy (dictionary_decode would import pyarrow.compute)
         cols[f"{lv.name}_id"] = string_array(np.asarray(lv.ids, dtype=object)[lv.labels].tolist())
         cols[f"{lv.name}_name"] = string_array(np.asarray(lv.names, dtype=object)[lv.labels].tolist())
+    for name, values in h.columns.items():  # extra per-leaf columns that are not levels
+        if name in cols:
+            raise GranularityError(f"column {name!r} clashes with another column")
+        values = np.asarray(values)
+        cols[name] = int32_array(values) if values.dtype.kind in "iu" else string_array(values.tolist())
     table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
     return table.replace_schema_metadata({METADATA_KEY: metadata_json(h)})
 
