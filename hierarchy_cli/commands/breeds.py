@@ -82,8 +82,6 @@ def breeds(
         raise GranularityError(f"task {task!r} fixes {', '.join(given)}: give a TASK or --level, not both")
     if task is None and level is None:
         raise GranularityError("say which task: entity13, entity30, living17, nonliving26, or --level L")
-    if task is None and (ancestor is not None or subclasses is not None) and level is None:
-        raise GranularityError("--ancestor and --subclasses need --level")
     h = build_breeds(hierarchy_dir, task, level=level, ancestor=ancestor, subclasses=subclasses,
                      split=split, seed=seed, root=root)
     name = task if task is not None else f"level_{level}" + (f".{ancestor}" if ancestor else "")

@@ -82,7 +82,7 @@ def build(
         "summary says which names joined and whether the levels still nest). "
         "Example: --rank-ids name",
     ),
-    dataset: Optional[str] = dataset_option(),
+    dataset: Optional[str] = dataset_option("when --classes is not given; with --edges no default"),
     classes: Optional[str] = classes_option(
         "Ids are wnids (node ids with --source edges). With --edges and no --classes, the "
         "leaves are the nodes without children, in order of first appearance."),
