@@ -95,7 +95,7 @@ def test_same_levels_as_the_wordnet_source_for_the_same_graph(tmp_path):
     path = tmp_path / "wordnet.is_a.txt"
     path.write_text("".join(f"{ids[p]} {ids[c]}\n" for p, c in zip(g.parents.tolist(), child.tolist())))
     classes = load_dataset("imagenet1k").ids
-    for rule in ("longest", "shortest", "first"):
+    for rule in ("longest", "shortest", "first", "last"):
         a = build_wordnet(classes=classes, levels=[0, 2, 5], multi_parent=rule)
         b = build_edges(path, classes=classes, levels=[0, 2, 5], multi_parent=rule)
         for la, lb in zip(a.levels, b.levels):
@@ -106,6 +106,12 @@ def test_same_levels_as_the_wordnet_source_for_the_same_graph(tmp_path):
     da = build_wordnet(classes=classes, depths=[3, 6])
     db = build_edges(path, classes=classes, depths=[3, 6])
     assert [lv.ids for lv in da.levels] == [lv.ids for lv in db.levels]
+    w21 = load_dataset("imagenet21k-p-winter21").ids  # inner nodes are classes too: a real class tree
+    ca = build_wordnet(classes=w21, depths=[0, 3], multi_parent="last", class_tree=True)
+    cb = build_edges(path, classes=w21, depths=[0, 3], multi_parent="last", class_tree=True)
+    assert ca.level("depth_0").num_classes == 301
+    for la, lb in zip(ca.levels, cb.levels):
+        assert np.array_equal(la.labels, lb.labels) and la.ids == lb.ids
 
 
 def test_csv_tsv_and_parquet_edge_lists_agree(tmp_path):
