@@ -195,6 +195,13 @@ def test_standard_tasks_are_breeds_parameters():
     assert (TASKS["nonliving26"].level, TASKS["nonliving26"].ancestor) == (5, "n00021939")
 
 
+def test_cli_choices_are_the_api_ones():
+    from hierarchy_cli.commands.breeds import SPLIT_NAMES, TASK_NAMES
+    from hierarchy_cli.sources.breeds import SPLITS
+
+    assert TASK_NAMES == tuple(TASKS) and SPLIT_NAMES == SPLITS
+
+
 def test_api_validation():
     with pytest.raises(GranularityError, match="unknown BREEDS task 'entity14'; choose one of entity13"):
         build_breeds(FIX, "entity14")

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -435,7 +434,3 @@ def build_breeds(
     }
     out = Hierarchy(leaves, [h.class_names[c] for c in leaves], [level_obj], meta, nested=True, columns=columns)
     return out.validate()
-
-
-def task_names() -> Sequence[str]:
-    return tuple(TASKS)
