@@ -22,6 +22,7 @@ from .commands.datasets import datasets
 from .commands.export import export
 from .commands.inspect import inspect
 from .commands.random import random
+from .commands.report import report
 
 app = typer.Typer(
     name="granularity",
@@ -64,6 +65,7 @@ app.command("inspect")(inspect)
 app.command("compare")(compare)
 app.command("export")(export)
 app.command("datasets")(datasets)
+app.command("report")(report)
 
 
 def main(argv: list[str] | None = None) -> int:

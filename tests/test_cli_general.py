@@ -23,7 +23,7 @@ def _commands():
 
 
 COMMANDS = _commands()
-HEAVY = ("numpy", "pandas", "pyarrow", "sklearn", "faiss", "nltk", "scipy", "torch")
+HEAVY = ("numpy", "pandas", "pyarrow", "sklearn", "faiss", "nltk", "scipy", "torch", "matplotlib")
 
 
 def _docs_text() -> str:

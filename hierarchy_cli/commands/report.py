@@ -1,0 +1,45 @@
+"""``granularity report``: one self-contained HTML page picturing label spaces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def report(
+    maps: List[str] = typer.Argument(
+        ..., metavar="MAP[:LEVEL]...",
+        help="Label maps to show: every level of MAP, or only :LEVEL; repeat MAP:LEVEL for "
+        "several levels of one map. Example: in1k.wordnet.parquet in1k.kmeans.parquet:k100",
+    ),
+    target: Optional[str] = typer.Option(
+        None, "--target", "-t", metavar="MAP:LEVEL",
+        help="The target level: plot every level's alignment with it (NMI, purity, "
+        "H(target | pretraining)) against its number of classes. Every map must have the "
+        "target's leaves. Example: --target in1k.wordnet.parquet:level_5",
+    ),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="PATH",
+        help="Where to write the HTML page: a path, or '-' for stdout. Default: "
+        "<first map>.report.html in the current folder. Example: -o report.html",
+    ),
+) -> None:
+    """Write one self-contained HTML page: classes and group sizes per level and, with
+    --target, every level's alignment with the target, with the tables behind each picture.
+
+    Example: granularity report in1k.wordnet.parquet in1k.kmeans.parquet in1k.random.parquet
+    --target in1k.wordnet.parquet:level_5 -o report.html
+    """
+    from ..cliutil import input_stem, stderr_console
+    from ..report import write_report
+
+    if output is None or output == "":
+        first = maps[0] if Path(maps[0]).exists() else maps[0].rsplit(":", 1)[0]
+        output = f"{input_stem(first, None, 'granularity')}.report.html"
+    data = write_report(maps, output, target=target)
+    if output != "-":
+        levels = sum(len(m["levels"]) for m in data["maps"])
+        against = f", alignment with {target}" if target else ""
+        stderr_console().print(f"wrote {output} ({len(data['maps'])} maps, {levels} levels{against})")

@@ -1,0 +1,399 @@
+"""``granularity report``: one self-contained HTML page that pictures label spaces.
+
+For every map and level it shows the number of classes and the distribution of
+group sizes (leaves per class, as a rank/size plot); with a target level it
+plots, for every candidate level of every map, the alignment with the target
+(NMI, purity, H(target | pretraining)) against the number of classes, one curve
+per map, so WordNet levels, k-means levels and a random control can be compared
+in one picture. Each picture has its table under it, and the page carries every
+number as JSON (``<script type="application/json" id="granularity-data">``).
+
+The alignment numbers are those of :func:`hierarchy_cli.metrics.compare`, the
+function behind ``granularity compare --json``: one implementation. The plots are
+static SVG drawn by matplotlib (imported here only, never at start-up); the page
+needs no network, and the same inputs give a byte-identical page.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import GranularityError
+
+DATA_ID = "granularity-data"
+# one colour and marker per map (matplotlib's colour-blind-friendly "tab10" order)
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+# (key in compare's result, panel title, y label)
+_PANELS = (
+    ("nmi", "NMI with the target", "NMI (1 = same partition)"),
+    ("h_target_given_pre", "H(target | pretraining)", "bits (0 = nests in the target)"),
+    ("pure_leaves", "Purity: leaves in pure classes", "share of leaves"),
+    ("pure_classes", "Purity: pure classes", "share of pretraining classes"),
+)
+
+
+# ----------------------------------------------------------------------------- the numbers
+
+
+def _read_maps(maps: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each distinct map once, with its levels to show, in the order given."""
+    from .labelmap import LabelMap, read_map_level
+
+    if isinstance(maps, (str, bytes)) or not isinstance(maps, Sequence):
+        raise GranularityError(
+            f"maps must be a list of label maps ('MAP[:LEVEL]' or LabelMap), not {type(maps).__name__}")
+    if not maps:
+        raise GranularityError("maps is empty: give at least one label map")
+    entries: dict[str, dict[str, Any]] = {}
+    for spec in maps:
+        if isinstance(spec, LabelMap):
+            lm, level = spec, None
+        elif isinstance(spec, str):
+            lm, level = read_map_level(spec, "MAP")
+        else:
+            raise GranularityError(
+                f"maps: each map must be a 'MAP[:LEVEL]' string or a LabelMap, not {type(spec).__name__}")
+        entry = entries.setdefault(lm.source, {"map": lm, "levels": []})
+        for lv in [level] if level is not None else lm.levels:
+            if lv in entry["levels"]:
+                raise GranularityError(f"MAP {spec!r}: level {lv!r} of {lm.source} is given twice")
+            entry["levels"].append(lv)
+    return list(entries.values())
+
+
+def _size_stats(lm, level: str) -> dict[str, Any]:
+    """Classes and the distribution of leaves per class of one level."""
+    sizes = np.bincount(lm.lookup(level))
+    names = lm.names(level)
+    big, small = int(sizes.argmax()), int(sizes.argmin())
+    values, counts = np.unique(sizes, return_counts=True)
+    return {
+        "level": level,
+        "classes": int(sizes.size),
+        "leaves": int(sizes.sum()),
+        "largest": int(sizes[big]),
+        "largest_name": names[big],
+        "median": float(np.median(sizes)),
+        "smallest": int(sizes[small]),
+        "smallest_name": names[small],
+        "singletons": int((sizes == 1).sum()),
+        # the whole distribution: [leaves per class, number of such classes], largest first
+        "size_counts": [[int(v), int(c)] for v, c in zip(values[::-1], counts[::-1])],
+    }
+
+
+def _describe(lm) -> str:
+    """How a map was made, from its metadata (``build (wordnet)``, ``cluster``...)."""
+    meta = lm.metadata
+    what = str(meta.get("method") or "")
+    if meta.get("source") and str(meta["source"]) != what:
+        what = f"{what} ({meta['source']})" if what else str(meta["source"])
+    return what or "not recorded"
+
+
+def report_data(maps: Sequence[Any], target: Any = None) -> dict[str, Any]:
+    """Every number the report shows, as one JSON-ready dict.
+
+    ``maps`` is a list of ``"MAP[:LEVEL]"`` strings (all levels of MAP without
+    ``:LEVEL``) or :class:`~hierarchy_cli.labelmap.LabelMap` objects; ``target``
+    is ``"MAP:LEVEL"`` (``:LEVEL`` may be left out for a one-level map), or
+    ``None`` for the group sizes only. With a target, every map must have the
+    target's leaves in the same order, and ``alignment`` holds, per map and level,
+    exactly what :func:`hierarchy_cli.metrics.compare` returns.
+    """
+    from .labelmap import LabelMap, read_map_level
+    from .metrics import _as_labels, compare
+
+    specs = list(maps) if isinstance(maps, Sequence) and not isinstance(maps, (str, bytes)) else maps
+    stdin_reads = [s for s in (specs if isinstance(specs, list) else []) + [target]
+                   if isinstance(s, str) and (s == "-" or s.startswith("-:"))]
+    if len(stdin_reads) > 1:
+        raise GranularityError("stdin ('-') can be read only once: give '-' for one map at most")
+    target_map = target_level = None
+    if target is not None:
+        if isinstance(target, LabelMap):
+            target_map, level = target, None
+        elif isinstance(target, str):
+            target_map, level = read_map_level(target, "--target")
+        else:
+            raise GranularityError(f"target must be a 'MAP:LEVEL' string or a LabelMap, not {type(target).__name__}")
+        _, _, target_level, _ = _as_labels(target_map, level, "--target")
+    entries = _read_maps(specs)
+    data: dict[str, Any] = {"tool_version": __version__, "target": None, "maps": [], "alignment": []}
+    if target_map is not None:
+        data["target"] = {"source": target_map.source, "level": target_level,
+                          "classes": target_map.num_classes(target_level),
+                          "num_leaves": target_map.num_leaves}
+    for entry in entries:
+        lm = entry["map"]
+        data["maps"].append({
+            "source": lm.source,
+            "made_by": _describe(lm),
+            "metadata": {k: v for k, v in lm.metadata.items() if k not in ("levels", "num_classes")},
+            "num_leaves": lm.num_leaves,
+            "levels": [_size_stats(lm, lv) for lv in entry["levels"]],
+        })
+        if target_map is not None:
+            data["alignment"] += [compare(lm, target_map, a_level=lv, b_level=target_level)
+                                  for lv in entry["levels"]]
+    return data
+
+
+# ----------------------------------------------------------------------------- the pictures
+
+
+def _style(key: str):
+    """matplotlib settings for one figure: the page's look, and deterministic SVG.
+
+    ``svg.hashsalt`` (salted per figure) and date-free metadata make the bytes depend
+    on the figure only; text stays text (``svg.fonttype`` none), drawn in the
+    browser's sans-serif font.
+    """
+    import matplotlib
+
+    return matplotlib.rc_context({
+        "svg.hashsalt": f"granularity-{key}", "svg.fonttype": "none",
+        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+        "axes.spines.top": False, "axes.spines.right": False,
+    })
+
+
+def _svg(fig, key: str) -> str:
+    """``fig`` as inline SVG: no XML prolog or DTD, every id prefixed with ``key``
+    so that several SVGs can share one page. Call it inside :func:`_style`."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{key}-\1"', svg)
+    svg = re.sub(r'href="#([^"]+)"', rf'href="#{key}-\1"', svg)
+    return re.sub(r"url\(#([^)]+)\)", rf"url(#{key}-\1)", svg)
+
+
+def _rank_size_points(size_counts: list[list[int]]) -> tuple[list[int], list[int]]:
+    """The rank/size step curve, largest class first, as its corner points only."""
+    ranks, sizes, first = [], [], 1
+    for size, count in size_counts:
+        ranks += [first, first + count - 1]
+        sizes += [size, size]
+        first += count
+    return ranks, sizes
+
+
+def sizes_figure(entry: dict[str, Any], key: str) -> str:
+    """One map's rank/size plot (log-log), one line per level, as SVG."""
+    import matplotlib
+
+    levels = entry["levels"]
+    cmap = matplotlib.colormaps["viridis"]
+    from matplotlib.figure import Figure
+
+    with _style(key):
+        fig = Figure(figsize=(8.0, 3.6), layout="constrained")
+        ax = fig.add_subplot()
+        for i, lv in enumerate(levels):
+            ranks, sizes = _rank_size_points(lv["size_counts"])
+            color = cmap(0.9 * i / max(len(levels) - 1, 1))
+            ax.plot(ranks, sizes, color=color, lw=1.6, marker="o" if lv["classes"] <= 30 else None,
+                    ms=3, label=f"{lv['level']} ({lv['classes']:,} classes)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("class rank (1 = largest class)")
+        ax.set_ylabel("leaves in the class")
+        ax.set_title(f"Leaves per class, largest first: {entry['source']}", loc="left")
+        ax.grid(True, which="major", color="0.9", lw=0.6)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                  title="level", alignment="left")
+        return _svg(fig, key)
+
+
+def alignment_figure(data: dict[str, Any], key: str) -> str:
+    """NMI, H(target | pre) and purity against the number of classes, a curve per map."""
+    tgt = data["target"]
+    from matplotlib.figure import Figure
+
+    with _style(key):
+        fig = Figure(figsize=(9.5, 7.0), layout="constrained")
+        axes = fig.subplots(2, 2, sharex=True).ravel()
+        for i, entry in enumerate(data["maps"]):
+            rows = sorted((r for r in data["alignment"] if r["a"]["source"] == entry["source"]),
+                          key=lambda r: r["classes_a"])
+            x = [r["classes_a"] for r in rows]
+            for ax, (metric, _, _) in zip(axes, _PANELS):
+                ax.plot(x, [r[metric] for r in rows], color=_COLORS[i % 10],
+                        marker=_MARKERS[i % 10], ms=4, lw=1.4, label=entry["source"])
+        for ax, (metric, title, ylabel) in zip(axes, _PANELS):
+            ax.set_xscale("log")
+            ax.set_title(title, loc="left")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, which="major", color="0.9", lw=0.6)
+            ax.axvline(tgt["classes"], color="0.45", ls=":", lw=1)
+            if metric == "h_target_given_pre":
+                h = data["alignment"][0]["h_target"]
+                ax.axhline(h, color="0.45", ls="--", lw=1)
+                ax.annotate(f"H(target) = {h:.2f} bits", (0.99, h), xycoords=("axes fraction", "data"),
+                            ha="right", va="bottom", fontsize=8, color="0.35")
+                ax.set_ylim(bottom=0)
+            else:
+                ax.set_ylim(0, 1.04)
+        for ax in axes[2:]:
+            ax.set_xlabel("number of pretraining classes (log scale)")
+        axes[0].annotate(f"target: {tgt['classes']:,} classes", (tgt["classes"], 0.02),
+                         xycoords=("data", "axes fraction"), rotation=90, ha="right", va="bottom",
+                         fontsize=8, color="0.35")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 3), frameon=False)
+        return _svg(fig, key)
+
+
+# ----------------------------------------------------------------------------- the page
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+ color:#222;background:#fff;margin:0 auto;max-width:1080px;padding:24px 32px 48px;line-height:1.45}
+h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.25em;margin:2em 0 .4em;border-bottom:1px solid #ddd;
+ padding-bottom:.2em}h3{font-size:1.05em;margin:1.6em 0 .3em}
+p.lede,p.note{color:#555;margin:.3em 0}code{font-size:.92em;background:#f4f4f4;padding:0 .25em;border-radius:3px}
+figure{margin:.6em 0}figure svg{max-width:100%;height:auto;display:block}
+table{border-collapse:collapse;font-size:.86em;margin:.4em 0 1em;font-variant-numeric:tabular-nums}
+th,td{padding:.22em .7em;border-bottom:1px solid #e6e6e6;text-align:left;vertical-align:top}
+th{background:#f6f6f6;font-weight:600}td.n,th.n{text-align:right}tbody tr:nth-child(even){background:#fbfbfb}
+details{margin:.2em 0 .6em}pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto}summary{cursor:pointer;color:#555}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.4em;vertical-align:-.05em}
+footer{margin-top:3em;color:#777;font-size:.85em}
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool]) -> str:
+    def cells(tag: str, values: Sequence[Any]) -> str:
+        return "".join(f'<{tag}{" class=n" if n else ""}>{v}</{tag}>' for v, n in zip(values, numeric))
+
+    body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
+    return f"<table><thead><tr>{cells('th', head)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _swatch(index: int) -> str:
+    """A square in map ``index``'s colour, the colour of its curve."""
+    return f'<span class="swatch" style="background:{_COLORS[index % 10]}"></span>'
+
+
+def _f4(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def _sizes_section(entry: dict[str, Any], key: str, index: int) -> str:
+    rows = [[_e(lv["level"]), f"{lv['classes']:,}", f"{lv['largest']:,} ({_e(lv['largest_name'])})",
+             f"{lv['median']:g}", f"{lv['smallest']:,} ({_e(lv['smallest_name'])})",
+             f"{lv['singletons']:,}"] for lv in entry["levels"]]
+    table = _table(["level", "classes", "largest class (leaves)", "median", "smallest class",
+                    "one-leaf classes"], rows, [False, True, True, True, True, True])
+    dist = "".join(
+        f"<h4>{_e(lv['level'])}</h4>"
+        + _table(["leaves per class", "classes"],
+                 [[f"{s:,}", f"{c:,}"] for s, c in lv["size_counts"]], [True, True])
+        for lv in entry["levels"])
+    return (f'<h3 id="{key}">{_swatch(index)}<code>{_e(entry["source"])}</code></h3>'
+            f'<p class="note">made by: {_e(entry["made_by"])}; {entry["num_leaves"]:,} leaves; '
+            f'{len(entry["levels"])} level{"s" if len(entry["levels"]) != 1 else ""}</p>'
+            f'<figure id="{key}-figure">'
+            f'{sizes_figure(entry, key)}</figure>{table}'
+            f"<details><summary>the whole distribution, level by level</summary>{dist}</details>"
+            "<details><summary>how the map was made (its metadata)</summary>"
+            f"<pre>{_e(json.dumps(entry['metadata'], sort_keys=True, indent=1, ensure_ascii=False))}</pre>"
+            "</details>")
+
+
+def _alignment_section(data: dict[str, Any]) -> str:
+    tgt = data["target"]
+    index = {m["source"]: i for i, m in enumerate(data["maps"])}
+    rows = []
+    for r in data["alignment"]:
+        nest = "yes" if r["a_refines_b"] else "no"
+        rows.append([f"{_swatch(index[r['a']['source']])}<code>{_e(r['a']['source'])}</code>",
+                     _e(r["a"]["level"]), f"{r['classes_a']:,}",
+                     _f4(r["nmi"]), _f4(r["ari"]), _f4(r["pure_classes"]), _f4(r["pure_leaves"]),
+                     _f4(r["h_target_given_pre"]), nest])
+    table = _table(["map", "level", "classes", "NMI", "ARI", "pure classes", "pure leaves",
+                    "H(target | pre), bits", "nests in target"], rows,
+                   [False, False, True, True, True, True, True, True, False])
+    return (f'<h2 id="alignment">Alignment with the target <code>{_e(tgt["source"])}:{_e(tgt["level"])}</code>'
+            f' ({tgt["classes"]:,} classes)</h2>'
+            '<p class="lede">Every level of every map against the target, by its number of classes. '
+            "A level aligns with the target when each of its classes lies inside one target class: "
+            "purity 1 and H(target | pretraining) = 0 bits (it nests in the target). Finer levels that "
+            "stay aligned are the ones that transfer best; a random control with the same group sizes "
+            "shows what chance gives. The dotted line marks the target's own number of classes.</p>"
+            '<figure id="alignment-figure">'
+            f'{alignment_figure(data, "alignment")}</figure>{table}'
+            '<p class="note">The numbers are those of <code>granularity compare MAP:LEVEL TARGET --json</code> '
+            "(NMI and ARI from scikit-learn; purity and H in bits, each leaf counting once), "
+            f"shown to 4 decimals; the page's <code>{DATA_ID}</code> JSON holds them in full.</p>")
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """The HTML page for the numbers of :func:`report_data`."""
+    import matplotlib
+
+    maps = data["maps"]
+    keys = [f"map{i + 1}" for i in range(len(maps))]
+    toc = "".join(f'<li><a href="#{k}"><code>{_e(m["source"])}</code></a> '
+                  f'({len(m["levels"])} level{"s" if len(m["levels"]) != 1 else ""})</li>'
+                  for k, m in zip(keys, maps))
+    title = "Label spaces" + (f" against {data['target']['source']}:{data['target']['level']}"
+                              if data["target"] else "")
+    parts = [
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="lede">{len(maps)} label map{"s" if len(maps) != 1 else ""}, '
+        f'{sum(len(m["levels"]) for m in maps)} levels.</p>',
+        "<ul>" + ('<li><a href="#alignment">Alignment with the target</a></li>' if data["target"] else "")
+        + f'<li><a href="#sizes">Classes and group sizes</a><ul>{toc}</ul></li></ul>',
+    ]
+    if data["target"]:
+        parts.append(_alignment_section(data))
+    parts.append('<h2 id="sizes">Classes and group sizes</h2>'
+                 '<p class="lede">Per map and level: the number of classes and how many leaves each '
+                 "class groups, largest first (log-log). A long tail of small classes means many "
+                 "pretraining classes with few leaves.</p>")
+    parts += [_sizes_section(m, k, i) for i, (k, m) in enumerate(zip(keys, maps))]
+    payload = json.dumps(data, sort_keys=True, ensure_ascii=False).replace("</", "<\\/")
+    parts.append(f'<script type="application/json" id="{DATA_ID}">{payload}</script>')
+    parts.append(f"<footer>Made by granularity {_e(__version__)} with matplotlib "
+                 f"{_e(matplotlib.__version__)}. Self-contained: it needs no network.</footer>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def report_html(maps: Sequence[Any], target: Any = None) -> str:
+    """The report page for ``maps`` (and ``target``): see :func:`report_data`."""
+    return render_html(report_data(maps, target))
+
+
+def write_report(maps: Sequence[Any], output: str | Path, target: Any = None) -> dict[str, Any]:
+    """Write the report page to ``output`` (a path or ``-``), atomically; return its numbers."""
+    from .labelmap import atomic_output, check_target
+
+    if str(output) != "-":
+        check_target(output)
+    data = report_data(maps, target)
+    page = render_html(data)
+    with atomic_output(output, binary=False) as fh:
+        fh.write(page)
+    return data
