@@ -268,7 +268,7 @@ p.lede,p.note{color:#555;margin:.3em 0}code{font-size:.92em;background:#f4f4f4;p
 figure{margin:.6em 0}figure svg{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;font-size:.86em;margin:.4em 0 1em;font-variant-numeric:tabular-nums}
 th,td{padding:.22em .7em;border-bottom:1px solid #e6e6e6;text-align:left;vertical-align:top}
-th{background:#f6f6f6;font-weight:600}td.n,th.n{text-align:right}tbody tr:nth-child(even){background:#fbfbfb}
+th{background:#f6f6f6;font-weight:600}td.n,th.n{text-align:right}td:first-child{white-space:nowrap}tbody tr:nth-child(even){background:#fbfbfb}
 details{margin:.2em 0 .6em}pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto}summary{cursor:pointer;color:#555}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.4em;vertical-align:-.05em}
 footer{margin-top:3em;color:#777;font-size:.85em}
