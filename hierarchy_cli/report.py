@@ -46,24 +46,42 @@ _PANELS = (
 # ----------------------------------------------------------------------------- the numbers
 
 
-def _read_maps(maps: Sequence[Any]) -> list[dict[str, Any]]:
-    """Each distinct map once, with its levels to show, in the order given."""
-    from .labelmap import LabelMap, read_map_level
+def _check_args(maps: Any, target: Any) -> list[Any]:
+    """``maps`` as a list, once its type, its length and the stdin rule are checked."""
+    from .labelmap import LabelMap
 
     if isinstance(maps, (str, bytes)) or not isinstance(maps, Sequence):
         raise GranularityError(
             f"maps must be a list of label maps ('MAP[:LEVEL]' or LabelMap), not {type(maps).__name__}")
     if not maps:
         raise GranularityError("maps is empty: give at least one label map")
-    entries: dict[str, dict[str, Any]] = {}
     for spec in maps:
-        if isinstance(spec, LabelMap):
-            lm, level = spec, None
-        elif isinstance(spec, str):
-            lm, level = read_map_level(spec, "MAP")
-        else:
+        if not isinstance(spec, (str, LabelMap)):
             raise GranularityError(
                 f"maps: each map must be a 'MAP[:LEVEL]' string or a LabelMap, not {type(spec).__name__}")
+    if target is not None and not isinstance(target, (str, LabelMap)):
+        raise GranularityError(f"target must be a 'MAP:LEVEL' string or a LabelMap, not {type(target).__name__}")
+    stdin = [s for s in [*maps, target] if isinstance(s, str) and (s == "-" or s.startswith("-:"))]
+    if len(stdin) > 1:
+        raise GranularityError("stdin ('-') can be read only once: give '-' for one map at most")
+    return list(maps)
+
+
+def _read(spec: Any, option: str):
+    """(LabelMap, level or None) of a ``MAP[:LEVEL]`` string or a LabelMap."""
+    from .labelmap import read_map_level
+
+    lm, level = (spec, None) if not isinstance(spec, str) else read_map_level(spec, option)
+    if lm.num_leaves == 0:
+        raise GranularityError(f"{option} {lm.source!r} has no leaves: nothing to show")
+    return lm, level
+
+
+def _read_maps(maps: list[Any]) -> list[dict[str, Any]]:
+    """Each distinct map once, with its levels to show, in the order given."""
+    entries: dict[str, dict[str, Any]] = {}
+    for spec in maps:
+        lm, level = _read(spec, "MAP")
         entry = entries.setdefault(lm.source, {"map": lm, "levels": []})
         for lv in [level] if level is not None else lm.levels:
             if lv in entry["levels"]:
@@ -112,22 +130,12 @@ def report_data(maps: Sequence[Any], target: Any = None) -> dict[str, Any]:
     target's leaves in the same order, and ``alignment`` holds, per map and level,
     exactly what :func:`hierarchy_cli.metrics.compare` returns.
     """
-    from .labelmap import LabelMap, read_map_level
     from .metrics import _as_labels, compare
 
-    specs = list(maps) if isinstance(maps, Sequence) and not isinstance(maps, (str, bytes)) else maps
-    stdin_reads = [s for s in (specs if isinstance(specs, list) else []) + [target]
-                   if isinstance(s, str) and (s == "-" or s.startswith("-:"))]
-    if len(stdin_reads) > 1:
-        raise GranularityError("stdin ('-') can be read only once: give '-' for one map at most")
+    specs = _check_args(maps, target)
     target_map = target_level = None
     if target is not None:
-        if isinstance(target, LabelMap):
-            target_map, level = target, None
-        elif isinstance(target, str):
-            target_map, level = read_map_level(target, "--target")
-        else:
-            raise GranularityError(f"target must be a 'MAP:LEVEL' string or a LabelMap, not {type(target).__name__}")
+        target_map, level = _read(target, "--target")
         _, _, target_level, _ = _as_labels(target_map, level, "--target")
     entries = _read_maps(specs)
     data: dict[str, Any] = {"tool_version": __version__, "target": None, "maps": [], "alignment": []}
@@ -176,9 +184,12 @@ def _svg(fig, key: str) -> str:
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]
-    svg = re.sub(r'\bid="([^"]+)"', rf'id="{key}-\1"', svg)
-    svg = re.sub(r'href="#([^"]+)"', rf'href="#{key}-\1"', svg)
-    return re.sub(r"url\(#([^)]+)\)", rf"url(#{key}-\1)", svg)
+
+    def prefix(tag: re.Match) -> str:  # attribute values never hold '<' or '>' (escaped)
+        text = re.sub(r'(\sid=")', rf"\1{key}-", tag.group(0))
+        return re.sub(r'(href="#|url\(#)', rf"\1{key}-", text)
+
+    return re.sub(r"<[^<>]+>", prefix, svg)
 
 
 def _rank_size_points(size_counts: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -189,6 +200,11 @@ def _rank_size_points(size_counts: list[list[int]]) -> tuple[list[int], list[int
         sizes += [size, size]
         first += count
     return ranks, sizes
+
+
+def _plain(text: str) -> str:
+    """``text`` for matplotlib, which would read '$...$' as mathtext."""
+    return text.replace("$", r"\$")
 
 
 def sizes_figure(entry: dict[str, Any], key: str) -> str:
@@ -206,12 +222,12 @@ def sizes_figure(entry: dict[str, Any], key: str) -> str:
             ranks, sizes = _rank_size_points(lv["size_counts"])
             color = cmap(0.9 * i / max(len(levels) - 1, 1))
             ax.plot(ranks, sizes, color=color, lw=1.6, marker="o" if lv["classes"] <= 30 else None,
-                    ms=3, label=f"{lv['level']} ({lv['classes']:,} classes)")
+                    ms=3, label=_plain(f"{lv['level']} ({lv['classes']:,} classes)"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("class rank (1 = largest class)")
         ax.set_ylabel("leaves in the class")
-        ax.set_title(f"Leaves per class, largest first: {entry['source']}", loc="left")
+        ax.set_title(_plain(f"Leaves per class, largest first: {entry['source']}"), loc="left")
         ax.grid(True, which="major", color="0.9", lw=0.6)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                   title="level", alignment="left")
@@ -232,7 +248,7 @@ def alignment_figure(data: dict[str, Any], key: str) -> str:
             x = [r["classes_a"] for r in rows]
             for ax, (metric, _, _) in zip(axes, _PANELS):
                 ax.plot(x, [r[metric] for r in rows], color=_COLORS[i % 10],
-                        marker=_MARKERS[i % 10], ms=4, lw=1.4, label=entry["source"])
+                        marker=_MARKERS[i % 10], ms=4, lw=1.4, label=_plain(entry["source"]))
         for ax, (metric, title, ylabel) in zip(axes, _PANELS):
             ax.set_xscale("log")
             ax.set_title(title, loc="left")
@@ -373,7 +389,7 @@ def render_html(data: dict[str, Any]) -> str:
                  "class groups, largest first (log-log). A long tail of small classes means many "
                  "pretraining classes with few leaves.</p>")
     parts += [_sizes_section(m, k, i) for i, (k, m) in enumerate(zip(keys, maps))]
-    payload = json.dumps(data, sort_keys=True, ensure_ascii=False).replace("</", "<\\/")
+    payload = json.dumps(data, sort_keys=True, ensure_ascii=False).replace("<", "\\u003c")
     parts.append(f'<script type="application/json" id="{DATA_ID}">{payload}</script>')
     parts.append(f"<footer>Made by granularity {_e(__version__)} with matplotlib "
                  f"{_e(matplotlib.__version__)}. Self-contained: it needs no network.</footer>")

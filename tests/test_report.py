@@ -177,6 +177,24 @@ def test_without_target_and_level_selection(maps):
     assert 'id="alignment' not in res.out and res.out.count("<svg ") == 2
 
 
+def test_odd_names_are_shown_as_written(tmp_path):
+    """'$' is not mathtext, markup is escaped, an id="..." in a label is not rewritten."""
+    from hierarchy_cli.hierarchy import Hierarchy, Level
+    from hierarchy_cli.labelmap import write_label_map
+
+    level = 'cut $x$ id="a"'
+    h = Hierarchy(["a", "b", "c"], ["a", "b", "c"],
+                  [Level(level, np.array([0, 0, 1], dtype=np.int32), ("g0", "g1"), ("<b>&", "plain"))], {})
+    path = tmp_path / "odd$name.parquet"
+    write_label_map(h, path)
+    res = invoke("report", path, "--target", path, "-o", "-")
+    assert res.code == 0, res.stderr
+    assert f"{level} (2 classes)</text>" in res.out  # the legend of the sizes picture
+    assert "odd$name.parquet</text>" in res.out  # the legend of the alignment picture
+    assert "&lt;b&gt;&amp;" in res.out and "<b>&" not in res.out
+    assert _data(res.out)["maps"][0]["levels"][0]["largest_name"] == "<b>&"
+
+
 def test_default_output_name(maps, tmp_path):
     res = run_cli("report", f"{maps['kmeans']}:k20", cwd=tmp_path)
     assert res.code == 0, res.stderr

@@ -40,6 +40,7 @@ def report(
         output = f"{input_stem(first, None, 'granularity')}.report.html"
     data = write_report(maps, output, target=target)
     if output != "-":
-        levels = sum(len(m["levels"]) for m in data["maps"])
+        n_maps, n_levels = len(data["maps"]), sum(len(m["levels"]) for m in data["maps"])
         against = f", alignment with {target}" if target else ""
-        stderr_console().print(f"wrote {output} ({len(data['maps'])} maps, {levels} levels{against})")
+        stderr_console().print(f"wrote {output} ({n_maps} map{'s' * (n_maps != 1)}, "
+                               f"{n_levels} level{'s' * (n_levels != 1)}{against})")
