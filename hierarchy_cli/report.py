@@ -177,9 +177,10 @@ def _style(key: str):
     })
 
 
-def _svg(fig, key: str) -> str:
+def _svg(fig, key: str, label: str) -> str:
     """``fig`` as inline SVG: no XML prolog or DTD, every id prefixed with ``key``
-    so that several SVGs can share one page. Call it inside :func:`_style`."""
+    so that several SVGs can share one page, ``label`` as its accessible name.
+    Call it inside :func:`_style`."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     svg = buf.getvalue()
@@ -189,7 +190,8 @@ def _svg(fig, key: str) -> str:
         text = re.sub(r'(\sid=")', rf"\1{key}-", tag.group(0))
         return re.sub(r'(href="#|url\(#)', rf"\1{key}-", text)
 
-    return re.sub(r"<[^<>]+>", prefix, svg)
+    svg = re.sub(r"<[^<>]+>", prefix, svg)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{html.escape(label, quote=True)}" ', 1)
 
 
 def _rank_size_points(size_counts: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -231,7 +233,7 @@ def sizes_figure(entry: dict[str, Any], key: str) -> str:
         ax.grid(True, which="major", color="0.9", lw=0.6)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                   title="level", alignment="left")
-        return _svg(fig, key)
+        return _svg(fig, key, f"Leaves per class of each level of {entry['source']}, largest first")
 
 
 def alignment_figure(data: dict[str, Any], key: str) -> str:
@@ -270,7 +272,8 @@ def alignment_figure(data: dict[str, Any], key: str) -> str:
                          fontsize=8, color="0.35")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 3), frameon=False)
-        return _svg(fig, key)
+        return _svg(fig, key, f"NMI, H(target | pretraining) and purity against the number of classes, "
+                              f"target {tgt['source']}:{tgt['level']}")
 
 
 # ----------------------------------------------------------------------------- the page

@@ -150,6 +150,7 @@ def test_page_is_self_contained(page):
     assert not re.findall(r"url\((?!#)", text)  # only references inside the page
     assert not re.search(r"<script(?![^>]*application/json)", text)  # no code runs
     assert text.count("<svg ") == 1 + 3  # the alignment picture and one per map
+    assert text.count('<svg role="img" aria-label="') == 4
     ids = re.findall(r'\bid="([^"]+)"', text)
     assert len(ids) == len(set(ids)), "ids repeat across the figures"
     for ref in set(re.findall(r'(?:href="#|url\(#)([^")]+)', text)):
@@ -228,6 +229,9 @@ def test_bad_inputs_are_one_line_and_write_nothing(maps, tmp_path, case):
     res = invoke("report", *args, "-o", out)
     assert_one_line_error(res, *fragments)
     assert list(out.parent.iterdir()) == []  # no page, no temp file
+    res = invoke("report", *args, "-o", "-")
+    assert_one_line_error(res, *fragments)
+    assert res.stdout == b""
 
 
 def test_missing_output_folder_fails_before_any_work(maps, tmp_path):
