@@ -266,10 +266,7 @@ def alignment_figure(data: dict[str, Any], key: str) -> str:
             else:
                 ax.set_ylim(0, 1.04)
         for ax in axes[2:]:
-            ax.set_xlabel("number of pretraining classes (log scale)")
-        axes[0].annotate(f"target: {tgt['classes']:,} classes", (tgt["classes"], 0.02),
-                         xycoords=("data", "axes fraction"), rotation=90, ha="right", va="bottom",
-                         fontsize=8, color="0.35")
+            ax.set_xlabel(f"pretraining classes (log scale); dotted: the target's {tgt['classes']:,}")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 3), frameon=False)
         return _svg(fig, key, f"NMI, H(target | pretraining) and purity against the number of classes, "
@@ -356,7 +353,7 @@ def _alignment_section(data: dict[str, Any]) -> str:
             "A level aligns with the target when each of its classes lies inside one target class: "
             "purity 1 and H(target | pretraining) = 0 bits (it nests in the target). Finer levels that "
             "stay aligned are the ones that transfer best; a random control with the same group sizes "
-            "shows what chance gives. The dotted line marks the target's own number of classes.</p>"
+            "shows what chance gives. The dotted line marks the number of classes of the target itself.</p>"
             '<figure id="alignment-figure">'
             f'{alignment_figure(data, "alignment")}</figure>{table}'
             '<p class="note">The numbers are those of <code>granularity compare MAP:LEVEL TARGET --json</code> '
