@@ -234,6 +234,20 @@ def test_bad_inputs_are_one_line_and_write_nothing(maps, tmp_path, case):
     assert res.stdout == b""
 
 
+def test_a_level_with_a_label_gap_is_refused(tmp_path):
+    """Labels 0 and 2 but no 1: counting an empty class would be a wrong number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    i32 = pa.int32()
+    pq.write_table(pa.table({"leaf_index": pa.array([0, 1, 2], i32), "leaf_id": ["a", "b", "c"],
+                             "leaf_name": ["a", "b", "c"], "lv": pa.array([0, 2, 2], i32),
+                             "lv_id": ["x", "y", "y"], "lv_name": ["x", "y", "y"]}), tmp_path / "gap.parquet")
+    res = invoke("report", tmp_path / "gap.parquet", "-o", tmp_path / "g.html")
+    assert_one_line_error(res, "gap.parquet")  # refused here or by the reader
+    assert not (tmp_path / "g.html").exists()
+
+
 def test_missing_output_folder_fails_before_any_work(maps, tmp_path):
     res = invoke("report", maps["wordnet"], "-o", tmp_path / "no" / "r.html")
     assert_one_line_error(res, "folder", "does not exist")
