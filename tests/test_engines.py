@@ -21,6 +21,11 @@ import pytest
 
 from conftest import ROOT, run_cli
 
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),
+]
+
 ROWS = 1_200_000
 ROW_GROUPS = 4          # the manifest file's row groups: the engines' partitions
 LEVEL = "level_3"
