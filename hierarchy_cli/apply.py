@@ -454,11 +454,20 @@ class Relabeler:
         """Relabel a pandas DataFrame (for Dask ``map_partitions``); keeps its index."""
         import pyarrow as pa
 
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        out = self(table).to_pandas()
+        table = self(pa.Table.from_pandas(df, preserve_index=False))
+        for i, f in enumerate(table.schema):  # pandas categories must be unique; names may repeat
+            if pa.types.is_dictionary(f.type) and any(_repeats(c.dictionary) for c in table.column(i).chunks):
+                table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type).dictionary_encode())
+        out = table.to_pandas()
         if self.unknown != "drop":
             out.index = df.index
         return out
+
+
+def _repeats(values) -> bool:
+    import pyarrow.compute as pc
+
+    return len(pc.unique(values)) != len(values)
 
 
 def make_relabeler(

@@ -245,24 +245,40 @@ def _level_columns(columns: list[str]) -> list[str]:
             if c not in LEAF_COLUMNS and f"{c}_id" in names and f"{c}_name" in names]
 
 
-def read_label_map(path: str | os.PathLike | IO[bytes], check: bool = True) -> LabelMap:
+def _map_source(path) -> tuple[Any, str]:
+    """``(what pyarrow opens, the name messages use)`` for ``read_label_map(path)``.
+
+    ``'-'`` (stdin), bytes and binary file objects are read whole into an Arrow
+    buffer: pyarrow reading through a Python file object can abort the interpreter
+    at exit ("terminate called without an active exception", apache/arrow#33975).
+    """
+    import pyarrow as pa
+
+    if isinstance(path, (str, os.PathLike)) and str(path) != "-":
+        return path, str(path)
+    if isinstance(path, (bytes, bytearray, memoryview, pa.Buffer)):
+        return pa.BufferReader(pa.py_buffer(path)), "<bytes>"
+    if str(path) == "-":
+        data, source = sys.stdin.buffer.read(), "stdin"
+    elif callable(getattr(path, "read", None)):
+        data, source = path.read(), str(getattr(path, "name", None) or "<file>")
+        if isinstance(data, str):
+            raise TypeError(f"path: file {source!r} is open in text mode; open it with 'rb'")
+    else:
+        raise TypeError(f"path: expected '-', a file path, bytes or a binary file object, got {type(path).__name__}")
+    return pa.BufferReader(pa.py_buffer(data)), source
+
+
+def read_label_map(path: str | os.PathLike | bytes | IO[bytes], check: bool = True) -> LabelMap:
     """Read a label map written by granularity (or any file with its columns).
 
-    Raises :class:`GranularityError` naming the file and the problem when it is not
-    readable parquet or lacks a column of the schema.
+    ``path`` is a file path, ``'-'`` for stdin, the file's bytes, or a binary file
+    object (read to its end). Raises :class:`GranularityError` naming the file and
+    the problem when it is not readable parquet or lacks a column of the schema.
     """
     import pyarrow.parquet as pq
 
-    if str(path) == "-":
-        source = "stdin"
-    elif isinstance(path, (str, os.PathLike)):
-        source = str(path)
-    else:
-        source = getattr(path, "name", None) or "<file>"
-    if str(path) == "-":
-        import io
-
-        path = io.BytesIO(sys.stdin.buffer.read())
+    path, source = _map_source(path)
     if isinstance(path, (str, os.PathLike)):
         if Path(path).is_dir():
             raise GranularityError(f"label map {source!r} is a folder, not a file")
