@@ -463,10 +463,8 @@ def _int_column(table, name: str, where: str, row: str) -> np.ndarray:
     values = col.to_pylist()
     if col.null_count:
         raise GranularityError(f"{where}: column {name!r} has a missing value at {row} {values.index(None)}")
-    arr = np.asarray(values)
-    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > INT32_MAX:
-        arr = np.asarray(values, dtype=object)
-    return arr if arr.size else np.zeros(0, dtype=np.int64)
+    # uint64 values may not fit int64: keep them as Python ints for the range check
+    return np.asarray(values, dtype=object if col.type == pa.uint64() else np.int64)
 
 
 def _as_int32(col):
