@@ -293,3 +293,15 @@ def test_the_maps_sha256_is_kept_when_read_from_stdin(tmp_path):
     assert res.code == 0, res.stderr
     meta = json.loads(pq.read_schema(tmp_path / "out.parquet").metadata[b"granularity"])
     assert meta["map"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_cluster_within_records_the_sha256_of_a_map_read_from_stdin(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "emb.npy", rng.normal(size=(5, 4)).astype(np.float32))
+    (tmp_path / "classes.txt").write_text("".join(f"{x}\n" for x in LEAVES))
+    data = save(tmp_path, foreign([0, 0, 1, 1, 2])).read_bytes()
+    res = invoke("cluster", "--k", "4", "-e", tmp_path / "emb.npy", "--classes", tmp_path / "classes.txt",
+                 "--within", "-:grp", "-o", tmp_path / "w.parquet", stdin=data)
+    assert res.code == 0, res.stderr
+    meta = json.loads(pq.read_schema(tmp_path / "w.parquet").metadata[b"granularity"])
+    assert meta["within"]["sha256"] == hashlib.sha256(data).hexdigest()
