@@ -305,3 +305,21 @@ def test_cluster_within_records_the_sha256_of_a_map_read_from_stdin(tmp_path):
     assert res.code == 0, res.stderr
     meta = json.loads(pq.read_schema(tmp_path / "w.parquet").metadata[b"granularity"])
     assert meta["within"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_extra_columns_listed_in_the_metadata_are_kept(tmp_path):
+    # a BREEDS map carries per-leaf columns that are not levels, listed as extra_columns
+    lv = Level.from_keys("grp", np.array([0, 0, 1, 1, 2]), lambda k: f"g{k}", lambda k: f"group {k}")
+    h = Hierarchy(LEAVES, NAMES, [lv], columns={"split": ["source", "target"] * 2 + ["source"],
+                                                 "imagenet_index": [7, 3, 9, 1, 0]})
+    path = tmp_path / "foreign.parquet"
+    write_label_map(h, path)
+    lm = read_label_map(path)
+    assert lm.levels == ["grp"] and lm.table.column("imagenet_index").to_pylist() == [7, 3, 9, 1, 0]
+    assert lm.to_hierarchy().columns["split"] == ["source", "target"] * 2 + ["source"]
+    assert_all_agree(tmp_path, path, [0, 0, 1, 1, 2], [f"g{x}" for x in [0, 0, 1, 1, 2]],
+                     [f"group {x}" for x in [0, 0, 1, 1, 2]])
+    # listed but absent: refused like a missing level
+    table = pq.read_table(path).drop_columns(["split"])
+    assert_all_refuse(tmp_path, save(tmp_path, table),
+                      "is missing column 'split' (the metadata lists it in extra_columns)")
