@@ -908,11 +908,9 @@ def apply_manifest(
     Parquet output carries the ``granularity`` metadata (map and manifest name and
     sha256, levels, key, unknown policy).
     """
-    import json
     import threading
 
-    from . import __version__
-    from .labelmap import METADATA_KEY, LabelMap, atomic_output, read_label_map
+    from .labelmap import LabelMap, atomic_output, granularity_metadata, read_label_map
 
     if batch_rows < 1:
         raise GranularityError(f"--batch-rows {batch_rows} must be at least 1")
@@ -957,8 +955,6 @@ def apply_manifest(
                 return None
             hasher.join()
             meta = {
-                "schema": 1,
-                "tool_version": __version__,
                 "method": "apply",
                 "map": {"name": _display_name(lm.source), "sha256": map_sha},
                 "manifest": {"name": _display_name(manifest), "sha256": digest.get("sha")},
@@ -966,11 +962,9 @@ def apply_manifest(
                 "key": {"column": col, "kind": kind,
                         **({"path_pattern": rel.path_pattern} if rel.path_pattern else {})},
                 "unknown": unknown,
-                "num_classes": {lv: lm.num_classes(lv) for lv in rel.levels},
             }
-            return {**(out_schema.metadata or {}),
-                    METADATA_KEY: json.dumps(meta, sort_keys=True, separators=(",", ":"),
-                                             ensure_ascii=False).encode()}
+            return {**(out_schema.metadata or {}), **granularity_metadata(
+                meta, rel.levels, {lv: lm.num_classes(lv) for lv in rel.levels})}
 
         seen = np.zeros((len(rel.levels), int(rel.lookups.max(initial=0)) + 2), dtype=bool)
         sink = _StdoutSpool() if output == "-" else atomic_output(output, binary=True)

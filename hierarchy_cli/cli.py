@@ -108,7 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    from . import cliutil
-
-    cliutil.CLI_PROCESS = True
     sys.exit(main())

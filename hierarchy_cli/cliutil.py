@@ -106,38 +106,6 @@ def print_level_summary(h: "Hierarchy", title: str, notes: list[str] = (), targe
         con.print(f"wrote {target}")
 
 
-CLI_PROCESS = False  # set by cli.run(), the console entry point
-
-
-def defer_pandas_in_pyarrow() -> None:
-    """Stop pyarrow from importing pandas (about 0.5 s) on its first ``pa.array`` call.
-
-    pyarrow >= 14 imports pandas, when installed, the first time it converts
-    anything, only to ask whether the value is a pandas object. Commands that
-    never hand pandas objects to pyarrow call this first: pyarrow then records
-    "no pandas" for those checks, while ``to_pandas()`` and other pandas features
-    still import it on demand. Do not call it in a process that later passes
-    pandas objects to ``pa.array``/``pa.table``.
-    """
-    if "pandas" in sys.modules or not CLI_PROCESS:
-        return  # only in a real CLI process, never in a library user's or a test's
-
-    class _DeferPandas:
-        def find_spec(self, name, path=None, target=None):
-            if name == "pandas":
-                raise ImportError("pandas deferred by granularity")
-            return None
-
-    finder = _DeferPandas()
-    sys.meta_path.insert(0, finder)
-    try:
-        import pyarrow as pa
-
-        pa.array([0])
-    finally:
-        sys.meta_path.remove(finder)
-
-
 # ----------------------------------------------------------------------------- shared options
 # The class-list options of build, random and cluster: one definition, so their
 # names, completion and wording stay alike; ``note`` adds what differs per command.

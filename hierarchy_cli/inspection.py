@@ -16,28 +16,6 @@ from .errors import GranularityError
 from .hierarchy import Hierarchy, is_refinement
 
 
-def hierarchy_from_map(lm, levels: list[str] | None = None) -> Hierarchy:
-    """The :class:`Hierarchy` of a ``LabelMap`` (only ``levels``, default all), read fast.
-
-    Each level's labels are renumbered by first appearance (a no-op for files
-    granularity wrote) and each group's id and name are taken from its first
-    leaf with one Arrow ``take``, instead of a Python loop over the rows.
-    """
-    from .hierarchy import Level, first_appearance_labels
-
-    out = []
-    for name in levels if levels is not None else lm.levels:
-        labels, firsts = first_appearance_labels(lm.lookup(name))
-        idx = firsts.astype(np.int64)
-        ids = lm.table.column(f"{name}_id").take(idx).to_pylist()
-        names = lm.table.column(f"{name}_name").take(idx).to_pylist()
-        out.append(Level(name, labels, tuple("" if x is None else str(x) for x in ids),
-                         tuple("" if x is None else str(x) for x in names)))
-    meta = {k: v for k, v in lm.metadata.items()
-            if k not in ("schema", "tool_version", "levels", "num_leaves", "num_classes")}
-    return Hierarchy(lm.leaf_ids, lm.leaf_names, out, meta)
-
-
 def summarize(h: Hierarchy) -> dict[str, Any]:
     """Leaves, nesting and, per level (finest first), classes and group sizes.
 

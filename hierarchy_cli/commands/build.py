@@ -243,9 +243,6 @@ def _int_level(text: str) -> int:
 
 
 def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -> None:
-    from ..cliutil import defer_pandas_in_pyarrow
-
-    defer_pandas_in_pyarrow()
     from ..labelmap import write_label_map
     from ..sources.taxonomy import build_taxonomy, read_taxonomy
 
@@ -286,9 +283,6 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -
 
 def _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
                  class_tree, output) -> None:
-    from ..cliutil import defer_pandas_in_pyarrow
-
-    defer_pandas_in_pyarrow()
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 

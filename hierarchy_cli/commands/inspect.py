@@ -56,7 +56,7 @@ def inspect(
 
     from ..errors import GranularityError
     from ..inspection import lineage as lineage_of
-    from ..inspection import hierarchy_from_map, summarize, tree
+    from ..inspection import summarize, tree
     from ..labelmap import read_label_map
 
     if show_tree and lineage:
@@ -67,7 +67,7 @@ def inspect(
     if tree_only and not show_tree:
         raise GranularityError(f"{tree_only[0]} only applies with --tree")
     lm = read_label_map(label_map)
-    h = hierarchy_from_map(lm)
+    h = lm.to_hierarchy()
     out = sys.stdout
 
     if lineage:

@@ -288,13 +288,7 @@ def _within_groups(within, class_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
     from ..hierarchy import first_appearance_labels
 
     lab, _ = first_appearance_labels(g)
-    meta = {"level": level, "name": os.path.basename(str(lm.source))}
-    try:
-        from .embeddings import file_sha256
-
-        meta["sha256"] = file_sha256(lm.source)
-    except OSError:
-        pass
+    meta = {"level": level, "name": os.path.basename(str(lm.source)), "sha256": lm.sha256}
     return lab.astype(np.int64), meta
 
 
@@ -497,12 +491,9 @@ def save_centroids(result: ClusterResult, target: str) -> None:
 
 def _sample_table(sample_ids: list[str], leaf: np.ndarray, class_ids, leaf_levels, sample_level, meta):
     """A per-sample label map: sample_id, leaf_index, the sample level, then leaf levels via leaf_index."""
-    import json
-
     import pyarrow as pa
 
-    from .. import __version__
-    from ..labelmap import METADATA_KEY
+    from ..labelmap import granularity_metadata
 
     cols: dict[str, Any] = {
         "sample_id": pa.array(sample_ids, type=pa.string()),
@@ -524,12 +515,9 @@ def _sample_table(sample_ids: list[str], leaf: np.ndarray, class_ids, leaf_level
         cols[f"{name}_name"] = pa.DictionaryArray.from_arrays(
             idx, pa.array([names[int(o)] for o in order], type=pa.string())).dictionary_decode()
         num_classes[name] = len(firsts)
-    full = {"schema": 1, "tool_version": __version__, **meta,
-            "levels": [lv[0] for lv in levels], "num_samples": len(sample_ids),
-            "num_leaves": len(class_ids), "num_classes": num_classes}
     table = pa.table(cols)
-    blob = json.dumps(full, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return table.replace_schema_metadata({METADATA_KEY: blob})
+    return table.replace_schema_metadata(granularity_metadata(
+        meta, [lv[0] for lv in levels], num_classes, num_samples=len(sample_ids), num_leaves=len(class_ids)))
 
 
 def split_leaves_table(

@@ -168,15 +168,11 @@ def _reference(like: Any, like_levels: Sequence[str] | str | None):
         if spec_levels is not None and like_levels:
             raise GranularityError("give the reference levels once: MAP:LEVEL or like_levels, not both")
         like_levels = spec_levels or like_levels
-        from ..inspection import hierarchy_from_map
-
-        ref = hierarchy_from_map(lm, like_levels or None)
+        ref = lm.to_hierarchy(like_levels or None)
         meta = inp.describe()
         source = lm.source
     elif isinstance(like, LabelMap):
-        from ..inspection import hierarchy_from_map
-
-        ref, source = hierarchy_from_map(like, like_levels or None), like.source
+        ref, source = like.to_hierarchy(like_levels or None), like.source
         meta = {"name": Path(like.source).name, "sha256": _hierarchy_digest(ref)}
     elif isinstance(like, Hierarchy):
         ref, source = like, "the reference hierarchy"

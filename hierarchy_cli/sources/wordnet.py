@@ -221,11 +221,13 @@ def _parse_wnids(wnids: Sequence[str]) -> tuple[np.ndarray, list[int]]:
 
 
 def graph_from_table(table, origin: str) -> WordNetGraph:
-    from ..arrowutil import list_parts, to_numpy
-
-    offsets = to_numpy(table.column("offset"))
-    ptr, parent_values = list_parts(table.column("parents"))
-    parent_offsets = to_numpy(parent_values)
+    offsets = np.asarray(table.column("offset").to_pylist(), dtype=np.int32)
+    parents = table.column("parents").combine_chunks()
+    ptr = np.asarray(parents.offsets.to_pylist(), dtype=np.int64)
+    # .values + slice, not .flatten(): flatten imports pyarrow.compute (0.1 s)
+    values = parents.values.slice(int(ptr[0]), int(ptr[-1] - ptr[0]))
+    ptr -= ptr[0]
+    parent_offsets = np.asarray(values.to_pylist(), dtype=np.int32)
     pidx = np.searchsorted(offsets, parent_offsets).astype(np.int32)
     if pidx.size and (pidx.max() >= len(offsets) or not np.array_equal(offsets[pidx], parent_offsets)):
         raise GranularityError(f"WordNet graph from {origin} names parents that are not noun synsets")
