@@ -121,6 +121,18 @@ def topological_layers(g: Graph) -> list[np.ndarray]:
     return layers
 
 
+def ancestor_mask(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = None) -> np.ndarray:
+    """``mask[i]``: node i is one of ``nodes`` or an ancestor of one (any path)."""
+    mark = np.zeros(g.num_nodes, dtype=bool)
+    mark[np.asarray(nodes, dtype=np.int64)] = True
+    for layer in reversed(layers if layers is not None else topological_layers(g)):
+        sel = layer[mark[layer]]
+        if sel.size:
+            pos, _ = _segments(g.parent_ptr, sel)
+            mark[g.parents[pos]] = True
+    return mark
+
+
 def _cycle_members(g: Graph, stuck: np.ndarray) -> list[int]:
     """Follow unresolved parents from a stuck node until a node repeats."""
     stuck_set = set(stuck.tolist())
@@ -238,24 +250,28 @@ def depth_nodes(m: np.ndarray, leaf_depth: np.ndarray, d: int) -> np.ndarray:
     return m[np.arange(m.shape[0]), col]
 
 
-def parse_int_list(text: str, what: str) -> list[int]:
-    """Parse ``"0-9"``, ``"1,3,5"`` or ``"0-3,7"`` into a sorted list of distinct ints >= 0."""
-    import re
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, (list, tuple, range)) and len(value) == 0)
 
-    out: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if m is None:
-            if re.fullmatch(r"-\d+", part):
-                raise GranularityError(f"{what} {text!r}: {part} is negative")
-            raise GranularityError(f"{what} {text!r}: {part!r} is not a whole number or a range like 0-9")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        if lo > hi:
-            raise GranularityError(f"{what} {text!r}: range {part!r} runs backwards")
-        out.update(range(lo, hi + 1))
-    return sorted(out)
+
+def check_cut_request(levels, depths, rule: str) -> None:
+    """Check what :func:`cut_levels` is asked for before any input is read.
+
+    ``levels``/``depths``: ``"0-9"``, ``"1,3,5"``, an int or a list of ints (exactly
+    one of the two); ``rule``: one of :data:`RULES`. Messages name the parameter.
+    """
+    from .inputs import int_ranges
+
+    if _given(levels) and _given(depths):
+        raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
+    if not _given(levels) and not _given(depths):
+        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+    if _given(levels):
+        int_ranges(levels, "levels")
+    else:
+        int_ranges(depths, "depths")
+    if rule not in RULES:
+        raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
 
 
 @dataclass
@@ -269,32 +285,41 @@ class CutInfo:
 def cut_levels(
     g: Graph,
     leaves: np.ndarray,
-    levels: Sequence[int] = (),
-    depths: Sequence[int] = (),
+    levels: Sequence[int] | str = (),
+    depths: Sequence[int] | str = (),
     rule: str = "longest",
     class_tree: bool = False,
 ) -> tuple[list, CutInfo]:
     """Levels ``level_<k>`` (k hops up) and ``depth_<d>`` (cut d below the root), finest first.
 
-    ``leaves`` are node indices in class-index order. With ``class_tree`` the
-    hops and depths count only the leaves themselves (:func:`class_paths`): a
-    node that is not a class is skipped. Returns the
+    ``leaves`` are node indices in class-index order; ``levels``/``depths`` as in
+    :func:`check_cut_request`. With ``class_tree`` the hops and depths count only
+    the leaves themselves (:func:`class_paths`): a node that is not a class is
+    skipped. A level or depth beyond the deepest class is an error naming the
+    range that exists (above it, every level repeats the last), found before any
+    range is expanded. Returns the
     :class:`~hierarchy_cli.hierarchy.Level` list and a :class:`CutInfo`.
     """
     from .hierarchy import Level
+    from .inputs import parse_int_list
 
-    if levels and depths:
-        raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
+    check_cut_request(levels, depths, rule)
     paths = choose_paths(g, rule)
     leaves = np.asarray(leaves, dtype=np.int64)
     if class_tree:
         paths = class_paths(paths, leaves)
-    m = path_matrix(paths, leaves)
     leaf_depth = paths.depth[leaves]
+    deepest = int(leaf_depth.max()) if leaves.size else 0
+    beyond = f"beyond every class: the deepest class is {deepest} hops below the root"
+    ks = parse_int_list(levels, "levels", maximum=deepest, beyond=f"{beyond}, so levels run 0-{deepest}") \
+        if _given(levels) else []
+    ds = parse_int_list(depths, "depths", maximum=deepest, beyond=f"{beyond}, so depths run 0-{deepest}") \
+        if _given(depths) else []
+    m = path_matrix(paths, leaves)
     out = []
-    for k in sorted(set(levels)):
+    for k in ks:
         out.append(Level.from_keys(f"level_{k}", level_nodes(m, leaf_depth, k), g.ids, g.names))
-    for d in sorted(set(depths), reverse=True):
+    for d in reversed(ds):
         out.append(Level.from_keys(f"depth_{d}", depth_nodes(m, leaf_depth, d), g.ids, g.names))
-    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), int(leaf_depth.max()) if leaves.size else 0)
+    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), deepest)
     return out, info

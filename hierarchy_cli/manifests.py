@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import GranularityError
-from .inputs import IdList, InputFile, parse_id_list
+from .inputs import IdList, InputFile, check_ids, parse_id_list
 
 DEFAULT_DATASET = "imagenet21k"
 
@@ -88,7 +88,13 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
         meta = idl.source.describe()
         if column:
             meta["column"] = column
+        if idl.notes:
+            meta["notes"] = list(idl.notes)
         return idl, meta, f"class list {idl.source.name!r}"
-    data = ("\n".join(str(c) for c in classes) + "\n").encode()
-    idl = parse_id_list(InputFile("<list>", data), "class list")
+    ids = [str(c) for c in classes]
+    data = ("\n".join(ids) + "\n").encode()
+    empty = [i for i, x in enumerate(ids) if not x.strip()]
+    if empty:
+        raise GranularityError(f"classes: item {empty[0]} is an empty id")
+    idl = check_ids(IdList(ids, list(range(len(ids))), InputFile("<list>", data), "item"), "class list", False)
     return idl, {"name": "<list>", "sha256": idl.source.sha256}, "class list"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.graph import Graph, choose_paths, cut_levels
 from hierarchy_cli.hierarchy import Hierarchy, first_appearance_labels
 
@@ -80,10 +82,15 @@ def test_chosen_paths_match_brute_force(dag, rule):
 
 @settings(max_examples=150, deadline=None)
 @given(dags(), st.sampled_from(["longest", "shortest", "first"]),
-       st.lists(st.integers(0, 15), min_size=1, max_size=4), st.booleans())
+       st.lists(st.integers(0, 15), min_size=1, max_size=4, unique=True), st.booleans())
 def test_cut_invariants(dag, rule, ks, use_depth):
     g, _, leaves = dag
     kwargs = {"depths": ks} if use_depth else {"levels": ks}
+    deepest = int(choose_paths(g, rule).depth[np.array(leaves)].max())
+    if max(ks) > deepest:  # beyond every class: refused, naming the levels that exist
+        with pytest.raises(GranularityError, match=f"beyond every class.*run 0-{deepest}"):
+            cut_levels(g, np.array(leaves), rule=rule, **kwargs)
+        return
     levels, _ = cut_levels(g, np.array(leaves), rule=rule, **kwargs)
     h = Hierarchy([g.ids[i] for i in leaves], [g.names[i] for i in leaves], levels, nested=True)
     h.validate()  # contiguous first-appearance labels, one label per leaf, nesting
