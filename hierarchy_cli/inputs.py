@@ -334,8 +334,25 @@ def read_table(source: str | os.PathLike | InputFile, what: str) -> Table:
     return _read_delimited(inp, what, "\t" if inp.kind == "tsv" else ",")
 
 
+def _header_fields(line: bytes, delimiter: str) -> list[str]:
+    """The fields of a header line, parsed by pyarrow.csv with the same quoting rules (no type guessing)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    most = line.count(delimiter.encode()) + 1  # quoted delimiters make it fewer
+    row = pcsv.read_csv(
+        io.BytesIO(line + b"\n"),
+        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter),
+        convert_options=pcsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(most)},
+                                            strings_can_be_null=False, quoted_strings_can_be_null=False),
+    )
+    return [str(v).strip() for v in row.to_pylist()[0].values()]
+
+
 def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
-    import csv
     import io
 
     import numpy as np
@@ -355,7 +372,11 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
     end = end_m.start() if end_m else len(data)
     body_start = end_m.end() if end_m else len(data)
     header_line = data[:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
-    header = [h.strip() for h in next(csv.reader([data[start:end].decode("utf-8")], delimiter=delimiter))]
+    try:
+        header = _header_fields(data[start:end], delimiter)
+    except pa.ArrowInvalid as exc:
+        raise GranularityError(f"{label} line {header_line}: cannot read the header row: "
+                               f"{str(exc).splitlines()[0]}") from None
     if not any(header):
         raise GranularityError(f"{label} line {header_line}: the header row is empty")
     seen: dict[str, int] = {}

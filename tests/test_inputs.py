@@ -140,6 +140,8 @@ def test_table_reader_keeps_text_and_names_lines_through_bom_crlf_and_blank_line
         inputs.read_table(InputFile("t.tsv", bad), "edge list")
     with pytest.raises(GranularityError, match="names column 'id' twice"):
         inputs.read_table(InputFile("t.csv", b"id,id\n1,2\n"), "class list")
+    with pytest.raises(GranularityError, match=r"'t.csv' line 2: cannot read the header row"):
+        inputs.read_table(InputFile("t.csv", b'\n"id,name\nx,y\n'), "class list")
     with pytest.raises(GranularityError, match=r"not UTF-8 text \(bad byte at line 2\)"):
         inputs.read_table(InputFile("t.csv", b"id\n\xff\n"), "class list")
 
