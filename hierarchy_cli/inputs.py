@@ -99,8 +99,12 @@ def utf8_text(inp: InputFile, what: str) -> str:
 
 
 def decode_lines(inp: InputFile, what: str) -> list[str]:
-    """Decode UTF-8 text (BOM and CRLF tolerated) into lines."""
-    return utf8_text(inp, what).splitlines()
+    """Decode UTF-8 text (BOM tolerated) into lines ended by LF, CRLF or CR, nothing else.
+
+    (``str.splitlines`` would also split at form feeds, U+2028 and others, cutting an id.)
+    """
+    lines = utf8_text(inp, what).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def text_lines(inp: InputFile, what: str):
@@ -534,8 +538,3 @@ def find_duplicates(ids, where) -> list[tuple[str, str]]:
 def duplicate_positions(ids: IdList) -> list[tuple[str, str]]:
     """Every repeated id of an :class:`IdList`, with its line and the first one's."""
     return find_duplicates(ids.ids, ids.where)
-
-
-def read_parquet_bytes(inp: InputFile, what: str, columns: list[str] | None = None):
-    """Read a parquet input into an Arrow table, with a one-line error if corrupt."""
-    return read_table(inp, what).table if columns is None else read_table(inp, what).table.select(columns)

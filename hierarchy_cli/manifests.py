@@ -67,7 +67,8 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
     """The leaves from ``--classes`` or ``--dataset``, as every command reads them.
 
     ``classes`` is a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet
-    column) or a list of ids; without it, ``dataset`` (or ``default``) names a
+    column; see :mod:`hierarchy_cli.inputs` for the id rules) or a list of ids,
+    each taken exactly as given (empty or repeated ids are errors); without it, ``dataset`` (or ``default``) names a
     shipped list. Returns ``(IdList, metadata, display name)``, or ``None`` when
     neither is given and there is no default.
     """

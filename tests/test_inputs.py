@@ -74,6 +74,8 @@ def test_duplicates_after_trimming_name_both_lines_and_blank_lines_are_noted(tmp
     assert idl.notes == ("2 blank lines between ids skipped (first: line 2): leaf_index counts ids, not lines",)
     p.write_text("cat\ndog\n\n")  # a trailing blank line is no news
     assert read_id_list(p).notes == ()
+    p.write_bytes("Felis\u2028catus\x0cx\rdog\r\n".encode())  # only LF, CRLF and CR end a line
+    assert read_id_list(p).ids == ["Felis\u2028catus\x0cx", "dog"]
 
 
 def test_ids_with_spaces_pass_through_every_builder_that_takes_any_id(tmp_path):
