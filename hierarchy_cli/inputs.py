@@ -302,6 +302,19 @@ def csv_options(delimiter: str, column_names: list[str] | None = None, column_ty
     )
 
 
+def open_csv_stream(source, delimiter: str, column_types=None, block_size: int = 1 << 24):
+    """Stream a CSV/TSV with a header row as record batches, parsed like :func:`read_table`.
+
+    ``source`` is a path or a binary file object (``pyarrow.input_stream`` for
+    compressed files); ``column_types`` fixes some columns' types (say
+    ``pa.string()`` for ids), the others are inferred from the first block.
+    Returns ``pyarrow.csv.open_csv``'s reader; its errors are pyarrow's.
+    """
+    import pyarrow.csv as pcsv
+
+    return pcsv.open_csv(source, *csv_options(delimiter, None, column_types, block_size))
+
+
 def _line_numbers(body: bytes):
     """1-based line number of every non-empty line of ``body`` (``\\n``, ``\\r\\n`` or ``\\r`` ends a line)."""
     import numpy as np

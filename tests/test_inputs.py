@@ -148,6 +148,17 @@ def test_table_reader_keeps_text_and_names_lines_through_bom_crlf_and_blank_line
         inputs.read_table(InputFile("t.csv", b"id\n\xff\n"), "class list")
 
 
+def test_the_streaming_variant_parses_like_the_table_reader(tmp_path):
+    import pyarrow as pa
+
+    p = tmp_path / "m.csv"
+    p.write_text('\ufeffpath,wnid\r\n"a, 1.jpg",00123\r\n\r\nb.jpg,n01440764\r\n')
+    stream = inputs.open_csv_stream(str(p), ",", column_types={"path": pa.string(), "wnid": pa.string()})
+    streamed = pa.Table.from_batches(list(stream))
+    assert streamed.equals(inputs.read_table(str(p), "manifest").table)
+    assert streamed.column("wnid").to_pylist() == ["00123", "n01440764"]
+
+
 def test_every_table_input_goes_through_the_one_reader(tmp_path, monkeypatch):
     seen = []
     real = inputs.read_table
