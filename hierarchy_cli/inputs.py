@@ -411,7 +411,10 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
         return "skip"
 
     try:
-        table = pcsv.read_csv(io.BytesIO(body), *csv_options(delimiter, header, invalid_row_handler=on_invalid))
+        if body.strip(b"\r\n"):
+            table = pcsv.read_csv(io.BytesIO(body), *csv_options(delimiter, header, invalid_row_handler=on_invalid))
+        else:  # a header and nothing below it
+            table = pa.table({c: pa.array([], pa.string()) for c in header})
     except pa.ArrowInvalid as exc:
         raise GranularityError(f"{label} is not readable {'TSV' if delimiter == chr(9) else 'CSV'}: "
                                f"{str(exc).splitlines()[0]}") from None

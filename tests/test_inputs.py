@@ -140,6 +140,9 @@ def test_table_reader_keeps_text_and_names_lines_through_bom_crlf_and_blank_line
     bad = "a\tb\n\nx\ty\nz\n".encode()
     with pytest.raises(GranularityError, match=r"'t.tsv' line 4: 1 fields, expected 2 like the header"):
         inputs.read_table(InputFile("t.tsv", bad), "edge list")
+    assert inputs.read_table(InputFile("t.csv", b"id,name\r\n\r\n"), "class list").num_rows == 0
+    with pytest.raises(GranularityError, match="'h.csv' holds no ids"):
+        inputs.parse_id_list(InputFile("h.csv", b"wnid\n"), "class list")
     with pytest.raises(GranularityError, match="names column 'id' twice"):
         inputs.read_table(InputFile("t.csv", b"id,id\n1,2\n"), "class list")
     with pytest.raises(GranularityError, match=r"'t.csv' line 2: cannot read the header row"):
