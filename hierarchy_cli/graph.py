@@ -27,7 +27,7 @@ million edges takes well under a second.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -274,12 +274,49 @@ def check_cut_request(levels, depths, rule: str) -> None:
         raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
 
 
+def _within(value, what: str, kind: str, deepest: int, notes: list[str]) -> list[int]:
+    """The levels (or depths) asked for, with those beyond the deepest class handled.
+
+    Above the deepest class every level repeats the last one (``level_<deepest>``
+    has every class at its root, ``depth_<deepest>`` keeps every class apart). A
+    range reaching past it is cut there, before it is expanded (``0-300000000``
+    costs nothing), and a note says so; a number named alone is written, with a
+    note; a request left with no level at all is an error naming the levels that exist.
+    """
+    from .inputs import expand_ranges, int_ranges, shown_ranges
+
+    runs = int_ranges(value, what)
+    shown = shown_ranges(value, runs)
+    where = f"the deepest class is {deepest} hops below the root"
+    kept, cut = [], []
+    for lo, hi in runs:
+        if lo < hi and hi > deepest:
+            if lo <= deepest:
+                kept.append((lo, deepest))
+            start = max(lo, deepest + 1)
+            cut.append(f"{start}-{hi}" if start < hi else str(hi))
+        else:
+            kept.append((lo, hi))
+    if not kept:
+        raise GranularityError(f"{what} {shown!r} is beyond every class: {where}, so {what} run 0-{deepest}")
+    out = expand_ranges(kept, what, shown)
+    if cut:
+        notes.append(f"{what} {', '.join(cut)} not written: beyond every class ({where}), "
+                     f"they would repeat {kind}_{deepest}")
+    alone = [v for v in out if v > deepest]
+    if alone:
+        names = ", ".join(f"{kind}_{v}" for v in alone)
+        notes.append(f"{names}: beyond every class ({where}), the same groups as {kind}_{deepest}")
+    return out
+
+
 @dataclass
 class CutInfo:
     """What the summary reports about a cut: leaves that had more than one path."""
 
     leaves_with_choice: int
     max_depth: int
+    notes: list[str] = field(default_factory=list)  # levels beyond the deepest class
 
 
 def cut_levels(
@@ -295,13 +332,11 @@ def cut_levels(
     ``leaves`` are node indices in class-index order; ``levels``/``depths`` as in
     :func:`check_cut_request`. With ``class_tree`` the hops and depths count only
     the leaves themselves (:func:`class_paths`): a node that is not a class is
-    skipped. A level or depth beyond the deepest class is an error naming the
-    range that exists (above it, every level repeats the last), found before any
-    range is expanded. Returns the
+    skipped. Levels or depths beyond the deepest class: see :func:`_within`
+    (``CutInfo.notes`` says what was cut or repeated). Returns the
     :class:`~hierarchy_cli.hierarchy.Level` list and a :class:`CutInfo`.
     """
     from .hierarchy import Level
-    from .inputs import parse_int_list
 
     check_cut_request(levels, depths, rule)
     paths = choose_paths(g, rule)
@@ -310,16 +345,14 @@ def cut_levels(
         paths = class_paths(paths, leaves)
     leaf_depth = paths.depth[leaves]
     deepest = int(leaf_depth.max()) if leaves.size else 0
-    beyond = f"beyond every class: the deepest class is {deepest} hops below the root"
-    ks = parse_int_list(levels, "levels", maximum=deepest, beyond=f"{beyond}, so levels run 0-{deepest}") \
-        if _given(levels) else []
-    ds = parse_int_list(depths, "depths", maximum=deepest, beyond=f"{beyond}, so depths run 0-{deepest}") \
-        if _given(depths) else []
+    notes: list[str] = []
+    ks = _within(levels, "levels", "level", deepest, notes) if _given(levels) else []
+    ds = _within(depths, "depths", "depth", deepest, notes) if _given(depths) else []
     m = path_matrix(paths, leaves)
     out = []
     for k in ks:
         out.append(Level.from_keys(f"level_{k}", level_nodes(m, leaf_depth, k), g.ids, g.names))
     for d in reversed(ds):
         out.append(Level.from_keys(f"depth_{d}", depth_nodes(m, leaf_depth, d), g.ids, g.names))
-    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), deepest)
+    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), deepest, notes)
     return out, info

@@ -169,19 +169,13 @@ def int_ranges(value, what: str, minimum: int = 0, ranges: bool = True) -> list[
     return out
 
 
-def parse_int_list(value, what: str, minimum: int = 0, maximum: int | None = None,
-                   ranges: bool = True, beyond: str = "") -> list[int]:
-    """Distinct whole numbers, ascending, from ``"0-9"``, ``"1,3,5"``, ``"0-3,7"``, an int or a list.
+def shown_ranges(value, runs: list[tuple[int, int]]) -> str:
+    """How ``value`` reads in a message: the text given, or its runs."""
+    return value if isinstance(value, str) else ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
-    A number given twice is an error; so is one above ``maximum`` (checked before a
-    range is expanded; ``beyond`` explains the limit in the message).
-    """
-    runs = int_ranges(value, what, minimum, ranges)
-    shown = value if isinstance(value, str) else ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
-    if maximum is not None:
-        top = max(hi for _, hi in runs)
-        if top > maximum:
-            raise GranularityError(f"{what} {shown!r}: {top} is {beyond or f'above the largest allowed, {maximum}'}")
+
+def expand_ranges(runs: list[tuple[int, int]], what: str, shown: str) -> list[int]:
+    """The numbers of ``runs``, ascending; a number given twice is an error."""
     seen: set[int] = set()
     for lo, hi in runs:
         run = range(lo, hi + 1)
@@ -190,6 +184,16 @@ def parse_int_list(value, what: str, minimum: int = 0, maximum: int | None = Non
             raise GranularityError(f"{what} {shown!r}: {again} is given twice")
         seen.update(run)
     return sorted(seen)
+
+
+def parse_int_list(value, what: str, minimum: int = 0, ranges: bool = True) -> list[int]:
+    """Distinct whole numbers, ascending, from ``"0-9"``, ``"1,3,5"``, ``"0-3,7"``, an int or a list.
+
+    A number given twice is an error. To bound ranges before expanding them, use
+    :func:`int_ranges` and :func:`expand_ranges` (as :func:`~hierarchy_cli.graph.cut_levels` does).
+    """
+    runs = int_ranges(value, what, minimum, ranges)
+    return expand_ranges(runs, what, shown_ranges(value, runs))
 
 
 def parse_k_list(value, what: str = "--k") -> list[int]:

@@ -252,26 +252,36 @@ def test_missing_classes_can_be_kept_as_their_own_group(tmp_path):
 # ----------------------------------------------------------------------------- levels
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--level", "99"], "levels '99': 99 is beyond every class: the deepest class is 18 hops below the root, "
-                        "so levels run 0-18"),
-    (["--levels", "0-300000000"], "levels '0-300000000': 300000000 is beyond every class"),
-    (["--depth", "19"], "depths '19': 19 is beyond every class"),
-    (["--levels", "1,3,1"], "1 is given twice"),
-])
-def test_levels_beyond_every_class_are_refused_before_any_range_is_expanded(tmp_path, args, fragment):
+def test_levels_beyond_every_class_are_noted_and_ranges_cut_before_expansion(tmp_path):
     out = tmp_path / "o.parquet"
-    res = invoke("build", "--dataset", "imagenet1k", *args, "-o", out)
-    assert_one_line_error(res, fragment)
-    assert not out.exists()
+    res = invoke("build", "--dataset", "imagenet1k", "--levels", "0-300000000", "-o", out)  # before: out of memory
+    assert res.code == 0, res.stderr
+    assert read_label_map(out).levels == [f"level_{k}" for k in range(19)]
+    err = " ".join(res.stderr.split())
+    assert ("levels 19-300000000 not written: beyond every class (the deepest class is 18 hops below the "
+            "root), they would repeat level_18") in err
+    assert read_label_map(out).metadata["notes"] == [
+        "levels 19-300000000 not written: beyond every class (the deepest class is 18 hops below the root), "
+        "they would repeat level_18"]
+    res = invoke("build", "--dataset", "imagenet1k", "--levels", "1,99", "-o", out)  # before: no word of it
+    assert res.code == 0, res.stderr
+    lm = read_label_map(out)
+    assert lm.levels == ["level_1", "level_99"] and lm.num_classes("level_99") == 1
+    assert "level_99: beyond every class (the deepest class is 18 hops below the root), the same groups as " \
+           "level_18" in " ".join(res.stderr.split())
+    res = invoke("build", "--dataset", "imagenet1k", "--depth", "25-30", "-o", out)
+    assert_one_line_error(res, "depths '25-30' is beyond every class: the deepest class is 18 hops below the "
+                               "root, so depths run 0-18")
+    res = invoke("build", "--dataset", "imagenet1k", "--levels", "1,3,1", "-o", out)
+    assert_one_line_error(res, "levels '1,3,1': 1 is given twice")
 
 
 def test_int_ranges_never_expand():
     assert inputs.int_ranges("0-300000000,5", "levels") == [(0, 300000000), (5, 5)]
     assert inputs.parse_int_list("0-3,7", "levels") == [0, 1, 2, 3, 7]
     assert inputs.parse_int_list([3, 1], "levels") == [1, 3]
-    with pytest.raises(GranularityError, match="is beyond every class"):
-        inputs.parse_int_list("0-300000000", "levels", maximum=18, beyond="beyond every class")
+    with pytest.raises(GranularityError, match="3 is given twice"):
+        inputs.parse_int_list("0-5,3", "levels")
 
 
 def test_the_api_validates_its_parameters_before_reading_inputs():

@@ -175,7 +175,7 @@ def build(
 
     write_label_map(h, target)
     n = h.num_leaves
-    notes = [_path_note(h, multi_parent, class_tree)]
+    notes = [_path_note(h, multi_parent, class_tree), *h.metadata.get("notes", [])]
     print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
 
 
@@ -300,4 +300,5 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
     if meta["duplicate_edges"]:
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
     notes.append(_path_note(h, multi_parent, class_tree))
+    notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)

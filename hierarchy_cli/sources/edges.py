@@ -435,6 +435,8 @@ def build_edges(
     }
     if class_tree:
         meta["class_tree"] = True
+    if info.notes:
+        meta["notes"] = info.notes
     if classes is not None or dataset is not None:
         meta["missing_classes"] = missing_classes
         meta["classes_missing"] = len(missing_ids)

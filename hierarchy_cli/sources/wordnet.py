@@ -336,6 +336,8 @@ def build_wordnet(
     }
     if class_tree:
         meta["class_tree"] = True
+    if info.notes:
+        meta["notes"] = info.notes
     h = Hierarchy(list(idl.ids), names, lvls, meta, nested=True)
     return h.validate()
 
