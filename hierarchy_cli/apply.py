@@ -32,6 +32,7 @@ import numpy as np
 
 from .arrowutil import string_array, to_numpy
 from .errors import GranularityError, offenders
+from .inputs import file_sha256 as _sha256_file
 
 UNKNOWN_MODES = ("error", "drop", "keep")
 KEY_KINDS = ("auto", "index", "id")
@@ -866,16 +867,6 @@ class _StdoutSpool:
         finally:
             self._fh.close()
         return False
-
-
-def _sha256_file(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def apply_manifest(

@@ -80,7 +80,10 @@ def level_span(names: list[str]) -> str:
 
 
 def print_level_summary(h: "Hierarchy", title: str, notes: list[str] = (), target: str | None = None) -> None:
-    """Per level: classes, largest and smallest group (with a name), then notes, on stderr."""
+    """Per level: classes, largest and smallest group (with a name), then notes, on stderr.
+
+    The class list's own notes (ids cut at a tab, spaces stripped) come first.
+    """
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
@@ -100,7 +103,9 @@ def print_level_summary(h: "Hierarchy", title: str, notes: list[str] = (), targe
         )
     con = stderr_console()
     con.print(table)
-    for note in notes:
+    classes = h.metadata.get("classes")
+    class_notes = classes.get("notes", []) if isinstance(classes, dict) else []
+    for note in [*class_notes, *notes]:
         con.print(note)
     if target is not None and target != "-":
         con.print(f"wrote {target}")

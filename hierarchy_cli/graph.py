@@ -27,7 +27,7 @@ million edges takes well under a second.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -119,6 +119,18 @@ def topological_layers(g: Graph) -> list[np.ndarray]:
             f"a cycle runs through {shown}"
         )
     return layers
+
+
+def ancestor_mask(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = None) -> np.ndarray:
+    """``mask[i]``: node i is one of ``nodes`` or an ancestor of one (any path)."""
+    mark = np.zeros(g.num_nodes, dtype=bool)
+    mark[np.asarray(nodes, dtype=np.int64)] = True
+    for layer in reversed(layers if layers is not None else topological_layers(g)):
+        sel = layer[mark[layer]]
+        if sel.size:
+            pos, _ = _segments(g.parent_ptr, sel)
+            mark[g.parents[pos]] = True
+    return mark
 
 
 def _cycle_members(g: Graph, stuck: np.ndarray) -> list[int]:
@@ -238,24 +250,64 @@ def depth_nodes(m: np.ndarray, leaf_depth: np.ndarray, d: int) -> np.ndarray:
     return m[np.arange(m.shape[0]), col]
 
 
-def parse_int_list(text: str, what: str) -> list[int]:
-    """Parse ``"0-9"``, ``"1,3,5"`` or ``"0-3,7"`` into a sorted list of distinct ints >= 0."""
-    import re
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, (list, tuple, range)) and len(value) == 0)
 
-    out: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if m is None:
-            if re.fullmatch(r"-\d+", part):
-                raise GranularityError(f"{what} {text!r}: {part} is negative")
-            raise GranularityError(f"{what} {text!r}: {part!r} is not a whole number or a range like 0-9")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        if lo > hi:
-            raise GranularityError(f"{what} {text!r}: range {part!r} runs backwards")
-        out.update(range(lo, hi + 1))
-    return sorted(out)
+
+def check_cut_request(levels, depths, rule: str) -> None:
+    """Check what :func:`cut_levels` is asked for before any input is read.
+
+    ``levels``/``depths``: ``"0-9"``, ``"1,3,5"``, an int or a list of ints (exactly
+    one of the two); ``rule``: one of :data:`RULES`. Messages name the parameter.
+    """
+    from .inputs import int_ranges
+
+    if _given(levels) and _given(depths):
+        raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
+    if not _given(levels) and not _given(depths):
+        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+    if _given(levels):
+        int_ranges(levels, "levels")
+    else:
+        int_ranges(depths, "depths")
+    if rule not in RULES:
+        raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
+
+
+def _within(value, what: str, kind: str, deepest: int, notes: list[str]) -> list[int]:
+    """The levels (or depths) asked for, with those beyond the deepest class handled.
+
+    Above the deepest class every level repeats the last one (``level_<deepest>``
+    has every class at its root, ``depth_<deepest>`` keeps every class apart). A
+    range reaching past it is cut there, before it is expanded (``0-300000000``
+    costs nothing), and a note says so; a number named alone is written, with a
+    note; a request left with no level at all is an error naming the levels that exist.
+    """
+    from .inputs import expand_ranges, int_ranges, shown_ranges
+
+    runs = int_ranges(value, what)
+    shown = shown_ranges(value, runs)
+    where = f"the deepest class is {deepest} hops below the root"
+    kept, cut = [], []
+    for lo, hi in runs:
+        if lo < hi and hi > deepest:
+            if lo <= deepest:
+                kept.append((lo, deepest))
+            start = max(lo, deepest + 1)
+            cut.append(f"{start}-{hi}" if start < hi else str(hi))
+        else:
+            kept.append((lo, hi))
+    if not kept:
+        raise GranularityError(f"{what} {shown!r} is beyond every class: {where}, so {what} run 0-{deepest}")
+    out = expand_ranges(kept, what, shown)
+    if cut:
+        notes.append(f"{what} {', '.join(cut)} not written: beyond every class ({where}), "
+                     f"they would repeat {kind}_{deepest}")
+    alone = [v for v in out if v > deepest]
+    if alone:
+        names = ", ".join(f"{kind}_{v}" for v in alone)
+        notes.append(f"{names}: beyond every class ({where}), the same groups as {kind}_{deepest}")
+    return out
 
 
 @dataclass
@@ -264,37 +316,43 @@ class CutInfo:
 
     leaves_with_choice: int
     max_depth: int
+    notes: list[str] = field(default_factory=list)  # levels beyond the deepest class
 
 
 def cut_levels(
     g: Graph,
     leaves: np.ndarray,
-    levels: Sequence[int] = (),
-    depths: Sequence[int] = (),
+    levels: Sequence[int] | str = (),
+    depths: Sequence[int] | str = (),
     rule: str = "longest",
     class_tree: bool = False,
 ) -> tuple[list, CutInfo]:
     """Levels ``level_<k>`` (k hops up) and ``depth_<d>`` (cut d below the root), finest first.
 
-    ``leaves`` are node indices in class-index order. With ``class_tree`` the
-    hops and depths count only the leaves themselves (:func:`class_paths`): a
-    node that is not a class is skipped. Returns the
+    ``leaves`` are node indices in class-index order; ``levels``/``depths`` as in
+    :func:`check_cut_request`. With ``class_tree`` the hops and depths count only
+    the leaves themselves (:func:`class_paths`): a node that is not a class is
+    skipped. Levels or depths beyond the deepest class: see :func:`_within`
+    (``CutInfo.notes`` says what was cut or repeated). Returns the
     :class:`~hierarchy_cli.hierarchy.Level` list and a :class:`CutInfo`.
     """
     from .hierarchy import Level
 
-    if levels and depths:
-        raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
+    check_cut_request(levels, depths, rule)
     paths = choose_paths(g, rule)
     leaves = np.asarray(leaves, dtype=np.int64)
     if class_tree:
         paths = class_paths(paths, leaves)
-    m = path_matrix(paths, leaves)
     leaf_depth = paths.depth[leaves]
+    deepest = int(leaf_depth.max()) if leaves.size else 0
+    notes: list[str] = []
+    ks = _within(levels, "levels", "level", deepest, notes) if _given(levels) else []
+    ds = _within(depths, "depths", "depth", deepest, notes) if _given(depths) else []
+    m = path_matrix(paths, leaves)
     out = []
-    for k in sorted(set(levels)):
+    for k in ks:
         out.append(Level.from_keys(f"level_{k}", level_nodes(m, leaf_depth, k), g.ids, g.names))
-    for d in sorted(set(depths), reverse=True):
+    for d in reversed(ds):
         out.append(Level.from_keys(f"depth_{d}", depth_nodes(m, leaf_depth, d), g.ids, g.names))
-    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), int(leaf_depth.max()) if leaves.size else 0)
+    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), deepest, notes)
     return out, info

@@ -1,24 +1,48 @@
-"""Reading the user's input files: a path or ``-`` for stdin.
+"""Reading the user's input files: a path or ``-`` for stdin, one home for every table.
 
-Class lists and other id columns come as plain text (one id per line; only the
-first whitespace-separated field counts, so ``words.txt``-style lines work),
-CSV/TSV with a header row, or parquet. UTF-8 with or without a BOM, LF or CRLF.
-Every reader reports the input's name and sha256 for the label map's metadata,
-and raises :class:`GranularityError` naming the file and line on bad input.
+Inputs come as
+
+plain text  one entry per line (class lists, ``parent child`` edge lists, names files);
+CSV / TSV   a header row, then one row per entry (``.csv``: commas, ``.tsv``/``.tab``:
+            tabs), read by :func:`read_table` with :mod:`pyarrow.csv`;
+parquet     any file starting with ``PAR1``, whatever its name.
+
+UTF-8 with or without a BOM, LF or CRLF. Every reader keeps the input's name and
+sha256 for the label map's metadata and raises :class:`GranularityError` naming
+the file and the line (``row`` for parquet, counted from 0) on bad input.
+
+Class lists (:func:`read_id_list`): in plain text each line is one id, the
+whole line with the spaces around it stripped, so ``Felis catus`` stays
+``Felis catus``. A line holding a tab (ImageNet's ``words.txt``:
+``wnid<TAB>words``) gives the text before the first tab; the summary says so.
+Blank lines and lines starting with ``#`` are skipped. Duplicate ids are an
+error naming both lines. Whatever is stripped or cut is reported in
+``IdList.notes`` (printed under the summary, kept in the metadata).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GranularityError, offenders
 
 PARQUET_MAGIC = b"PAR1"
+BOM = b"\xef\xbb\xbf"
 ID_COLUMN_GUESSES = ("wnid", "leaf_id", "id", "class", "synset", "label")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in 1 MiB blocks (embedding files and manifests can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -38,11 +62,11 @@ class InputFile:
 
     @property
     def kind(self) -> str:
-        """``parquet``, ``csv``, ``tsv`` or ``text``, from the extension or the content."""
+        """``parquet``, ``csv``, ``tsv`` or ``text``, from the content or the extension."""
         if self.data[:4] == PARQUET_MAGIC:
             return "parquet"
         suffix = Path(self.name).suffix.lower()
-        if suffix in (".csv",):
+        if suffix == ".csv":
             return "csv"
         if suffix in (".tsv", ".tab"):
             return "tsv"
@@ -65,26 +89,374 @@ def read_input(spec: str | os.PathLike, what: str) -> InputFile:
         raise GranularityError(f"cannot read {what} {spec!r}: {exc.strerror or exc}") from None
 
 
-def decode_lines(inp: InputFile, what: str) -> list[str]:
-    """Decode UTF-8 text (BOM and CRLF tolerated) into lines."""
+def utf8_text(inp: InputFile, what: str) -> str:
+    """The input as text (BOM dropped), or a one-line error naming the line of the bad byte."""
     try:
-        text = inp.data.decode("utf-8-sig")
+        return inp.data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = inp.data[: exc.start].count(b"\n") + 1
+        raise GranularityError(f"{what} {inp.name!r} is not UTF-8 text (bad byte at line {line})") from None
+
+
+def decode_lines(inp: InputFile, what: str) -> list[str]:
+    """Decode UTF-8 text (BOM tolerated) into lines ended by LF, CRLF or CR, nothing else.
+
+    (``str.splitlines`` would also split at form feeds, U+2028 and others, cutting an id.)
+    """
+    lines = utf8_text(inp, what).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def text_lines(inp: InputFile, what: str):
+    """Lines of a text input as an Arrow string array (CR stripped): line ``i+1`` at index ``i``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    utf8_text(inp, what)  # the check with a line number; Arrow then takes the bytes as they are
+    data = inp.data[3:] if inp.data[:3] == BOM else inp.data
+    whole = pa.array([data], type=pa.large_binary()).cast(pa.large_string())
+    lines = pc.split_pattern(whole, "\n").flatten()
+    if len(lines) and data.endswith(b"\n"):
+        lines = lines.slice(0, len(lines) - 1)
+    return pc.utf8_rtrim(lines, "\r")
+
+
+# ----------------------------------------------------------------------------- integer lists
+
+
+def int_ranges(value, what: str, minimum: int = 0, ranges: bool = True) -> list[tuple[int, int]]:
+    """The ``(lo, hi)`` runs of ``"0-9"``, ``"1,3,5"``, ``"0-3,7"``, an int or a list of ints.
+
+    Checks the syntax and ``minimum`` without expanding the ranges (``0-300000000``
+    costs nothing here); :func:`parse_int_list` expands them.
+    """
+    if isinstance(value, bool):
+        raise GranularityError(f"{what} {value!r} is not a whole number")
+    if isinstance(value, int) or (not isinstance(value, (str, bytes)) and hasattr(value, "__index__")):
+        parts: list = [int(value)]
+    elif isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+    else:
+        try:
+            parts = list(value)
+        except TypeError:
+            raise GranularityError(f"{what} {value!r} is not a whole number or a list of them") from None
+    shown = value if isinstance(value, str) else ",".join(map(str, parts))
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            pattern = r"(-?\d+)(?:-(\d+))?" if ranges else r"(-?\d+)()"
+            m = re.fullmatch(pattern, part)
+            if m is None:
+                kind = "a whole number or a range like 0-9" if ranges else "a whole number"
+                hint = " (rank names like genus need --source taxonomy)" if part.isalpha() and ranges else ""
+                raise GranularityError(f"{what} {shown!r}: {part!r} is not {kind}{hint}")
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) else lo
+        else:
+            if isinstance(part, bool) or not hasattr(part, "__index__"):
+                raise GranularityError(f"{what} {shown!r}: {part!r} is not a whole number")
+            lo = hi = int(part)
+        if lo < minimum:
+            if minimum == 0:
+                raise GranularityError(f"{what} {shown!r}: {lo} is negative")
+            raise GranularityError(f"{what} {shown!r}: must be at least {minimum}, not {lo}")
+        if lo > hi:
+            raise GranularityError(f"{what} {shown!r}: range {part!r} runs backwards")
+        out.append((lo, hi))
+    if not out:
+        raise GranularityError(f"{what} is empty")
+    return out
+
+
+def shown_ranges(value, runs: list[tuple[int, int]]) -> str:
+    """How ``value`` reads in a message: the text given, or its runs."""
+    return value if isinstance(value, str) else ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def expand_ranges(runs: list[tuple[int, int]], what: str, shown: str) -> list[int]:
+    """The numbers of ``runs``, ascending; a number given twice is an error."""
+    seen: set[int] = set()
+    for lo, hi in runs:
+        run = range(lo, hi + 1)
+        if not seen.isdisjoint(run):
+            again = next(v for v in run if v in seen)
+            raise GranularityError(f"{what} {shown!r}: {again} is given twice")
+        seen.update(run)
+    return sorted(seen)
+
+
+def parse_int_list(value, what: str, minimum: int = 0, ranges: bool = True) -> list[int]:
+    """Distinct whole numbers, ascending, from ``"0-9"``, ``"1,3,5"``, ``"0-3,7"``, an int or a list.
+
+    A number given twice is an error. To bound ranges before expanding them, use
+    :func:`int_ranges` and :func:`expand_ranges` (as :func:`~hierarchy_cli.graph.cut_levels` does).
+    """
+    runs = int_ranges(value, what, minimum, ranges)
+    return expand_ranges(runs, what, shown_ranges(value, runs))
+
+
+def parse_k_list(value, what: str = "--k") -> list[int]:
+    """``"1000,100"`` -> ``[1000, 100]``: distinct Ks >= 1, largest (finest) first."""
+    if isinstance(value, str) and not value.strip():
+        raise GranularityError(f"{what} is empty: give one K or a list like 1000,100; '' is not a whole number")
+    return parse_int_list(value, what, minimum=1, ranges=False)[::-1]
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+@dataclass
+class Table:
+    """A CSV/TSV (header row) or parquet input as an Arrow table, with each row's position.
+
+    CSV/TSV columns are strings exactly as written (no type guessing, so ``00123``
+    stays ``00123``; empty cells are ``""``); parquet columns keep their types.
+    ``numbers[i]`` is row ``i``'s line in the file (``position == "line"``), or its
+    row counted from 0 (``"row"``, parquet), or its record counted from 1 below
+    the header (``"record"``, when quoted values span lines).
+    """
+
+    source: InputFile
+    table: object  # pyarrow.Table
+    numbers: object  # numpy int64 per row
+    position: str
+    what: str
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def label(self) -> str:
+        return f"{self.what} {self.source.name!r}"
+
+    def where(self, i: int) -> str:
+        return f"{self.position} {int(self.numbers[i])}"
+
+    def pick(self, given: str | None, guesses=(), option: str = "--column", role: str = "id",
+             first_as_default: bool = False) -> str:
+        """The column named ``given`` (exact, else any case), or the first of ``guesses`` present."""
+        cols = self.columns
+        lower: dict[str, str] = {}
+        for c in cols:
+            lower.setdefault(c.lower(), c)
+        if given is not None:
+            found = given if given in cols else lower.get(given.lower())
+            if found is None:
+                raise GranularityError(
+                    f"{option}: {self.label} has no column {given!r}; columns are: {', '.join(cols)}")
+            return found
+        for g in guesses:
+            if g.lower() in lower:
+                return lower[g.lower()]
+        if first_as_default and cols:
+            return cols[0]
         raise GranularityError(
-            f"{what} {inp.name!r} is not UTF-8 text (bad byte at line {line})"
-        ) from None
-    return text.splitlines()
+            f"{self.label} has no {role} column: name it in the header ({guesses[0]}) or with {option}; "
+            f"columns are: {', '.join(cols)}")
+
+    def strings(self, column: str, allow_empty: bool = False):
+        """Column ``column`` as a trimmed Arrow string array; integers become text.
+
+        Other types, nulls and (unless ``allow_empty``) empty values are errors naming the row.
+        """
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = self.table.column(column).combine_chunks()
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+                or pa.types.is_integer(arr.type)):
+            raise GranularityError(f"{self.label}: column {column!r} has type {arr.type}, expected strings")
+        arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
+        if not allow_empty:
+            empty = np.flatnonzero(pc.fill_null(pc.equal(arr, ""), True).to_numpy(zero_copy_only=False))
+            if empty.size:
+                more = f" ({empty.size - 1:,} more rows like it)" if empty.size > 1 else ""
+                raise GranularityError(
+                    f"{self.label} {self.where(int(empty[0]))}: empty id in column {column!r}{more}")
+        return pc.fill_null(arr, "")
+
+
+def csv_options(delimiter: str, column_names: list[str] | None = None, column_types=None,
+                block_size: int = 1 << 24, invalid_row_handler=None):
+    """The ``pyarrow.csv`` read, parse and convert options every CSV/TSV input is read with.
+
+    No type guessing for the named string columns, empty cells are ``""`` (never
+    null), ``"`` quotes as in RFC 4180, blank lines skipped. Use them as
+    ``pyarrow.csv.open_csv(f, *csv_options(...))`` to stream a large file (manifests).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    if column_types is None and column_names is not None:
+        column_types = {c: pa.string() for c in column_names}
+    return (
+        pcsv.ReadOptions(column_names=column_names, block_size=block_size, use_threads=False),
+        pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid_row_handler),
+        pcsv.ConvertOptions(column_types=column_types or {}, strings_can_be_null=False,
+                            quoted_strings_can_be_null=False),
+    )
+
+
+def open_csv_stream(source, delimiter: str, column_types=None, block_size: int = 1 << 24):
+    """Stream a CSV/TSV with a header row as record batches, parsed like :func:`read_table`.
+
+    ``source`` is a path or a binary file object (``pyarrow.input_stream`` for
+    compressed files); ``column_types`` fixes some columns' types (say
+    ``pa.string()`` for ids), the others are inferred from the first block.
+    Returns ``pyarrow.csv.open_csv``'s reader; its errors are pyarrow's.
+    """
+    import pyarrow.csv as pcsv
+
+    return pcsv.open_csv(source, *csv_options(delimiter, None, column_types, block_size))
+
+
+def _line_numbers(body: bytes):
+    """1-based line number of every non-empty line of ``body`` (``\\n``, ``\\r\\n`` or ``\\r`` ends a line)."""
+    import numpy as np
+
+    flat = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    ends = np.flatnonzero(np.frombuffer(flat, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [len(flat)]])
+    return np.flatnonzero(stops > starts) + 1
+
+
+def read_table(source: str | os.PathLike | InputFile, what: str) -> Table:
+    """Read a CSV/TSV (with a header row) or parquet input as a :class:`Table`.
+
+    ``source`` is a path, ``-`` (stdin) or an :class:`InputFile` already read.
+    Rows whose cells are all empty are skipped like blank lines. Errors name the
+    file and the line: not UTF-8, no header, a column named twice, a row with
+    more or fewer fields than the header.
+    """
+    import numpy as np
+
+    inp = source if isinstance(source, InputFile) else read_input(source, what)
+    if inp.kind == "parquet":
+        import io
+
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(io.BytesIO(inp.data))
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise GranularityError(f"{what} {inp.name!r} is not a readable parquet file: {reason}") from None
+        return Table(inp, table, np.arange(table.num_rows, dtype=np.int64), "row", what)
+    return _read_delimited(inp, what, "\t" if inp.kind == "tsv" else ",")
+
+
+def _header_fields(line: bytes, delimiter: str) -> list[str]:
+    """The fields of a header line, parsed by pyarrow.csv with the same quoting rules (no type guessing)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    most = line.count(delimiter.encode()) + 1  # quoted delimiters make it fewer
+    row = pcsv.read_csv(
+        io.BytesIO(line + b"\n"),
+        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter),
+        convert_options=pcsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(most)},
+                                            strings_can_be_null=False, quoted_strings_can_be_null=False),
+    )
+    return [str(v).strip() for v in row.to_pylist()[0].values()]
+
+
+def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    label = f"{what} {inp.name!r}"
+    utf8_text(inp, what)
+    data = inp.data[3:] if inp.data[:3] == BOM else inp.data
+    # the header: the first line with any text (csv parses just that one line)
+    m = re.search(rb"[^\r\n]", data)
+    if m is None:
+        raise GranularityError(f"{label} is empty: expected a header row")
+    start = m.start()
+    end_m = re.compile(rb"\r\n|\r|\n").search(data, start)
+    end = end_m.start() if end_m else len(data)
+    body_start = end_m.end() if end_m else len(data)
+    header_line = data[:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+    try:
+        header = _header_fields(data[start:end], delimiter)
+    except pa.ArrowInvalid as exc:
+        raise GranularityError(f"{label} line {header_line}: cannot read the header row: "
+                               f"{str(exc).splitlines()[0]}") from None
+    if not any(header):
+        raise GranularityError(f"{label} line {header_line}: the header row is empty")
+    seen: dict[str, int] = {}
+    for j, h in enumerate(header):
+        if not h:
+            raise GranularityError(f"{label} line {header_line}: header field {j + 1} is empty (every column needs a name)")
+        if h in seen:
+            raise GranularityError(f"{label} line {header_line}: the header names column {h!r} twice")
+        seen[h] = j
+    body = data[body_start:]
+    bad: list = []
+
+    def on_invalid(row):
+        bad.append(row)
+        return "skip"
+
+    try:
+        if body.strip(b"\r\n"):
+            table = pcsv.read_csv(io.BytesIO(body), *csv_options(delimiter, header, invalid_row_handler=on_invalid))
+        else:  # a header and nothing below it
+            table = pa.table({c: pa.array([], pa.string()) for c in header})
+    except pa.ArrowInvalid as exc:
+        raise GranularityError(f"{label} is not readable {'TSV' if delimiter == chr(9) else 'CSV'}: "
+                               f"{str(exc).splitlines()[0]}") from None
+    lines = _line_numbers(body) + header_line
+    multiline = any(pc.any(pc.match_substring_regex(table.column(c), r"[\r\n]")).as_py()
+                    for c in header if table.num_rows)
+    if bad:
+        first = bad[0]
+        rec = first.number  # records below the header, from 1 (blank lines not counted)
+        pos = f"line {int(lines[rec - 1])}" if rec is not None and not multiline and rec <= lines.size \
+            else f"record {rec}"
+        raise GranularityError(
+            f"{label} {pos}: {first.actual_columns} fields, expected {first.expected_columns} like the header")
+    if multiline or lines.size != table.num_rows:
+        numbers, position = np.arange(1, table.num_rows + 1, dtype=np.int64), "record"
+    else:
+        numbers, position = lines.astype(np.int64), "line"
+    if table.num_rows:  # rows of empty cells only are blank lines too
+        blank = np.ones(table.num_rows, dtype=bool)
+        for c in header:
+            blank &= pc.equal(pc.utf8_trim_whitespace(table.column(c)), "").to_numpy(zero_copy_only=False)
+        if blank.any():
+            table, numbers = table.filter(pa.array(~blank)), numbers[~blank]
+    return Table(inp, table, numbers, position, what)
+
+
+# ----------------------------------------------------------------------------- id lists
 
 
 @dataclass(frozen=True)
 class IdList:
-    """Ids in input order, with the line (or row) each came from."""
+    """Ids in input order, with the line (or row) each came from and notes on what was cut."""
 
     ids: list[str]
     lines: list[int]
     source: InputFile
     position: str = "line"  # how ``lines`` are named in messages
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     def where(self, i: int) -> str:
         return f"{self.position} {self.lines[i]}"
@@ -92,41 +464,74 @@ class IdList:
 
 def read_id_list(spec: str | os.PathLike, what: str = "class list", column: str | None = None,
                  allow_empty: bool = False) -> IdList:
-    """Read ids from text, CSV/TSV or parquet (``column`` picks a column)."""
+    """Read ids from text, CSV/TSV or parquet (``column`` picks a column); see the module doc."""
     inp = read_input(spec, what)
     return parse_id_list(inp, what, column, allow_empty)
 
 
 def parse_id_list(inp: InputFile, what: str, column: str | None = None,
                   allow_empty: bool = False) -> IdList:
-    kind = inp.kind
-    if kind == "parquet":
-        out = _parquet_ids(inp, what, column)
-    elif kind in ("csv", "tsv"):
-        out = _table_ids(inp, what, column, "," if kind == "csv" else "\t")
-    else:
+    if inp.kind == "text":
         if column is not None:
             raise GranularityError(
-                f"--column {column!r} needs a CSV, TSV or parquet file, but {what} {inp.name!r} is plain text"
-            )
-        all_lines = decode_lines(inp, what)
-        tokens = inp.data.split()
-        if len(tokens) == len(all_lines) and b"#" not in inp.data and all(all_lines):
-            # fast path: one bare id per line, no comments or blank lines
-            ids = [line.strip() for line in all_lines]
-            return _checked(IdList(ids, list(range(1, len(ids) + 1)), inp), what, allow_empty)
-        ids, lines = [], []
-        for n, line in enumerate(all_lines, 1):
-            field = line.strip()
-            if not field or field.startswith("#"):
-                continue
-            ids.append(field.split()[0])
-            lines.append(n)
-        out = IdList(ids, lines, inp)
-    return _checked(out, what, allow_empty)
+                f"--column {column!r} needs a CSV, TSV or parquet file, but {what} {inp.name!r} is plain text")
+        out = _text_ids(inp, what)
+    else:
+        t = read_table(inp, what)
+        if not t.columns:
+            out = IdList([], [], inp)
+        else:
+            col = t.pick(column, ID_COLUMN_GUESSES, first_as_default=True)
+            raw = t.table.column(col)
+            ids = t.strings(col).to_pylist()
+            notes = ()
+            if t.position != "row":
+                padded = sum(1 for a, b in zip(raw.to_pylist(), ids) if a != b)
+                if padded:
+                    notes = (f"{padded:,} ids in column {col!r} had spaces around them: stripped",)
+            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes)
+    return check_ids(out, what, allow_empty)
 
 
-def _checked(out: IdList, what: str, allow_empty: bool) -> IdList:
+def _text_ids(inp: InputFile, what: str) -> IdList:
+    """One id per line: the whole line, trimmed; with a tab, the text before the first tab."""
+    ids: list[str] = []
+    lines: list[int] = []
+    tabbed, padded, blank_between = [], [], []
+    blanks: list[int] = []
+    for n, raw in enumerate(decode_lines(inp, what), 1):
+        text = raw.strip()
+        if not text:
+            blanks.append(n)
+            continue
+        if text.startswith("#"):
+            continue
+        if blanks and ids:
+            blank_between.extend(blanks)
+        blanks = []
+        if "\t" in text:
+            head, _ = text.split("\t", 1)
+            tabbed.append(n)
+            text = head.strip()
+            if not text:
+                raise GranularityError(f"{what} {inp.name!r} line {n}: empty id before the tab")
+        elif text != raw:
+            padded.append(n)
+        ids.append(text)
+        lines.append(n)
+    notes = []
+    if tabbed:
+        notes.append(f"{len(tabbed):,} lines hold a tab (first: line {tabbed[0]}): each id is the text "
+                     "before the first tab, the rest is not part of it (words.txt style)")
+    if padded:
+        notes.append(f"{len(padded):,} ids had spaces around them (first: line {padded[0]}): stripped")
+    if blank_between:
+        notes.append(f"{len(blank_between):,} blank lines between ids skipped (first: line {blank_between[0]}): "
+                     "leaf_index counts ids, not lines")
+    return IdList(ids, lines, inp, "line", tuple(notes))
+
+
+def check_ids(out: IdList, what: str, allow_empty: bool) -> IdList:
     if not out.ids and not allow_empty:
         raise GranularityError(f"{what} {out.source.name!r} holds no ids")
     if len(set(out.ids)) != len(out.ids):
@@ -153,75 +558,3 @@ def find_duplicates(ids, where) -> list[tuple[str, str]]:
 def duplicate_positions(ids: IdList) -> list[tuple[str, str]]:
     """Every repeated id of an :class:`IdList`, with its line and the first one's."""
     return find_duplicates(ids.ids, ids.where)
-
-
-def _pick_column(columns: list[str], column: str | None, what: str, name: str) -> str:
-    if column is not None:
-        if column not in columns:
-            raise GranularityError(
-                f"{what} {name!r} has no column {column!r}; columns are: {', '.join(columns)}"
-            )
-        return column
-    for guess in ID_COLUMN_GUESSES:
-        if guess in columns:
-            return guess
-    return columns[0]
-
-
-def _table_ids(inp: InputFile, what: str, column: str | None, sep: str) -> IdList:
-    import csv
-
-    lines = decode_lines(inp, what)
-    rows = csv.reader(lines, delimiter=sep)
-    try:
-        header = next(rows)
-    except StopIteration:
-        return IdList([], [], inp)
-    header = [h.strip() for h in header]
-    col = _pick_column(header, column, what, inp.name)
-    j = header.index(col)
-    ids, where = [], []
-    for n, row in enumerate(rows, 2):
-        if not row or all(not f.strip() for f in row):
-            continue
-        if len(row) != len(header):
-            raise GranularityError(
-                f"{what} {inp.name!r} line {n}: {len(row)} fields, expected {len(header)} like the header"
-            )
-        value = row[j].strip()
-        if not value:
-            raise GranularityError(f"{what} {inp.name!r} line {n}: empty value in column {col!r}")
-        ids.append(value)
-        where.append(n)
-    return IdList(ids, where, inp)
-
-
-def read_parquet_bytes(inp: InputFile, what: str, columns: list[str] | None = None):
-    """Read a parquet input into an Arrow table, with a one-line error if corrupt."""
-    import io
-
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_table(io.BytesIO(inp.data), columns=columns)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GranularityError(f"{what} {inp.name!r} is not a readable parquet file: {reason}") from None
-
-
-def _parquet_ids(inp: InputFile, what: str, column: str | None) -> IdList:
-    import pyarrow as pa
-
-    table = read_parquet_bytes(inp, what)
-    col = _pick_column(table.column_names, column, what, inp.name)
-    arr = table.column(col)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
-            or pa.types.is_integer(arr.type)):
-        raise GranularityError(
-            f"{what} {inp.name!r}: column {col!r} has type {arr.type}, expected strings"
-        )
-    values = arr.to_pylist()
-    bad = [(v, f"row {i}") for i, v in enumerate(values) if v is None or str(v).strip() == ""]
-    if bad:
-        raise GranularityError(offenders(bad, f"empty values in column {col!r}", f"{what} {inp.name!r}"))
-    return IdList([str(v).strip() for v in values], list(range(len(values))), inp, position="row")

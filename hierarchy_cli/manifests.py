@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import GranularityError
-from .inputs import IdList, InputFile, parse_id_list
+from .inputs import IdList, InputFile, check_ids, parse_id_list
 
 DEFAULT_DATASET = "imagenet21k"
 
@@ -67,7 +67,8 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
     """The leaves from ``--classes`` or ``--dataset``, as every command reads them.
 
     ``classes`` is a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet
-    column) or a list of ids; without it, ``dataset`` (or ``default``) names a
+    column; see :mod:`hierarchy_cli.inputs` for the id rules) or a list of ids,
+    each taken exactly as given (empty or repeated ids are errors); without it, ``dataset`` (or ``default``) names a
     shipped list. Returns ``(IdList, metadata, display name)``, or ``None`` when
     neither is given and there is no default.
     """
@@ -88,7 +89,13 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
         meta = idl.source.describe()
         if column:
             meta["column"] = column
+        if idl.notes:
+            meta["notes"] = list(idl.notes)
         return idl, meta, f"class list {idl.source.name!r}"
-    data = ("\n".join(str(c) for c in classes) + "\n").encode()
-    idl = parse_id_list(InputFile("<list>", data), "class list")
+    ids = [str(c) for c in classes]
+    data = ("\n".join(ids) + "\n").encode()
+    empty = [i for i, x in enumerate(ids) if not x.strip()]
+    if empty:
+        raise GranularityError(f"classes: item {empty[0]} is an empty id")
+    idl = check_ids(IdList(ids, list(range(len(ids))), InputFile("<list>", data), "item"), "class list", False)
     return idl, {"name": "<list>", "sha256": idl.source.sha256}, "class list"

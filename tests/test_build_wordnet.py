@@ -228,7 +228,7 @@ def test_default_output_name(tmp_path, monkeypatch):
 def test_class_list_formats(tmp_path):
     ids = [GOLDFISH, TENCH, TABBY]
     txt = tmp_path / "c.txt"
-    txt.write_bytes(("\ufeff# my classes\r\n" + "\r\n".join(f"{w} some name" for w in ids) + "\r\n").encode())
+    txt.write_bytes(("\ufeff# my classes\r\n" + "\r\n".join(f"{w}\tsome name" for w in ids) + "\r\n").encode())
     csv = tmp_path / "c.csv"
     csv.write_text("name,wnid\nfish," + GOLDFISH + "\ntench," + TENCH + "\ncat," + TABBY + "\n")
     pqf = tmp_path / "c.parquet"
@@ -273,7 +273,7 @@ def test_bad_class_lists(tmp_path, content, fragments):
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["--level", "-1"], ["--level -1 is negative"]),
+        (["--level", "-1"], ["levels '-1': -1 is negative"]),
         (["--levels", "3-1"], ["runs backwards"]),
         (["--levels", "a"], ["'a' is not a whole number"]),
         (["--depth", "-2"], ["-2 is negative"]),

@@ -165,7 +165,7 @@ def test_cli_writes_and_summarises(tmp_path):
     assert lm.metadata["edges"]["name"] == IS_A.name
     assert str(FIX) not in json.dumps(lm.metadata)
     err = " ".join(res.stderr.split())
-    assert "2 roots: joined under an artificial root '__root__'" in err
+    assert "2 roots above the classes: joined under an artificial root '__root__'" in err
     assert "nodes without children" in err
 
 
@@ -237,9 +237,9 @@ def test_bad_headers_and_options(tmp_path):
     res = _bad(tmp_path, "a b\n", "--level", "1", extra=("--child-column", "c"))
     assert_one_line_error(res, "need a CSV, TSV or parquet edge list")
     res = _bad(tmp_path, "a b\n", "--level", "genus")
-    assert_one_line_error(res, "--level 'genus' is not a whole number", "--source taxonomy")
+    assert_one_line_error(res, "'genus' is not a whole number", "--source taxonomy")
     res = _bad(tmp_path, "a b\n", "--level", "-2")
-    assert_one_line_error(res, "--level -2 is negative")
+    assert_one_line_error(res, "levels '-2': -2 is negative")
     res = _bad(tmp_path, "a b\n", "--level", "1", extra=("--ranks", "genus"))
     assert_one_line_error(res, "--ranks does not apply to --source edges")
     res = _bad(tmp_path, "# nothing\n\n")

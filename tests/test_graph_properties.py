@@ -80,7 +80,7 @@ def test_chosen_paths_match_brute_force(dag, rule):
 
 @settings(max_examples=150, deadline=None)
 @given(dags(), st.sampled_from(["longest", "shortest", "first"]),
-       st.lists(st.integers(0, 15), min_size=1, max_size=4), st.booleans())
+       st.lists(st.integers(0, 15), min_size=1, max_size=4, unique=True), st.booleans())
 def test_cut_invariants(dag, rule, ks, use_depth):
     g, _, leaves = dag
     kwargs = {"depths": ks} if use_depth else {"levels": ks}

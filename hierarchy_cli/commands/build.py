@@ -82,6 +82,12 @@ def build(
         "summary says which names joined and whether the levels still nest). "
         "Example: --rank-ids name",
     ),
+    missing_classes: str = typer.Option(
+        "error", "--missing-classes", autocompletion=_complete(lambda: ("error", "own-group")),
+        help="Edges source: what a class of --classes (or --dataset) absent from the edge list "
+        "becomes: error (default) or own-group (a group of its own at every level; leaf_index "
+        "stays the class index; the summary counts them). Example: --missing-classes own-group",
+    ),
     dataset: Optional[str] = dataset_option("when --classes is not given; with --edges no default"),
     classes: Optional[str] = classes_option(
         "Ids are wnids (node ids with --source edges). With --edges and no --classes, the "
@@ -137,8 +143,6 @@ def build(
     Example: granularity build --edges wordnet.is_a.txt --dataset imagenet21k-p-winter21 --multi-parent last --class-tree --depth 0-10
     (MIIL's ImageNet-21K-P semantic levels)
     """
-    from ..graph import parse_int_list
-
     source = _resolve_source(source, taxonomy, edges)
     if output not in (None, "", "-"):
         from ..labelmap import check_target
@@ -150,17 +154,15 @@ def build(
     _check_unused(source, dataset=dataset, classes=classes, names=names, ranks=ranks,
                   parent_column=parent_column, child_column=child_column, depth=depth,
                   missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
-                  class_tree=class_tree or None)
+                  class_tree=class_tree or None, missing_classes=missing_classes)
     if source == "taxonomy":
         _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output)
         return
-    if not given:
-        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
-    ks = [_int_level(level)] if level is not None else (parse_int_list(levels, "--levels") if levels is not None else [])
-    ds = parse_int_list(depth, "--depth") if depth is not None else []
+    ks = level if level is not None else levels if levels is not None else ()
+    ds = depth if depth is not None else ()
     if source == "edges":
         _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                     class_tree, output)
+                     class_tree, missing_classes, output)
         return
 
     from ..sources.wordnet import build_wordnet
@@ -173,7 +175,7 @@ def build(
 
     write_label_map(h, target)
     n = h.num_leaves
-    notes = [_path_note(h, multi_parent, class_tree)]
+    notes = [_path_note(h, multi_parent, class_tree), *h.metadata.get("notes", [])]
     print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
 
 
@@ -222,37 +224,20 @@ def _check_unused(source: str, **given) -> None:
             raise GranularityError(f"{opt} does not apply to --source {source} (it is for {' and '.join(sources)})")
     if given.get("rank_ids") not in (None, "path") and source != "taxonomy":
         raise GranularityError(f"--rank-ids does not apply to --source {source} (it is for taxonomy)")
+    if given.get("missing_classes") not in (None, "error") and source != "edges":
+        raise GranularityError(f"--missing-classes does not apply to --source {source} (it is for edges)")
     if given.get("missing") not in (None, "fill") and source != "taxonomy":
         raise GranularityError(f"--missing does not apply to --source {source} (it is for taxonomy)")
     if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
         raise GranularityError("--multi-parent does not apply to --source taxonomy (a taxonomy is a tree)")
 
 
-def _int_level(text: str) -> int:
-    import re
-
-    t = str(text).strip()
-    if re.fullmatch(r"-\d+", t):
-        raise GranularityError(f"--level {t} is negative: levels count hops up from the leaves (0, 1, 2...)")
-    if not re.fullmatch(r"\d+", t):
-        raise GranularityError(
-            f"--level {t!r} is not a whole number: levels count hops up from the leaves (0, 1, 2...); "
-            "rank names like genus need --source taxonomy"
-        )
-    return int(t)
-
-
 def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -> None:
     from ..labelmap import write_label_map
-    from ..sources.taxonomy import build_taxonomy, read_taxonomy
+    from ..sources.taxonomy import build_taxonomy
 
-    if level is None and levels is None:
-        raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
-    rank_list = [r.strip() for r in ranks.split(",") if r.strip()] if ranks is not None else None
-    if ranks is not None and not rank_list:
-        raise GranularityError(f"--ranks {ranks!r} names no columns")
-    t = read_taxonomy(taxonomy, rank_list)
-    h = build_taxonomy(t, level if level is not None else levels, missing=missing, rank_ids=rank_ids)
+    h = build_taxonomy(taxonomy, level if level is not None else levels, missing=missing, ranks=ranks,
+                       rank_ids=rank_ids)
     stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
     names = h.level_names
     span = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
@@ -282,13 +267,13 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -
 
 
 def _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                 class_tree, output) -> None:
+                 class_tree, missing_classes, output) -> None:
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 
     h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
                     column=column, parent_column=parent_column, child_column=child_column,
-                    class_tree=class_tree, dataset=dataset)
+                    class_tree=class_tree, dataset=dataset, missing_classes=missing_classes)
     stem = input_stem(classes if classes is not None else edges, dataset, "edges")
     target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}.parquet")
     write_label_map(h, target)
@@ -297,9 +282,17 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
     notes = []
     if classes is None and dataset is None:
         notes.append(f"leaves: the {n:,} nodes without children, in order of first appearance")
+    if meta.get("classes_missing"):
+        notes.append(f"{meta['classes_missing']:,} of {n:,} classes are not in the edge list: each is a group "
+                     "of its own at every level (--missing-classes own-group)")
     if meta["artificial_root"]:
-        notes.append(f"{meta['roots']:,} roots: joined under an artificial root {ROOT_ID!r} (depth 0)")
+        notes.append(f"{meta['roots']:,} roots above the classes: joined under an artificial root {ROOT_ID!r} "
+                     "(depth 0)")
+    elif meta["roots_in_file"] > 1:
+        notes.append(f"the edge list has {meta['roots_in_file']:,} roots; only one is above the classes, "
+                     "so it is depth 0 (no artificial root)")
     if meta["duplicate_edges"]:
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
     notes.append(_path_note(h, multi_parent, class_tree))
+    notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)

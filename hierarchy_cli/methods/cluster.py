@@ -31,22 +31,17 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import GranularityError, offenders
+from ..inputs import parse_k_list as parse_ks  # noqa: F401 (the --k parser)
+from ..sources.wordnet import leaf_names
 from .kmeans import DEFAULT_NITER, METRICS, kmeans, normalize_rows
 
 DEFAULT_EMBEDDINGS = "imagenet21k_gloss_minilm_pca128.parquet"
-DEFAULT_DATASET = "imagenet21k"
+from ..manifests import DEFAULT_DATASET  # noqa: E402
 
 Progress = Optional[Callable[[str, int, int], None]]
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def parse_ks(text: str | int | Sequence[int], option: str = "--k") -> list[int]:
-    """``"1000,100,10"`` -> ``[1000, 100, 10]`` (finest first); each k >= 1, no repeats."""
-    from .random import parse_k_list
-
-    return parse_k_list(text, option)
 
 
 def share_k(sizes: np.ndarray, k: int, caps: Optional[np.ndarray] = None) -> np.ndarray:
@@ -84,19 +79,6 @@ def share_k(sizes: np.ndarray, k: int, caps: Optional[np.ndarray] = None) -> np.
 
 def _group_seed(seed: int, *parts: int) -> int:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *parts]).generate_state(1)[0] >> 1)
-
-
-def leaf_names_for(ids: Sequence[str]) -> list[str]:
-    """The first WordNet lemma for wnids found in the embedded WordNet, else the id."""
-    from ..sources.wordnet import WNID_RE
-
-    if not ids or not any(WNID_RE.fullmatch(x) for x in ids[:50]):
-        return list(ids)
-    from ..sources.wordnet import load_wordnet
-
-    wn = load_wordnet(None)
-    nodes, _, _ = wn.nodes_of(ids)
-    return [wn.graph.names[int(v)] if v >= 0 else x for x, v in zip(ids, nodes.tolist())]
 
 
 def default_embeddings_path() -> str:
@@ -406,7 +388,7 @@ def cluster_hierarchy(
         meta["within"] = wmeta
     levels = cluster_levels(x, ks, metric=metric, seed=seed, niter=niter, flat=flat, groups=groups,
                             progress=progress)
-    names = leaf_names_for(ids)
+    names = leaf_names(ids)[0]
     xs = normalize_rows(x) if metric == "cosine" else x
     lvls, cents, inertia = [], {}, {}
     for lr in levels:
@@ -597,7 +579,7 @@ def split_leaves_table(
                 progress("splitting", j + 1, present.size)
         sub[:] = sub_by_slot[slot]
         del mm
-    names = leaf_names_for(ids)
+    names = leaf_names(ids)[0]
     keys = leaf_all * n + sub
     kmax = nc * n
     level = (f"split_{n}", keys,

@@ -25,7 +25,6 @@ extra to the class list, duplicate ids, files that are not readable.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,20 +34,11 @@ from typing import Optional
 import numpy as np
 
 from ..errors import GranularityError, offenders
-from ..inputs import ID_COLUMN_GUESSES
+from ..inputs import ID_COLUMN_GUESSES, file_sha256
 
 LEAF_COLUMN_GUESSES = ("leaf", "leaf_id", "leaf_index", "label", "class", "wnid", "target")
 SAMPLE_ID_GUESSES = ("sample_id", "image", "path", "file", "filename", "image_id")
 BATCH_ROWS = 65536
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, read in 1 MiB blocks (embedding files can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def describe_file(path: str | os.PathLike) -> dict[str, str]:

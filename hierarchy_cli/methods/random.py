@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import GranularityError
+from ..inputs import parse_k_list  # noqa: F401 (re-exported)
+from ..sources.wordnet import LEAF_NAMES  # noqa: F401 (re-exported)
 
 SIZES = ("balanced", "multinomial")
-LEAF_NAMES = ("auto", "id", "wordnet")
 
 
 def random_partition(n: int, k: int, rng: np.random.Generator, sizes: str = "balanced") -> np.ndarray:
@@ -87,30 +87,6 @@ def _level(name: str, keys: np.ndarray):
     k = len(firsts)
     return Level(name, labels, tuple(f"r{i}" for i in range(k)),
                  tuple(f"random group {i}" for i in range(k)))
-
-
-def parse_k_list(text: str | int | Sequence[int], what: str = "--k") -> list[int]:
-    """``"1000,100"`` -> ``[1000, 100]``: distinct positive ints, largest (finest) first."""
-    if isinstance(text, (int, np.integer)):
-        values = [int(text)]
-    elif isinstance(text, str):
-        values = []
-        for part in text.split(","):
-            part = part.strip()
-            if not re.fullmatch(r"\d+", part):
-                raise GranularityError(f"{what} {text!r}: {part!r} is not a whole number")
-            values.append(int(part))
-    else:
-        values = [int(v) for v in text]
-    if not values:
-        raise GranularityError(f"{what} is empty: give one K or a list like 1000,100")
-    bad = [v for v in values if v < 1]
-    if bad:
-        raise GranularityError(f"{what} {text!r}: K must be at least 1, not {bad[0]}")
-    dup = sorted({v for v in values if values.count(v) > 1})
-    if dup:
-        raise GranularityError(f"{what} {text!r}: K {dup[0]} is given twice")
-    return sorted(values, reverse=True)
 
 
 # ----------------------------------------------------------------------------- references
@@ -201,26 +177,6 @@ def _read_leaves(classes, dataset, column):
     return resolve_classes(classes, dataset, column)  # default: the shipped imagenet21k
 
 
-def _leaf_names(ids: Sequence[str], mode: str, source: str, where_of=None) -> tuple[list[str], str]:
-    """Leaf names: the ids, or WordNet's first lemma when the ids are noun wnids."""
-    if mode not in LEAF_NAMES:
-        raise GranularityError(f"unknown leaf names {mode!r}; choose one of {', '.join(LEAF_NAMES)}")
-    if mode == "id":
-        return list(ids), "id"
-    from ..sources.wordnet import WNID_RE, check_wnids, load_wordnet
-
-    if mode == "auto" and not all(WNID_RE.fullmatch(x) for x in ids):
-        return list(ids), "id"
-    wn = load_wordnet(None)
-    if mode == "auto":
-        nodes, malformed, unknown = wn.nodes_of(ids)
-        if malformed or unknown:
-            return list(ids), "id"
-    else:
-        nodes = check_wnids(wn, ids, where_of or (lambda i: f"leaf {i}"), source)
-    return [wn.graph.names[i] for i in nodes.tolist()], "wordnet"
-
-
 # ----------------------------------------------------------------------------- the API
 
 
@@ -303,7 +259,9 @@ def random_hierarchy(
             f"--k {too_big[0]:,} is more than the {n:,} leaves of {where}: "
             "a partition into non-empty groups needs K <= the number of leaves"
         )
-    names_out, names_mode = _leaf_names(idl.ids, leaf_names, where, idl.where)
+    from ..sources.wordnet import leaf_names as wordnet_leaf_names
+
+    names_out, names_mode = wordnet_leaf_names(idl.ids, leaf_names, where, idl.where)
     meta.update({"k": ks, "sizes": sizes, "nested": bool(nested), "classes": class_meta,
                  "leaf_names": names_mode})
     levels = []

@@ -66,34 +66,6 @@ def _where(el: EdgeList, edge: int) -> str:
     return f"{el.position} {int(el.lines[edge])}"
 
 
-def _strip_bom(data: bytes) -> bytes:
-    return data[3:] if data[:3] == b"\xef\xbb\xbf" else data
-
-
-def _utf8_array(inp, what: str):
-    """The whole input as one Arrow string, or a one-line error at the bad byte."""
-    import pyarrow as pa
-
-    data = _strip_bom(inp.data)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise GranularityError(f"{what} {inp.name!r} is not UTF-8 text (bad byte at line {line})") from None
-    return pa.array([data], type=pa.large_binary()).cast(pa.large_string())
-
-
-def _text_lines(inp, what: str):
-    """Lines of a text input as an Arrow array (CR stripped), line ``i+1`` at index ``i``."""
-    import pyarrow.compute as pc
-
-    whole = _utf8_array(inp, what)
-    lines = pc.split_pattern(whole, "\n").flatten()
-    if len(lines) and inp.data.endswith(b"\n"):
-        lines = lines.slice(0, len(lines) - 1)
-    return pc.utf8_rtrim(lines, "\r")
-
-
 def _encode(flat_ids, what: str, name: str):
     """Node index per id (first appearance order) and the node ids."""
     import pyarrow as pa
@@ -121,7 +93,9 @@ def _fast_text_edges(inp) -> EdgeList | None:
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    data = _strip_bom(inp.data)
+    from ..inputs import BOM
+
+    data = inp.data[3:] if inp.data[:3] == BOM else inp.data
     if not data or not data.isascii() or any(ch in data for ch in (b"\t", b"\r", b"\x0b", b"\x0c", b"\x1c",
                                                                    b"\x1d", b"\x1e", b"\x1f")):
         return None
@@ -158,8 +132,10 @@ def _parse_text_edges(inp) -> EdgeList:
     fast = _fast_text_edges(inp)
     if fast is not None:
         return fast
+    from ..inputs import text_lines
+
     what = "edge list"
-    lines = pc.utf8_trim_whitespace(_text_lines(inp, what))
+    lines = pc.utf8_trim_whitespace(text_lines(inp, what))
     fields = pc.utf8_split_whitespace(lines)
     nfields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
     blank = pc.equal(lines, "").to_numpy(zero_copy_only=False)
@@ -182,92 +158,26 @@ def _parse_text_edges(inp) -> EdgeList:
     return EdgeList(ids, idx[0::2], idx[1::2], rows + 1, "line", inp)
 
 
-def _pick(columns: list[str], given: str | None, guesses: Sequence[str], role: str, option: str,
-          what: str) -> str:
-    if given is not None:
-        if given not in columns:
-            raise GranularityError(f"{option}: {what} has no column {given!r}; columns are: {', '.join(columns)}")
-        return given
-    lower = {c.lower(): c for c in reversed(columns)}
-    for g in guesses:
-        if g in lower:
-            return lower[g]
-    raise GranularityError(
-        f"{what} has no {role} column: name it in the header ({guesses[0]}) or with {option}; "
-        f"columns are: {', '.join(columns)}"
-    )
-
-
 def _parse_table_edges(inp, parent_column: str | None, child_column: str | None) -> EdgeList:
-    import csv
-
-    import pyarrow as pa
-
-    from ..inputs import decode_lines
-
-    what = f"edge list {inp.name!r}"
-    reader = csv.reader(decode_lines(inp, "edge list"), delimiter="," if inp.kind == "csv" else "\t")
-    header = None
-    for header in reader:
-        if any(f.strip() for f in header):
-            break
-    if not header:
-        raise GranularityError(f"{what} is empty: expected a header row with parent and child columns")
-    header = [h.strip() for h in header]
-    pcol = _pick(header, parent_column, PARENT_GUESSES, "parent", "--parent-column", what)
-    ccol = _pick(header, child_column, CHILD_GUESSES, "child", "--child-column", what)
-    if pcol == ccol:
-        raise GranularityError(f"{what}: the parent and child columns are both {pcol!r}")
-    jp, jc = header.index(pcol), header.index(ccol)
-    width = len(header)
-    flat: list[str] = []
-    lines: list[int] = []
-    for row in reader:
-        if len(row) != width:
-            if not row or all(not f.strip() for f in row):
-                continue
-            raise GranularityError(f"{what} line {reader.line_num}: {len(row)} fields, expected {width} like the header")
-        p, c = row[jp].strip(), row[jc].strip()
-        if not p or not c:
-            col = pcol if not p else ccol
-            raise GranularityError(f"{what} line {reader.line_num}: empty id in column {col!r}")
-        flat.append(p)
-        flat.append(c)
-        lines.append(reader.line_num)
-    if not lines:
-        raise GranularityError(f"{what} holds no edges below its header")
-    idx, ids = _encode(pa.array(flat, type=pa.string()), "edge list", inp.name)
-    return EdgeList(ids, idx[0::2], idx[1::2], np.asarray(lines, dtype=np.int64), "line", inp)
-
-
-def _parse_parquet_edges(inp, parent_column: str | None, child_column: str | None) -> EdgeList:
+    """CSV/TSV (header row) or parquet edges, through the one table reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..inputs import read_parquet_bytes
+    from ..inputs import read_table
 
-    what = f"edge list {inp.name!r}"
-    table = read_parquet_bytes(inp, "edge list")
-    cols = list(table.column_names)
-    pcol = _pick(cols, parent_column, PARENT_GUESSES, "parent", "--parent-column", what)
-    ccol = _pick(cols, child_column, CHILD_GUESSES, "child", "--child-column", what)
-    arrays = []
-    for c in (pcol, ccol):
-        arr = table.column(c).combine_chunks()
-        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type)):
-            raise GranularityError(f"{what}: column {c!r} has type {arr.type}, expected strings or integers")
-        arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
-        empty = np.flatnonzero(pc.fill_null(pc.equal(arr, ""), True).to_numpy(zero_copy_only=False))
-        if empty.size:
-            raise GranularityError(f"{what} row {int(empty[0])}: empty id in column {c!r}")
-        arrays.append(arr)
-    if table.num_rows == 0:
-        raise GranularityError(f"{what} holds no edges")
-    n = table.num_rows
+    t = read_table(inp, "edge list")
+    pcol = t.pick(parent_column, PARENT_GUESSES, "--parent-column", "parent")
+    ccol = t.pick(child_column, CHILD_GUESSES, "--child-column", "child")
+    if pcol == ccol:
+        raise GranularityError(f"{t.label}: the parent and child columns are both {pcol!r}")
+    if t.num_rows == 0:
+        raise GranularityError(f"{t.label} holds no edges below its header")
+    p, c = t.strings(pcol), t.strings(ccol)
+    n = t.num_rows
     # interleave parent, child per row so nodes are numbered by first appearance
-    inter = pc.take(pa.concat_arrays(arrays), pa.array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel()))
+    inter = pc.take(pa.concat_arrays([p, c]), pa.array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel()))
     idx, ids = _encode(inter, "edge list", inp.name)
-    return EdgeList(ids, idx[0::2], idx[1::2], np.arange(n, dtype=np.int64), "row", inp)
+    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp)
 
 
 def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
@@ -276,10 +186,7 @@ def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
     from ..inputs import read_input
 
     inp = read_input(str(spec), "edge list")
-    kind = inp.kind
-    if kind == "parquet":
-        return _parse_parquet_edges(inp, parent_column, child_column)
-    if kind in ("csv", "tsv"):
+    if inp.kind != "text":
         return _parse_table_edges(inp, parent_column, child_column)
     if parent_column is not None or child_column is not None:
         raise GranularityError(
@@ -297,42 +204,18 @@ def read_names(spec: str | os.PathLike):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..inputs import read_input, read_parquet_bytes
+    from ..inputs import read_input, read_table, text_lines
 
     inp = read_input(str(spec), "names file")
     what = f"names file {inp.name!r}"
     if inp.kind in ("parquet", "csv"):
-        if inp.kind == "parquet":
-            table = read_parquet_bytes(inp, "names file")
-            cols = list(table.column_names)
-            first = 0
-        else:
-            import csv
-
-            from ..inputs import decode_lines
-
-            rows = list(csv.reader(decode_lines(inp, "names file")))
-            if not rows:
-                raise GranularityError(f"{what} is empty")
-            cols = [h.strip() for h in rows[0]]
-            bad = next((k for k, r in enumerate(rows[1:], 2) if r and len(r) != len(cols)), None)
-            if bad is not None:
-                raise GranularityError(f"{what} line {bad}: {len(rows[bad - 1])} fields, expected {len(cols)} like the header")
-            body = [r for r in rows[1:] if r]
-            table = pa.table({c: [r[j] for r in body] for j, c in enumerate(cols)})
-            first = 2
-        icol = _pick(cols, None, NAME_ID_GUESSES, "id", "a header column 'id'", what)
-        ncol = _pick(cols, None, NAME_GUESSES, "name", "a header column 'name'", what)
-        ids = pc.utf8_trim_whitespace(table.column(icol).combine_chunks().cast(pa.string()))
-        names = pc.utf8_trim_whitespace(table.column(ncol).combine_chunks().cast(pa.string()))
-        empty = np.flatnonzero(pc.fill_null(pc.equal(ids, ""), True).to_numpy(zero_copy_only=False))
-        if empty.size:
-            pos = f"line {int(empty[0]) + first}" if first else f"row {int(empty[0])}"
-            raise GranularityError(f"{what} {pos}: empty id")
-        rows_pos = [f"{'line' if first else 'row'} {i + first}" for i in range(len(ids))]
-        _check_dup_names(ids, rows_pos, what)
-        return ids, pc.fill_null(names, ""), inp
-    lines = _text_lines(inp, "names file")
+        t = read_table(inp, "names file")
+        icol = t.pick(None, NAME_ID_GUESSES, "a header column 'id'", "id")
+        ncol = t.pick(None, NAME_GUESSES, "a header column 'name'", "name")
+        ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
+        _check_dup_names(ids, [t.where(i) for i in range(len(ids))], what)
+        return ids, names, inp
+    lines = text_lines(inp, "names file")
     stripped = pc.utf8_trim_whitespace(lines)
     keep = pc.and_(pc.not_equal(stripped, ""), pc.invert(pc.starts_with(stripped, "#")))
     keep_np = keep.to_numpy(zero_copy_only=False)
@@ -376,21 +259,34 @@ class EdgeGraph:
 
     graph: object
     artificial_root: bool
-    roots: list[int]
+    roots: list[int]  # the roots above the leaves (joined under the artificial root when several)
     duplicates: int
     edges: int
+    all_roots: int = 0  # every root of the file
 
 
-def graph_from_edges(el: EdgeList, names=None) -> EdgeGraph:
-    """Check an edge list (self-loops) and turn it into a :class:`Graph`.
+def _csr(n: int, p: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parents CSR of ``n`` nodes from edge arrays, each node's parents in edge order."""
+    order = np.argsort(c, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(c, minlength=n), out=ptr[1:])
+    return ptr, p[order].astype(np.int32)
 
-    Several roots get the artificial root ``__root__``; ``names`` is a
-    ``(ids, names)`` pair of Arrow arrays from :func:`read_names`.
+
+def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[str] = ()) -> EdgeGraph:
+    """Check an edge list (self-loops, cycles) and turn it into a :class:`Graph`.
+
+    ``extra_ids`` are nodes outside the edge list (classes kept as their own
+    group), appended without parents or children. Only the roots above
+    ``leaves`` (node indices; default: every node without children) count:
+    when there are several, the artificial root ``__root__`` becomes their
+    common parent, so a file's unrelated roots never shift the classes' depths.
+    ``names`` is a ``(ids, names)`` pair of Arrow arrays from :func:`read_names`.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..graph import Graph
+    from ..graph import Graph, ancestor_mask
 
     p, c = el.parents, el.children
     loops = np.flatnonzero(p == c)
@@ -399,7 +295,8 @@ def graph_from_edges(el: EdgeList, names=None) -> EdgeGraph:
         raise GranularityError(
             offenders(items, "self-loops (a node listed as its own parent)", f"edge list {el.name!r}")
         )
-    ids = el.ids
+    ids = list(el.ids) + list(extra_ids)
+    num_real = len(el.ids)
     n = len(ids)
     key = c.astype(np.int64) * n + p
     _, first = np.unique(key, return_index=True)
@@ -407,23 +304,26 @@ def graph_from_edges(el: EdgeList, names=None) -> EdgeGraph:
     if duplicates:
         first.sort()
         p, c = p[first], c[first]
-    has_parent = np.bincount(c, minlength=n) > 0
-    roots = np.flatnonzero(~has_parent)
-    artificial = roots.size > 1
+    ptr, parents = _csr(n, p, c)
+    base = Graph(ids, ids, ptr, parents)
+    roots = np.flatnonzero(np.diff(ptr)[:num_real] == 0)
+    if leaves is None:
+        leaves = np.flatnonzero(np.bincount(p, minlength=num_real)[:num_real] == 0)
+    leaves = np.asarray(leaves, dtype=np.int64)
+    above = ancestor_mask(base, leaves[leaves < num_real])  # also finds cycles
+    counted = roots[above[roots]]
+    artificial = counted.size > 1
     if artificial:
         if ROOT_ID in ids:
             raise GranularityError(
-                f"edge list {el.name!r} has {roots.size} roots and already uses the id {ROOT_ID!r} "
-                "that would name the artificial root over them"
+                f"edge list {el.name!r} has {counted.size} roots above the classes and already uses the id "
+                f"{ROOT_ID!r} that would name the artificial root over them"
             )
-        p = np.concatenate([p, np.full(roots.size, n, dtype=np.int32)])
-        c = np.concatenate([c, roots.astype(np.int32)])
+        p = np.concatenate([p, np.full(counted.size, n, dtype=np.int32)])
+        c = np.concatenate([c, counted.astype(np.int32)])
         ids = ids + [ROOT_ID]
         n += 1
-    order = np.argsort(c, kind="stable")
-    parents = p[order].astype(np.int32)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(c, minlength=n), out=ptr[1:])
+        ptr, parents = _csr(n, p, c)
     if names is not None:
         name_ids, name_vals = names
         pos = pc.index_in(pa.array(ids, type=pa.string()), value_set=name_ids)
@@ -434,14 +334,17 @@ def graph_from_edges(el: EdgeList, names=None) -> EdgeGraph:
     if artificial:
         node_names[-1] = ROOT_NAME
     graph = Graph(ids, node_names, ptr, parents)
-    return EdgeGraph(graph, artificial, roots.tolist(), duplicates, int(el.parents.size))
+    return EdgeGraph(graph, artificial, counted.tolist(), duplicates, int(el.parents.size), int(roots.size))
+
+
+MISSING_CLASSES = ("error", "own-group")
 
 
 def build_edges(
     edges: str | os.PathLike,
     classes: Sequence[str] | str | os.PathLike | None = None,
-    levels: Sequence[int] = (),
-    depths: Sequence[int] = (),
+    levels: Sequence[int] | str = (),
+    depths: Sequence[int] | str = (),
     multi_parent: str = "longest",
     names: str | os.PathLike | None = None,
     column: str | None = None,
@@ -449,6 +352,7 @@ def build_edges(
     child_column: str | None = None,
     class_tree: bool = False,
     dataset: str | None = None,
+    missing_classes: str = "error",
 ):
     """Relabel classes with their ancestors in a parent-child edge list.
 
@@ -460,13 +364,25 @@ def build_edges(
     first appearance. ``levels``, ``depths``, ``multi_parent`` and ``class_tree``
     mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
     (the same :func:`~hierarchy_cli.graph.cut_levels` does the work). ``names`` is
-    an optional ``id<TAB>name`` file. Returns a validated, nested Hierarchy.
+    an optional ``id<TAB>name`` file. ``missing_classes`` says what a class (of
+    ``classes`` or ``dataset``) absent
+    from the edge list becomes: ``error`` (the default) or ``own-group`` (a group of
+    its own at every level, so ``leaf_index`` stays the class index;
+    ``h.metadata["classes_missing"]`` counts them). Returns a validated, nested Hierarchy.
     """
-    from ..graph import cut_levels
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..graph import check_cut_request, cut_levels
     from ..hierarchy import Hierarchy
 
-    if not levels and not depths:
-        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+    check_cut_request(levels, depths, multi_parent)
+    if missing_classes not in MISSING_CLASSES:
+        raise GranularityError(
+            f"missing_classes {missing_classes!r}: choose one of {', '.join(MISSING_CLASSES)}")
+    if missing_classes != "error" and classes is None and dataset is None:
+        raise GranularityError("missing_classes applies to a class list (--classes or --dataset): without one, "
+                               "the leaves are the edge list's own nodes")
     stdin_users = [opt for opt, v in (("--edges", edges), ("--classes", classes), ("--names", names))
                    if isinstance(v, (str, os.PathLike)) and str(v) == "-"]
     if len(stdin_users) > 1:
@@ -478,31 +394,32 @@ def build_edges(
         nid, nval, ninp = read_names(names)
         name_pair = (nid, nval)
         names_meta = ninp.describe()
-    eg = graph_from_edges(el, name_pair)
-    g = eg.graph
+    missing_ids: list[str] = []
     if classes is None and dataset is None:
-        num_real = len(el.ids)
-        has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
-        leaves = np.flatnonzero(~has_child)
+        leaves = None
         class_meta = {"from": "edge list leaves (nodes without children, first-appearance order)"}
-        leaf_ids = [el.ids[i] for i in leaves.tolist()]
     else:
         from ..manifests import resolve_classes
 
         idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         pos = pc.index_in(pa.array(idl.ids, type=pa.string()),
                           value_set=pa.array(el.ids, type=pa.string()))
         missing = np.flatnonzero(pos.is_null().to_numpy(zero_copy_only=False))
-        if missing.size:
+        if missing.size and missing_classes == "error":
             raise GranularityError(offenders(
                 [(idl.ids[i], idl.where(int(i))) for i in missing],
                 f"classes missing from edge list {el.name!r}", source_name,
-            ))
-        leaves = pos.to_numpy(zero_copy_only=False).astype(np.int64)
-        leaf_ids = list(idl.ids)
+            ) + " (keep each as its own group with --missing-classes own-group)")
+        leaves = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        missing_ids = [idl.ids[i] for i in missing.tolist()]
+        leaves[missing] = len(el.ids) + np.arange(missing.size)
+    eg = graph_from_edges(el, name_pair, leaves, missing_ids)
+    g = eg.graph
+    if leaves is None:
+        num_real = len(el.ids)
+        has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
+        leaves = np.flatnonzero(~has_child)
+    leaf_ids = [g.ids[i] for i in leaves.tolist()]
     lvls, info = cut_levels(g, leaves, levels, depths, multi_parent, class_tree)
     meta = {
         "method": "build",
@@ -513,10 +430,16 @@ def build_edges(
         "leaves_with_choice": info.leaves_with_choice,
         "artificial_root": ROOT_ID if eg.artificial_root else None,
         "roots": len(eg.roots),
+        "roots_in_file": eg.all_roots,
         "duplicate_edges": eg.duplicates,
     }
     if class_tree:
         meta["class_tree"] = True
+    if info.notes:
+        meta["notes"] = info.notes
+    if classes is not None or dataset is not None:
+        meta["missing_classes"] = missing_classes
+        meta["classes_missing"] = len(missing_ids)
     if names_meta is not None:
         meta["names"] = names_meta
     if parent_column or child_column:

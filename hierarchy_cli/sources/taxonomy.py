@@ -179,12 +179,34 @@ def _from_inat_json(inp) -> TaxonTable:
     )
 
 
-def _inat_categories(inp) -> tuple[list, int]:
-    """The ``categories`` list of an iNat annotation file, without parsing the images.
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{}')
 
-    ``train.json`` is large; only its ``categories`` value is decoded. The key is
-    looked up at the top level of the object; a file without it, or that is not
-    a JSON object, is not an iNat annotation file.
+
+def _depth_before(data: bytes, pos: int) -> int | None:
+    """How many JSON objects/arrays are open at byte ``pos`` (``None`` if ``pos`` is inside a string).
+
+    All in C-speed bytes operations: drop escaped backslashes and quotes, keep only
+    quotes and brackets, drop adjacent quote pairs (an empty string, or two strings
+    with no bracket between them: removing either changes no bracket's side), then
+    the strings that remain, which hold brackets, and count what is left.
+    """
+    head = data[:pos]
+    if b"\\" in head:
+        head = head.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = head.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    outside = re.sub(rb'"[^"]*"', b"", skeleton)
+    if b'"' in outside:
+        return None
+    return outside.count(b"{") + outside.count(b"[") - outside.count(b"}") - outside.count(b"]")
+
+
+def _inat_categories(inp) -> tuple[list, int]:
+    """The top-level ``categories`` list of an iNat annotation file, without parsing the images.
+
+    ``train.json`` is large; only its ``categories`` value is decoded. A
+    ``"categories"`` key counts only at the top level of the object (depth 1: not
+    inside ``info`` or any other value, not inside a string); a file without one,
+    or that is not a JSON object, is not an iNat annotation file.
     """
     import json
 
@@ -197,31 +219,26 @@ def _inat_categories(inp) -> tuple[list, int]:
             "with a 'categories' list (like train.json)"
         )
     decoder = json.JSONDecoder()
-    pos = 0
-    key = b'"categories"'
-    while True:
-        pos = data.find(key, pos)
-        if pos < 0:
-            break
-        after = data[pos + len(key): pos + len(key) + 64].lstrip()
-        if after[:1] == b":" and after[1:].lstrip()[:1] == b"[":
-            arr_start = data.index(b"[", pos)
-            size = 1 << 22
-            while True:
-                chunk = data[arr_start: arr_start + size].decode("utf-8", errors="replace")
-                try:
-                    value, _ = decoder.raw_decode(chunk)
-                    break
-                except json.JSONDecodeError as exc:
-                    if arr_start + size < len(data):
-                        size *= 4
-                        continue
-                    line = data[:arr_start].count(b"\n") + exc.lineno
-                    raise GranularityError(f"{what} line {line}: invalid JSON in 'categories' ({exc.msg})") from None
-            if isinstance(value, list) and (not value or isinstance(value[0], dict)):
-                return value, data[:arr_start].count(b"\n") + 1
-        pos += len(key)
-    # no usable "categories": say whether it is JSON at all
+    for m in re.finditer(rb'"categories"\s*:\s*', data):
+        if _depth_before(data, m.start()) != 1:
+            continue
+        arr_start = m.end()
+        if data[arr_start:arr_start + 1] != b"[":
+            raise GranularityError(f"{what}: the top-level 'categories' is not a list")
+        size = 1 << 22
+        while True:
+            chunk = data[arr_start: arr_start + size].decode("utf-8", errors="replace")
+            try:
+                value, _ = decoder.raw_decode(chunk)
+                break
+            except json.JSONDecodeError as exc:
+                if arr_start + size < len(data):
+                    size *= 4
+                    continue
+                line = data[:arr_start].count(b"\n") + exc.lineno
+                raise GranularityError(f"{what} line {line}: invalid JSON in 'categories' ({exc.msg})") from None
+        return value, data[:arr_start].count(b"\n") + 1
+    # no top-level "categories": say whether it is JSON at all
     try:
         obj = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -229,48 +246,22 @@ def _inat_categories(inp) -> tuple[list, int]:
         raise GranularityError(f"{inp.name!r}{where} is not valid JSON, so not an iNat annotation file") from None
     keys = ", ".join(sorted(map(str, obj))[:6]) if isinstance(obj, dict) else type(obj).__name__
     raise GranularityError(
-        f"{inp.name!r} is not an iNat annotation file: no 'categories' list of objects "
+        f"{inp.name!r} is not an iNat annotation file: no top-level 'categories' list "
         f"(top-level keys: {keys or 'none'})"
     )
 
 
 def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
-    what = f"taxonomy table {inp.name!r}"
-    if inp.kind == "parquet":
-        from ..inputs import read_parquet_bytes
+    from ..inputs import read_table
 
-        table = read_parquet_bytes(inp, "taxonomy table")
-        header = list(table.column_names)
-        columns = {h: table.column(h).to_pylist() for h in header}
-        nrows = table.num_rows
-        positions = [f"row {i}" for i in range(nrows)]
-    else:
-        import csv
-
-        from ..inputs import decode_lines
-
-        lines = decode_lines(inp, "taxonomy table")
-        reader = csv.reader(lines, delimiter="," if inp.kind == "csv" else "\t")
-        header = None
-        for header in reader:
-            if any(f.strip() for f in header):
-                break
-        if not header:
-            raise GranularityError(f"{what} is empty: expected a header row and one row per species")
-        header = [h.strip() for h in header]
-        body: list[list[str]] = []
-        positions = []
-        for row in reader:
-            if not row or all(not f.strip() for f in row):
-                continue
-            if len(row) != len(header):
-                raise GranularityError(
-                    f"{what} line {reader.line_num}: {len(row)} fields, expected {len(header)} like the header"
-                )
-            body.append(row)
-            positions.append(f"line {reader.line_num}")
-        nrows = len(body)
-        columns = {h: [r[j] for r in body] for j, h in enumerate(header)}
+    t = read_table(inp, "taxonomy table")
+    what = t.label
+    header = t.columns
+    if not header:
+        raise GranularityError(f"{what} is empty: expected a header row and one row per species")
+    columns = {h: t.table.column(h).to_pylist() for h in header}
+    nrows = t.num_rows
+    positions = [t.where(i) for i in range(nrows)]
     lower = {}
     for h in header:
         lower.setdefault(h.lower(), h)
@@ -334,9 +325,8 @@ def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
             leaf_ids.append(name)
     if nrows == 0:
         raise GranularityError(f"{what} has a header but no species rows")
-    clean = _clean if inp.kind == "parquet" else (lambda v: v.strip() or None)  # CSV cells are str
-    values = [[clean(v) for v in columns[c]] for c in rank_cols]
-    sup = [clean(v) for v in columns[super_col]] if super_col is not None else None
+    values = [[_clean(v) for v in columns[c]] for c in rank_cols]
+    sup = [_clean(v) for v in columns[super_col]] if super_col is not None else None
     return TaxonTable(leaf_ids, leaf_names, rank_names, values, sup, positions, "table",
                       _describe(inp), inp.name)
 
@@ -463,7 +453,7 @@ def build_taxonomy(
     taxonomy: str | os.PathLike | TaxonTable,
     levels: Sequence[str] | str = "all",
     missing: str = "fill",
-    ranks: Sequence[str] | None = None,
+    ranks: Sequence[str] | str | None = None,
     rank_ids: str = "path",
 ):
     """Relabel species with their ranks (genus, family, ..., supercategory).
@@ -471,7 +461,8 @@ def build_taxonomy(
     ``taxonomy`` is an iNat 2021 annotation file, a CSV/TSV/parquet table with one
     column per rank, a folder of iNat image folders, or a text list of their
     names (see the module doc); or a :class:`TaxonTable` already read.
-    ``levels`` are rank names (``"genus"``, ``["family", "order"]``, ``"all"``).
+    ``levels`` are rank names (``"genus"``, ``["family", "order"]``, ``"all"``);
+    ``ranks`` names a table's rank columns, coarsest first (a list or ``"kingdom,family,genus"``).
     ``missing`` says what a missing rank becomes: ``fill`` (a group
     ``unclassified <nearest known ancestor> <rank>``), ``parent`` (the leaf stays
     in its nearest known ancestor's group at that rank) or ``error``.
@@ -491,6 +482,15 @@ def build_taxonomy(
     if rank_ids not in RANK_ID_MODES:
         raise GranularityError(f"unknown --rank-ids {rank_ids!r}; choose one of {', '.join(RANK_ID_MODES)}")
     by_name = rank_ids == "name"
+    if levels is None or (not isinstance(levels, str) and len(levels) == 0):
+        raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
+    if isinstance(ranks, str):
+        text = ranks
+        ranks = [r.strip() for r in text.split(",") if r.strip()]
+        if not ranks:
+            raise GranularityError(f"--ranks {text!r} names no columns")
+    if isinstance(taxonomy, TaxonTable) and ranks:
+        raise GranularityError("ranks applies when reading a table, not to a TaxonTable already read")
     t = taxonomy if isinstance(taxonomy, TaxonTable) else read_taxonomy(taxonomy, ranks)
     wanted = resolve_levels(t, levels)
     n = len(t)

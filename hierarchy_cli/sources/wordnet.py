@@ -282,7 +282,11 @@ def check_wnids(wn: WordNetGraph, ids: Sequence[str], where_of, source: str) -> 
         what = "ids that are not noun wnids (like n02084071)"
         if len(non_noun) == len(malformed):
             what = "non-noun wnids (only nouns n######## have classes)"
-        raise GranularityError(offenders([(ids[i], where_of(i)) for i in malformed], what, source))
+        hint = ""
+        if any(re.match(r"[varsn]\d{8}\s", ids[i]) for i in malformed):
+            hint = (" (a text class list keeps each whole line as the id: put anything after the wnid "
+                    "behind a tab, as in words.txt)")
+        raise GranularityError(offenders([(ids[i], where_of(i)) for i in malformed], what, source) + hint)
     if unknown:
         raise GranularityError(
             offenders([(ids[i], where_of(i)) for i in unknown], "wnids not in WordNet 3.0", source)
@@ -293,8 +297,8 @@ def check_wnids(wn: WordNetGraph, ids: Sequence[str], where_of, source: str) -> 
 def build_wordnet(
     classes: Sequence[str] | str | os.PathLike | None = None,
     dataset: str | None = None,
-    levels: Sequence[int] = (),
-    depths: Sequence[int] = (),
+    levels: Sequence[int] | str = (),
+    depths: Sequence[int] | str = (),
     multi_parent: str = "longest",
     wordnet: str | os.PathLike | None = None,
     column: str | None = None,
@@ -306,19 +310,19 @@ def build_wordnet(
     CSV/TSV or parquet class list (``column`` picks the column); without it,
     ``dataset`` names a shipped list (default ``imagenet21k``). ``levels`` are hops
     up the chosen path (0 = the leaves); ``depths`` cut the tree that many steps
-    below the root. ``multi_parent`` picks the path for leaves with several
+    below the root; either as ints or a spec like ``"0-9"`` or ``"1,3,5"``, never
+    beyond the deepest class. ``multi_parent`` picks the path for leaves with several
     (``longest``, ``shortest``, ``first``, ``last``). ``class_tree`` counts hops
     and depths through the classes alone, skipping every other node (MIIL's
     ImageNet-21K-P semantic tree). Returns a validated, nested
     :class:`~hierarchy_cli.hierarchy.Hierarchy`; ``h.metadata["leaves_with_choice"]``
     counts the leaves that had more than one path.
     """
-    from ..graph import cut_levels
+    from ..graph import check_cut_request, cut_levels
     from ..hierarchy import Hierarchy
     from ..manifests import resolve_classes
 
-    if not levels and not depths:
-        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+    check_cut_request(levels, depths, multi_parent)
     idl, class_meta, source_name = resolve_classes(classes, dataset, column)
     wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
@@ -334,5 +338,33 @@ def build_wordnet(
     }
     if class_tree:
         meta["class_tree"] = True
+    if info.notes:
+        meta["notes"] = info.notes
     h = Hierarchy(list(idl.ids), names, lvls, meta, nested=True)
     return h.validate()
+
+
+LEAF_NAMES = ("auto", "id", "wordnet")
+
+
+def leaf_names(ids: Sequence[str], mode: str = "auto", source: str = "classes",
+               where_of=None) -> tuple[list[str], str]:
+    """Names for leaves that have only ids (k-means and random levels): ``(names, mode used)``.
+
+    ``id``: the ids themselves. ``wordnet``: WordNet 3.0's first lemma, every id
+    must be a noun wnid (else an error naming them). ``auto`` (the default): the
+    first lemma when every id is a noun wnid in WordNet 3.0, else every leaf is
+    named by its id; never a mix of the two.
+    """
+    if mode not in LEAF_NAMES:
+        raise GranularityError(f"unknown leaf names {mode!r}; choose one of {', '.join(LEAF_NAMES)}")
+    if mode == "id" or (mode == "auto" and not all(WNID_RE.fullmatch(x) for x in ids)):
+        return list(ids), "id"
+    wn = load_wordnet(None)
+    if mode == "auto":
+        nodes, malformed, unknown = wn.nodes_of(ids)
+        if malformed or unknown:
+            return list(ids), "id"
+    else:
+        nodes = check_wnids(wn, ids, where_of or (lambda i: f"leaf {i}"), source)
+    return wn.graph.names.take(nodes), "wordnet"
