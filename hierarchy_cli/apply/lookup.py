@@ -49,7 +49,7 @@ def _filled(arr, fill: int) -> np.ndarray:
     """An integer Arrow array as numpy, nulls replaced by ``fill``."""
     if not arr.null_count:
         return numpy_view(arr)
-    out = numpy_view(_zero_nulls(arr)).copy()
+    out = numpy_view(_zero_nulls(arr)).astype(np.int64)
     out[~numpy_view_bool(arr.is_valid())] = fill
     return out
 
@@ -71,11 +71,10 @@ def index_keys(arr, n: int) -> np.ndarray:
     """Leaf indices from an integer column: values outside ``0..n-1`` and nulls are unknown."""
     import pyarrow as pa
 
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = _one_array(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    v = _filled(arr, -1) if arr.null_count else numpy_view(arr)
+    v = _filled(arr, -1)
     if v.size and v.min() >= 0 and v.max() < n:
         return v.astype(np.int32, copy=False)
     return np.where((v >= 0) & (v < n), v, n).astype(np.int32)
@@ -106,16 +105,24 @@ class IdLookup:
         import pyarrow.compute as pc
 
         n = len(self.leaf_ids)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
+        arr = _one_array(arr)
         if pa.types.is_dictionary(arr.type):
             # look up only the (few) distinct values, then spread them by the codes
             found = np.append(self(arr.dictionary), np.int32(n))
             return found[_filled(arr.indices, -1)]  # -1 picks the appended 'unknown'
-        if pa.types.is_integer(arr.type) or pa.types.is_string_view(arr.type):
+        if pa.types.is_integer(arr.type):
             arr = arr.cast(pa.string())
         found = pc.index_in(arr, value_set=self._value_set(arr.type))
         return _filled(found, n).astype(np.int32, copy=False)
+
+
+def _one_array(arr):
+    """A chunked array as one array; string_view as string (the string kernels' type)."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.string()) if pa.types.is_string_view(arr.type) else arr
 
 
 def path_keys(paths, lookup: IdLookup) -> np.ndarray:
@@ -125,8 +132,7 @@ def path_keys(paths, lookup: IdLookup) -> np.ndarray:
     import pyarrow.compute as pc
 
     n = len(lookup.leaf_ids)
-    if isinstance(paths, pa.ChunkedArray):
-        paths = paths.combine_chunks()
+    paths = _one_array(paths)
     if pa.types.is_dictionary(paths.type):
         found = np.append(path_keys(paths.dictionary, lookup), np.int32(n))
         return found[_filled(paths.indices, -1)]
@@ -152,8 +158,7 @@ def pattern_keys(paths, pattern: str, lookup: IdLookup) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(paths, pa.ChunkedArray):
-        paths = paths.combine_chunks()
+    paths = _one_array(paths)
     if pa.types.is_dictionary(paths.type):
         n = len(lookup.leaf_ids)
         found = np.append(pattern_keys(paths.dictionary, pattern, lookup), np.int32(n))

@@ -76,12 +76,10 @@ def _dictionary_columns(schema, first) -> list[str]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .keys import is_string_type
-
     out = [f.name for f in schema if pa.types.is_dictionary(f.type)]
     if first is not None and first.num_rows:
         sample = first.slice(0, SAMPLE_ROWS)
-        out += [f.name for f in schema if is_string_type(f.type)
+        out += [f.name for f in schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
                 and pc.count_distinct(sample.column(f.name)).as_py() * 20 <= sample.num_rows]
     return out
 
