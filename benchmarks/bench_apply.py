@@ -45,7 +45,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 LEVEL = "level_3"
 KEYS = {"index": "leaf_index", "wnid": "wnid"}        # the manifest's key column
 MAP_KEYS = {"index": "leaf_index", "wnid": "leaf_id"}  # the map's column it matches
@@ -103,11 +102,12 @@ df.to_parquet(OUT, compression="zstd", compression_level=1, index=False, write_s
 CONTENDERS = {"granularity": OURS, "polars": POLARS, "duckdb": DUCKDB, "pandas": PANDAS}
 
 
-def run_child(code: str, **params) -> dict:
+def run_child(code: str, root: Path = ROOT, **params) -> dict:
     header = "".join(f"{k} = {v!r}\n" for k, v in params.items())
     start = time.perf_counter()
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", header + code + EPILOGUE],
-                          capture_output=True, text=True, env=ENV, cwd=ROOT)
+                          capture_output=True, text=True, env=env, cwd=root)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"child failed: {proc.stderr.strip()[-2000:]}")
@@ -140,22 +140,29 @@ def make_inputs(folder: Path, rows: int) -> dict[str, Path]:
     return out
 
 
-def check_output(manifest: Path, out: Path, reference) -> str:
-    """'yes' if ``out`` is the manifest's columns unchanged plus ``reference``'s level column."""
+def check_output(manifest: Path, out: Path, reference) -> tuple[str, str]:
+    """``(values, types)``: whether ``out`` holds the manifest's columns with the same values
+    in the same order plus ``reference``'s level column, and whether it keeps their Arrow types."""
     import pyarrow.parquet as pq
 
     src = pq.read_table(manifest)
     got = pq.read_table(out)
     if got.column_names != src.column_names + [LEVEL]:
-        return f"NO (columns {got.column_names})"
-    if got.select(src.column_names).schema.remove_metadata() != src.schema.remove_metadata():
-        return "NO (types changed)"
-    if not got.select(src.column_names).equals(src):
-        return "NO (values changed)"
+        return f"NO (columns {got.column_names})", "-"
+    mine = got.select(src.column_names)
+    types = "yes" if mine.schema.remove_metadata() == src.schema.remove_metadata() else \
+        "NO: " + ", ".join(f"{f.name} {_show(src.schema.field(f.name))} -> {_show(f)}"
+                           for f in mine.schema if f.remove_metadata() != src.schema.field(f.name).remove_metadata())
+    same = all(mine.column(c).combine_chunks().cast(src.schema.field(c).type).equals(src.column(c).combine_chunks())
+               for c in src.column_names)
     level = got.column(LEVEL).combine_chunks().cast("int32")
-    if reference is not None and not level.equals(reference):
-        return "NO (labels differ)"
-    return "yes"
+    if not same or (reference is not None and not level.equals(reference)):
+        return "NO", types
+    return "yes", types
+
+
+def _show(f) -> str:
+    return str(f.type) + ("" if f.nullable else " not null")
 
 
 def main() -> None:
@@ -165,9 +172,15 @@ def main() -> None:
     ap.add_argument("--manifests", default="index,wnid", help="index, wnid or both")
     ap.add_argument("--tools", default=",".join(CONTENDERS), help="which contenders to run")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--before", type=Path, help="another checkout of granularity, run as contender 'before'")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    roots = {name: ROOT for name in tools}
+    if args.before is not None:
+        CONTENDERS["before"] = OURS
+        roots["before"] = args.before.resolve()
+        tools.insert(1, "before")
 
     folder = Path(tempfile.mkdtemp(prefix="granularity-bench-apply-"))
     try:
@@ -182,13 +195,13 @@ def main() -> None:
             for _ in range(args.repeat):  # interleaved, so that load drifts hit all alike
                 for name in tools:
                     out = folder / f"out_{kind}_{name}.parquet"
-                    runs[name].append(run_child(CONTENDERS[name], MANIFEST=str(files[kind]), MAP=str(files["map"]),
+                    runs[name].append(run_child(CONTENDERS[name], roots[name], MANIFEST=str(files[kind]), MAP=str(files["map"]),
                                                 OUT=str(out), LEVEL=LEVEL, KEY=KEYS[kind], MAP_KEY=MAP_KEYS[kind]))
                     print(f"{kind} {name}: {runs[name][-1]}", file=sys.stderr)
             reference = None
             for name in tools:
                 out = folder / f"out_{kind}_{name}.parquet"
-                ok = check_output(files[kind], out, reference)
+                ok = check_output(files[kind], out, reference)  # (values, types)
                 if reference is None:
                     import pyarrow.parquet as pq
 
@@ -206,14 +219,18 @@ def report(table, args) -> None:
     load = os.getloadavg()[0]
     print(f"\n{args.rows:,} rows, parquet -> parquet (zstd level 1), one level ({LEVEL}, 968 classes); "
           f"whole processes, median of {args.repeat}; load average {load:.1f} on {os.cpu_count()} cores\n")
-    print("| manifest | tool | wall s | × polars | CPU s | peak RSS MB | output MB | output ok |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
-    polars = {k: statistics.median(r["seconds"] for r in runs) for k, n, runs, _, _ in table if n == "polars"}
-    for kind, name, runs, ok, size in table:
-        wall = statistics.median(r["seconds"] for r in runs)
-        ratio = f"{wall / polars[kind]:.2f}" if kind in polars else "-"
-        print(f"| {kind} | {name} | {wall:.2f} | {ratio} | {statistics.median(r['cpu'] for r in runs):.2f} "
-              f"| {max(r['rss_mb'] for r in runs):.0f} | {size / 1e6:.0f} | {ok} |")
+    print("| manifest | tool | wall s | × polars | CPU s | × polars | peak RSS MB | output MB | same rows | types kept |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    def median(runs, what):
+        return statistics.median(r[what] for r in runs)
+
+    polars = {k: runs for k, n, runs, _, _ in table if n == "polars"}
+    for kind, name, runs, (same, types), size in table:
+        wall, cpu = median(runs, "seconds"), median(runs, "cpu")
+        ratios = [f"{v / median(polars[kind], w):.2f}" if kind in polars else "-"
+                  for v, w in ((wall, "seconds"), (cpu, "cpu"))]
+        print(f"| {kind} | {name} | {wall:.2f} | {ratios[0]} | {cpu:.2f} | {ratios[1]} "
+              f"| {max(r['rss_mb'] for r in runs):.0f} | {size / 1e6:.1f} | {same} | {types} |")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .manifest import FORMATS, Manifest
 from .relabel import Relabeler, UnknownLeavesError, make_relabeler
 from .write import COMPRESSIONS, BatchWriter, stdout_spool
 
-DEFAULT_BATCH_ROWS = 1 << 20
+DEFAULT_BATCH_ROWS = 1 << 18
 
 
 @dataclass

@@ -82,7 +82,7 @@ def apply(
         help="Parquet compression: zstd, snappy, lz4, gzip or none. Example: --compression snappy",
     ),
     batch_rows: int = typer.Option(
-        1 << 20, "--batch-rows", metavar="N",
+        1 << 18, "--batch-rows", metavar="N",
         help="Rows per record batch; memory grows with it (a few batches are held at once). "
         "Example: --batch-rows 262144",
     ),
