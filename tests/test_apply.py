@@ -539,6 +539,17 @@ def test_csv_error_names_the_line(tmp_path, label_map):
     assert pq.read_table(tmp_path / "o.parquet").column("leaf_id").to_pylist() == ["n00000001", "n00000002"]
 
 
+def test_csv_conversion_error_in_a_later_block_names_the_line(tmp_path, label_map, monkeypatch):
+    from hierarchy_cli.apply import manifest
+
+    monkeypatch.setattr(manifest, "CSV_BLOCK_BYTES", 256)  # types are guessed on the first block
+    m = tmp_path / "m.csv"
+    m.write_text("leaf_id,x\n" + "".join(f"{LEAVES[i % 6]},{i}\n" for i in range(100)) + "n00000001,abc\n")
+    res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, "not readable CSV", "line 102", "invalid value 'abc'")
+    assert not (tmp_path / "o.parquet").exists()
+
+
 # ----------------------------------------------------------------------------- --path-pattern, checked by RE2
 
 

@@ -142,10 +142,8 @@ class Manifest:
                     pass
         except Exception as again:
             exc = again
-        text = reason(exc).removeprefix("CSV parse error: ")
-        if text.startswith("Row #"):
-            number, _, rest = text.partition(": ")
-            return GranularityError(f"{what}: line {number.removeprefix('Row #')}: {rest}")
+        # pyarrow's "Row #N" counts lines from 1, the header included
+        text = reason(exc).removeprefix("CSV parse error: ").replace("Row #", "line ")
         return GranularityError(f"{what}: {text}")
 
     # ------------------------------------------------------------------ reading
