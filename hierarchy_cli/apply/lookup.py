@@ -12,7 +12,7 @@ import numpy as np
 
 
 def numpy_view(arr) -> np.ndarray:
-    """A fixed-width Arrow array without nulls (int, float, ...) as numpy, no copy."""
+    """A numeric Arrow array (its nulls hold arbitrary values) as numpy, without a copy."""
     import pyarrow as pa
 
     if isinstance(arr, pa.ChunkedArray):
@@ -50,7 +50,7 @@ def _filled(arr, fill: int) -> np.ndarray:
     if not arr.null_count:
         return numpy_view(arr)
     out = numpy_view(_zero_nulls(arr)).astype(np.int64)
-    out[~numpy_view_bool(arr.is_valid())] = fill
+    out[~_bool_view(arr.is_valid())] = fill
     return out
 
 
@@ -61,7 +61,7 @@ def _zero_nulls(arr):
     return pa.Array.from_buffers(arr.type, len(arr), [None, arr.buffers()[1]], offset=arr.offset)
 
 
-def numpy_view_bool(arr) -> np.ndarray:
+def _bool_view(arr) -> np.ndarray:
     """An Arrow boolean array without nulls as a numpy bool array."""
     bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
     return np.unpackbits(bits, bitorder="little", count=arr.offset + len(arr))[arr.offset:].astype(bool)

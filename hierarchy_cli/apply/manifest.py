@@ -174,14 +174,16 @@ def _existing_file(path: str) -> str:
 
 
 def _csv_options(delimiter: str, column_types: dict):
-    """``pyarrow.csv`` options for a streamed manifest: RFC 4180 quoting (a quoted value
-    may not span lines), BOM and CRLF tolerated, blank lines skipped, parsed in
-    parallel with read-ahead."""
+    """``pyarrow.csv`` options for a streamed manifest, as for every table input: RFC 4180
+    quoting (a quoted value may not span lines), BOM and CRLF tolerated, blank lines
+    skipped, an empty string cell is ``""`` (not null); here parsed in parallel with
+    read-ahead (``use_threads``)."""
     import pyarrow.csv as pcsv
 
     return (pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True),
             pcsv.ParseOptions(delimiter=delimiter),
-            pcsv.ConvertOptions(column_types=column_types))
+            pcsv.ConvertOptions(column_types=column_types, strings_can_be_null=False,
+                                quoted_strings_can_be_null=False))
 
 
 def _checked(it: Iterator, error: Callable[[Exception], GranularityError]) -> Iterator:
