@@ -504,6 +504,17 @@ def test_parquet_columns_keep_their_exact_types(tmp_path, label_map):
         assert got.column("level_1").to_pylist() == L1[leaf].tolist()
 
 
+@pytest.mark.parametrize("typ", [pa.string(), pa.large_string(), pa.string_view()])
+def test_path_column_of_any_string_type(label_map, typ):
+    _, leaf = manifest_table(30)
+    paths = pa.array([f"train/{LEAVES[i]}/{LEAVES[i]}_{k}.JPEG" for k, i in enumerate(leaf)], typ)
+    for pattern in (None, r"/(n\d+)_"):
+        out = make_relabeler(label_map, ["level_1"], path_column="path", path_pattern=pattern)(
+            pa.record_batch({"path": paths}))
+        assert out.schema.field("path").type == typ and out.column("path").equals(paths)
+        assert out.column("level_1").to_pylist() == L1[leaf].tolist()
+
+
 def test_pandas_written_manifest_keeps_its_types(tmp_path, label_map):
     import pandas as pd
 
