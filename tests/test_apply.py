@@ -491,6 +491,7 @@ def test_parquet_columns_keep_their_exact_types(tmp_path, label_map):
         "wnid": pa.array(ids, pa.string_view()),
         "leaf_id": pa.array(ids, pa.string()),
         "split": pa.array(["train"] * 200).dictionary_encode(),
+        "group": pa.array(["a", "b"] * 100, pa.large_string()),
         "sample": pa.array(range(200), pa.int64()),
     })
     m = write_manifest(tmp_path, table)

@@ -132,7 +132,7 @@ def _relabelled(rel: Relabeler, src: Manifest, stats: ApplyStats, counter) -> It
             offset += batch.num_rows
             continue
         try:
-            out = rel(batch, offset, src.where)
+            out = src.as_stored(rel(batch, offset, src.where))
         except UnknownLeavesError as exc:  # counts every unknown row of this batch
             failure = exc
             offset += batch.num_rows

@@ -16,6 +16,21 @@ from ..errors import GranularityError
 FORMATS = ("parquet", "csv", "tsv")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 CSV_BLOCK_BYTES = 4 << 20    # CSV/TSV read block (a batch holds one block's rows)
+SAMPLE_ROWS = 1 << 16        # rows judged to find the repeated string columns
+
+
+def repeated_strings(batch, names=None) -> list[str]:
+    """The string columns of ``batch`` (or of ``names``) with at most one distinct value
+    per 20 rows in its first SAMPLE_ROWS rows: leaf ids, splits, not paths."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if batch is None or not batch.num_rows:
+        return []
+    sample = batch.slice(0, SAMPLE_ROWS)
+    return [f.name for f in sample.schema if (names is None or f.name in names)
+            and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            and pc.count_distinct(sample.column(f.name)).as_py() * 20 <= sample.num_rows]
 
 
 def reason(exc: BaseException) -> str:
@@ -25,8 +40,8 @@ def reason(exc: BaseException) -> str:
 
 
 class Manifest:
-    """An open manifest: ``format``, ``schema``, ``num_rows`` (None for CSV/TSV) and
-    :meth:`batches`. ``text_columns`` are read as text from CSV/TSV when present (the
+    """An open manifest: ``format``, ``schema`` (the columns' types as stored),
+    ``num_rows`` (None for CSV/TSV) and :meth:`batches`. ``text_columns`` are read as text from CSV/TSV when present (the
     leaf-id columns). Close it (or use ``with``) to remove a stdin spool."""
 
     def __init__(self, spec: str, batch_rows: int, input_format: str | None = None,
@@ -114,6 +129,17 @@ class Manifest:
             raise GranularityError(f"{self.where} is not a readable parquet file: {reason(exc)}") from None
         self.schema = self._pf.schema_arrow
         self.num_rows = self._pf.metadata.num_rows
+        # repeated strings (leaf ids) read dictionary-encoded, as parquet stores them: 3-5x
+        # cheaper to read, and a key looked up once per distinct value (see as_stored)
+        sample = next(self._pf.iter_batches(batch_size=SAMPLE_ROWS, columns=self._string_columns()), None)
+        self._as_dictionary = repeated_strings(sample)
+        if self._as_dictionary:
+            self._pf = pq.ParquetFile(self.path, read_dictionary=self._as_dictionary)
+
+    def _string_columns(self) -> list[str]:
+        import pyarrow as pa
+
+        return [f.name for f in self.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
 
     def _open_csv(self, text_columns: Sequence[str]) -> None:
         import pyarrow as pa
@@ -127,6 +153,7 @@ class Manifest:
             raise self._csv_error(exc) from None
         self.schema = self._reader.schema
         self.num_rows = None
+        self._as_dictionary = []
 
     def _csv_error(self, exc: Exception) -> GranularityError:
         """The reader's complaint, with the line it is about (found by a second,
@@ -149,7 +176,9 @@ class Manifest:
     # ------------------------------------------------------------------ reading
 
     def batches(self) -> Iterator:
-        """The manifest's non-empty record batches, of at most ``batch_rows`` rows."""
+        """The manifest's non-empty record batches, of at most ``batch_rows`` rows; the
+        repeated string columns of a parquet manifest come dictionary-encoded
+        (:meth:`as_stored` turns them back)."""
         if self.format == "parquet":
             # decoded ahead in a thread while the caller relabels and writes (pyarrow
             # releases the GIL); the CSV reader reads ahead by itself (use_threads)
@@ -160,6 +189,16 @@ class Manifest:
         for batch in source:
             for start in range(0, batch.num_rows, self.batch_rows):
                 yield batch.slice(start, self.batch_rows)
+
+    def as_stored(self, batch):
+        """``batch`` (a batch of :meth:`batches`, relabelled or not) with the columns read
+        dictionary-encoded given back the type they are stored as."""
+        for name in self._as_dictionary:
+            i = batch.schema.get_field_index(name)
+            stored = self.schema.field(name)
+            column = batch.column(i).dictionary_decode()
+            batch = batch.set_column(i, stored, column if column.type == stored.type else column.cast(stored.type))
+        return batch
 
     def _parquet_error(self, exc: Exception) -> GranularityError:
         return GranularityError(f"{self.where} is not a readable parquet file: {reason(exc)}")

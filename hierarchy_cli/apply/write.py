@@ -6,10 +6,9 @@ import sys
 from contextlib import contextmanager
 
 from ..errors import GranularityError
-from .manifest import reason
+from .manifest import reason, repeated_strings
 
 COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
-SAMPLE_ROWS = 1 << 16        # rows judged to pick the string columns worth a dictionary
 
 
 class BatchWriter:
@@ -71,17 +70,11 @@ class BatchWriter:
 
 
 def _dictionary_columns(schema, first) -> list[str]:
-    """Dictionary arrays (the added ``_id``/``_name`` columns) and string columns with at
-    most one distinct value per 20 rows in the first batch's first SAMPLE_ROWS rows."""
+    """Dictionary arrays (the added ``_id``/``_name`` columns) and the repeated string
+    columns of the first batch."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    out = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-    if first is not None and first.num_rows:
-        sample = first.slice(0, SAMPLE_ROWS)
-        out += [f.name for f in schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-                and pc.count_distinct(sample.column(f.name)).as_py() * 20 <= sample.num_rows]
-    return out
+    return [f.name for f in schema if pa.types.is_dictionary(f.type)] + repeated_strings(first)
 
 
 def _delta_columns(schema, dictionary: list[str]) -> dict[str, str] | None:
