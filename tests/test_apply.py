@@ -472,3 +472,139 @@ def test_property_matches_lookup(values, mode, chunk):
     else:
         assert out.column("level_1").to_pylist() == [int(L1[v]) if k else None for v, k in zip(values, known)]
         assert out.column("leaf_index").to_pylist() == [v if k else None for v, k in zip(values, known)]
+
+
+# ----------------------------------------------------------------------------- input columns kept as they are
+
+
+def _original_schema(path, names):
+    return pa.schema([f for f in pq.read_schema(path) if f.name in names])
+
+
+def test_parquet_columns_keep_their_exact_types(tmp_path, label_map):
+    # as polars writes them (large_string / string_view), as pyarrow does (a repeated
+    # string column stays string, not dictionary<string>) and other types
+    _, leaf = manifest_table(200)
+    ids = [LEAVES[i] for i in leaf]
+    table = pa.table({
+        "path": pa.array([f"train/{w}/{w}_{i}.JPEG" for i, w in enumerate(ids)], pa.large_string()),
+        "wnid": pa.array(ids, pa.string_view()),
+        "leaf_id": pa.array(ids, pa.string()),
+        "split": pa.array(["train"] * 200).dictionary_encode(),
+        "group": pa.array(["a", "b"] * 100, pa.large_string()),
+        "sample": pa.array(range(200), pa.int64()),
+    })
+    m = write_manifest(tmp_path, table)
+    for key in (["--column", "wnid"], ["--path-column", "path"]):
+        out = tmp_path / "o.parquet"
+        assert invoke("apply", m, "--map", label_map, *key, "-o", out).code == 0
+        got = pq.read_table(out)
+        assert got.schema.names == table.schema.names + ["level_1", "level_2"]
+        assert _original_schema(out, table.schema.names) == _original_schema(m, table.schema.names)
+        assert got.select(table.schema.names).equals(pq.read_table(m))
+        assert got.column("level_1").to_pylist() == L1[leaf].tolist()
+
+
+@pytest.mark.parametrize("typ", [pa.string(), pa.large_string(), pa.string_view()])
+def test_path_column_of_any_string_type(label_map, typ):
+    _, leaf = manifest_table(30)
+    paths = pa.array([f"train/{LEAVES[i]}/{LEAVES[i]}_{k}.JPEG" for k, i in enumerate(leaf)], typ)
+    for pattern in (None, r"/(n\d+)_"):
+        out = make_relabeler(label_map, ["level_1"], path_column="path", path_pattern=pattern)(
+            pa.record_batch({"path": paths}))
+        assert out.schema.field("path").type == typ and out.column("path").equals(paths)
+        assert out.column("level_1").to_pylist() == L1[leaf].tolist()
+
+
+def test_pandas_written_manifest_keeps_its_types(tmp_path, label_map):
+    import pandas as pd
+
+    _, leaf = manifest_table(200)
+    df = pd.DataFrame({"wnid": [LEAVES[i] for i in leaf], "x": np.arange(200, dtype=np.int16)})
+    m = tmp_path / "pandas.parquet"
+    df.to_parquet(m, index=False)
+    out = tmp_path / "o.parquet"
+    assert invoke("apply", m, "--map", label_map, "--level", "level_2", "-o", out).code == 0
+    assert _original_schema(out, ["wnid", "x"]) == _original_schema(m, ["wnid", "x"])
+    assert pq.read_schema(out).field("wnid").type != pa.dictionary(pa.int32(), pa.string())
+    back = pd.read_parquet(out)
+    assert back["wnid"].tolist() == df["wnid"].tolist() and back["level_2"].tolist() == L2[leaf].tolist()
+
+
+def test_csv_columns_are_what_the_csv_reader_gives(tmp_path, label_map):
+    table, leaf = manifest_table(25)
+    m = write_manifest(tmp_path, table, "m.csv")
+    out = tmp_path / "o.parquet"
+    assert invoke("apply", m, "--map", label_map, "-o", out).code == 0
+    expected = pcsv.read_csv(m, convert_options=pcsv.ConvertOptions(column_types={"leaf_id": pa.string()}))
+    assert pq.read_table(out).select(table.column_names).equals(expected)
+
+
+def test_csv_error_names_the_line(tmp_path, label_map):
+    m = tmp_path / "m.csv"
+    m.write_bytes(b"\xef\xbb\xbfleaf_id,x\r\nn00000001,1\r\n\"n00000002\",2\r\nn00000003\r\nn00000004,4\r\n")
+    res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, "m.csv", "not readable CSV", "line 4", "Expected 2 columns, got 1")
+    good = tmp_path / "g.csv"  # BOM, CRLF and quotes are fine
+    good.write_bytes(b"\xef\xbb\xbfleaf_id,x\r\nn00000001,1\r\n\"n00000002\",2\r\n")
+    assert invoke("apply", good, "--map", label_map, "-o", tmp_path / "o.parquet").code == 0
+    assert pq.read_table(tmp_path / "o.parquet").column("leaf_id").to_pylist() == ["n00000001", "n00000002"]
+
+
+def test_csv_conversion_error_in_a_later_block_names_the_line(tmp_path, label_map, monkeypatch):
+    from hierarchy_cli.apply import manifest
+
+    monkeypatch.setattr(manifest, "CSV_BLOCK_BYTES", 256)  # types are guessed on the first block
+    m = tmp_path / "m.csv"
+    m.write_text("leaf_id,x\n" + "".join(f"{LEAVES[i % 6]},{i}\n" for i in range(100)) + "n00000001,abc\n")
+    res = invoke("apply", m, "--map", label_map, "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, "not readable CSV", "line 102", "invalid value 'abc'")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+# ----------------------------------------------------------------------------- --path-pattern, checked by RE2
+
+
+@pytest.mark.parametrize("pattern, fragment", [
+    (r"(?<=train/)(n\d+)", "is not a regular expression RE2 accepts"),   # lookbehind: Python has it
+    (r"(n\d+)/\1_", "is not a regular expression RE2 accepts"),          # backreference
+    (r"(n\d+", "is not a regular expression RE2 accepts"),
+    (r"n\d+", "exactly one capture group"),
+    (r"(n\d+)/(\w+)", "exactly one capture group"),
+    (r"(?P<id>n\d+)/(\w+)", "exactly one capture group"),
+    (r"(?P<id>n\d+)/(?P<file>\w+)", "exactly one capture group"),
+])
+def test_path_pattern_rejected_by_re2_or_group_count(tmp_path, label_map, pattern, fragment):
+    table, _ = manifest_table(5)
+    m = write_manifest(tmp_path, table)
+    res = invoke("apply", m, "--map", label_map, "-p", "path", "--path-pattern", pattern, "-o", tmp_path / "o.parquet")
+    assert_one_line_error(res, f"--path-pattern {pattern!r}", fragment)
+    assert not (tmp_path / "o.parquet").exists()
+    with pytest.raises(GranularityError, match="--path-pattern"):  # the API checks it, once
+        make_relabeler(label_map, path_column="path", path_pattern=pattern)
+
+
+@pytest.mark.parametrize("pattern", [
+    r"/(n\d+)_",                 # an unnamed group, named for pyarrow
+    r"/(?P<wnid>n\d+)_",         # any name
+    r"/(?<id>n\d+)_",            # RE2's (?<name>...), which Python's re rejected
+    r"^\pL+/(n\d+)/",            # a Unicode class, which Python's re rejected
+    r"[(]?/(?:x)?(n\d+)_",       # '(' in a class and a non-capturing group are not groups
+])
+def test_path_pattern_re2_accepts_works(tmp_path, label_map, pattern):
+    table, leaf = manifest_table(20)
+    m = write_manifest(tmp_path, table)
+    out = tmp_path / "o.parquet"
+    res = invoke("apply", m, "--map", label_map, "-p", "path", "--path-pattern", pattern, "-o", out)
+    assert res.code == 0, res.output
+    assert pq.read_table(out).column("level_1").to_pylist() == L1[leaf].tolist()
+
+
+def test_options_checked_by_the_api(label_map):
+    for kwargs, fragment in [({"unknown": "skip"}, "--unknown 'skip'"), ({"key": "name"}, "--key 'name'"),
+                             ({"column": "a", "path_column": "b"}, "not both"),
+                             ({"path_pattern": "(a)"}, "needs --path-column")]:
+        with pytest.raises(GranularityError, match=fragment.replace("(", r"\(")):
+            make_relabeler(label_map, **kwargs)
+    with pytest.raises(GranularityError, match="'level_1' is given twice"):
+        make_relabeler(label_map, ["level_1", "level_1"])

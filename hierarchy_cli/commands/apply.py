@@ -45,8 +45,9 @@ def apply(
     ),
     path_pattern: Optional[str] = typer.Option(
         None, "--path-pattern", metavar="REGEX",
-        help="With --path-column: a regular expression (RE2) with one capture group (or a group "
-        "named 'id') around the leaf id. Example: --path-pattern '^train/([^/]+)/'",
+        help="With --path-column: a regular expression (RE2 syntax: no lookaround or "
+        "backreferences) with exactly one capture group, around the leaf id. "
+        "Example: --path-pattern '^train/([^/]+)/'",
     ),
     unknown: str = typer.Option(
         "error", "--unknown", "-u",
@@ -81,7 +82,7 @@ def apply(
         help="Parquet compression: zstd, snappy, lz4, gzip or none. Example: --compression snappy",
     ),
     batch_rows: int = typer.Option(
-        1 << 20, "--batch-rows", metavar="N",
+        1 << 18, "--batch-rows", metavar="N",
         help="Rows per record batch; memory grows with it (a few batches are held at once). "
         "Example: --batch-rows 262144",
     ),
@@ -105,9 +106,6 @@ def apply(
         raise GranularityError("the manifest and --map cannot both be read from stdin ('-')")
     lm = read_label_map(map_)
     levels = [p.strip() for item in (level or []) for p in item.split(",") if p.strip()] or None
-    for lv in levels or []:
-        if lv not in lm.levels:
-            raise GranularityError(f"--level {lv!r}: no such level in {lm.source}; levels are: {', '.join(lm.levels)}")
     chosen = levels or lm.levels
     stem = input_stem(manifest if manifest != "-" else None, None, "manifest")
     default = f"{stem}.{safe_name(level_span(list(chosen)))}.{fmt or 'parquet'}"
