@@ -736,3 +736,121 @@ def test_npy_samples_bad_inputs(samples):
          "--leaves is for .npy samples")
     res = invoke("cluster", "--leaves", tmp / "leaf_idx.npy", "--k", "3", "-o", tmp / "bad.parquet")
     _bad(tmp, res, "--leaves", "--samples")
+
+
+# ----------------------------------------------------------------------------- parameters, warnings
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--seed", "-1"], "seed must be at least 0, not -1"),
+    (["--niter", "0"], "niter must be at least 1, not 0"),
+    (["--threads", "0"], "threads must be at least 1, not 0"),
+    (["--metric", "manhattan"], "metric must be one of l2, cosine, not 'manhattan'"),
+    (["--k", "0"], "K must be at least 1, not 0"),
+])
+def test_cli_bad_parameters_exit_2(data, args, fragment):
+    """Each bad parameter is checked once, by the API, and named as it names it."""
+    tmp, _, _ = data
+    base = ["--k", "5"] if "--k" not in args else []
+    res = run(tmp, *base, *args, "-e", tmp / "emb.npy", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, fragment)
+
+
+def test_cli_split_leaves_zero_and_gpu(samples):
+    tmp, _, _, _ = samples
+    out = tmp / "bad.parquet"
+    res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                 "--split-leaves", "0", "-o", out)
+    assert_one_line_error(res, "n (sub-clusters per class) must be at least 1, not 0")
+    assert not out.exists()
+    import faiss
+
+    if not (hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0):
+        res = invoke("cluster", "--k", "5", "--gpu", "-e", tmp / "s.parquet", "-o", out)
+        assert_one_line_error(res, "gpu:", "no GPU")
+        assert not out.exists()
+
+
+def test_cli_threads_recorded_and_same_bytes(data):
+    tmp, _, _ = data
+    outs = []
+    for name in ("a", "b"):
+        res = run(tmp, "--k", "12", "--threads", "1", "-e", tmp / "emb.npy", "-o", tmp / f"{name}.parquet")
+        assert res.code == 0, res.stderr
+        outs.append((tmp / f"{name}.parquet").read_bytes())
+    assert outs[0] == outs[1]
+    meta = read_label_map(tmp / "a.parquet").metadata
+    assert meta["threads"] == 1 and meta["gpu"] is False and "clusters_made" not in meta
+
+
+def test_fewer_clusters_than_k_said_and_recorded(tmp_path):
+    """3 distinct rows asked for 6 clusters: the level has 3, stderr says so, the metadata
+    records both the k asked for and the count made."""
+    x = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)
+    np.save(tmp_path / "e.npy", x)
+    res = invoke("cluster", "--k", "6", "-e", tmp_path / "e.npy", "-o", tmp_path / "m.parquet")
+    assert res.code == 0, res.stderr
+    assert "warning: level k6 has 3 clusters, not the 6 asked for" in res.stderr
+    assert "only 3 distinct rows" in res.stderr
+    lm = read_label_map(tmp_path / "m.parquet")
+    assert lm.num_classes("k6") == 3
+    assert lm.metadata["k"] == [6] and lm.metadata["clusters_made"] == {"k6": 3}
+    r = cluster_hierarchy(x, 6)
+    assert r.warnings and "k6 has 3 clusters" in r.warnings[0]
+
+
+# ----------------------------------------------------------------------------- per-sample, streamed
+
+
+def test_sample_map_streams_what_the_table_holds(samples):
+    """The streamed file holds exactly the in-memory table (data and metadata), in as many
+    row groups as input batches; the sample ids come from the input, never held."""
+    from hierarchy_cli.methods.cluster import cluster_hierarchy as ch, split_leaves_map
+
+    tmp, x, leaf, ids = samples
+    h = ch(samples=tmp / "s.parquet", classes=ids, k=4).hierarchy
+    sm = split_leaves_map(tmp / "s.parquet", 3, classes=ids, leaf_levels=h.levels, batch_rows=70)
+    assert not hasattr(sm, "sample_ids")
+    sm.write(tmp / "m.parquet")
+    pf = pq.ParquetFile(tmp / "m.parquet")
+    assert pf.metadata.num_row_groups >= 240 // 70
+    got = pf.read()
+    assert got.equals(sm.to_table()) and got.schema.metadata == sm.schema.metadata
+    assert got.column("sample_id").to_pylist() == [f"img{i:04d}" for i in range(240)]
+    assert np.array_equal(got.column("leaf_index").to_numpy(), leaf)
+    k4 = got.column("k4").to_numpy()
+    assert np.array_equal(first_appearance_labels(h.levels[0].labels[leaf])[0], k4)
+    assert got.column("k4_id").to_pylist()[0] == h.levels[0].ids[h.levels[0].labels[leaf[0]]]
+    meta = json.loads(got.schema.metadata[b"granularity"])
+    assert meta["num_samples"] == 240 and meta["num_classes"]["split_3"] == 60
+
+
+def test_split_leaves_leaves_no_named_temp_file(samples, tmp_path):
+    """The class-ordered scratch file has no name while the classes are clustered, so no
+    exit (a signal, a kill) can leave it behind."""
+    from hierarchy_cli.methods.cluster import split_leaves_map
+
+    tmp, _, _, ids = samples
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    seen = []
+
+    def progress(stage, done, total):
+        if stage == "splitting":
+            seen.append(sorted(p.name for p in scratch.iterdir()))
+
+    split_leaves_map(tmp / "s.parquet", 2, classes=ids, tmpdir=str(scratch), progress=progress)
+    assert len(seen) == 20 and all(not names for names in seen)
+
+
+def test_null_sample_id_is_an_error(samples):
+    tmp, x, leaf, ids = samples
+    t = pq.read_table(tmp / "s.parquet")
+    sid = t.column("sample_id").to_pylist()
+    sid[17] = None
+    pq.write_table(t.set_column(0, "sample_id", pa.array(sid, pa.string())), tmp / "n.parquet")
+    out = tmp / "bad.parquet"
+    res = invoke("cluster", "--samples", tmp / "n.parquet", "--classes", tmp / "classes.txt",
+                 "--instance", "-o", out)
+    assert_one_line_error(res, "row 17", "empty value in sample id column 'sample_id'")
+    assert not out.exists()

@@ -229,7 +229,7 @@ def cluster(
         save_centroids(result, centroids)
     con = stderr_console()
     for note in (result.warnings if result else []) + (table.warnings if per_sample else []):
-        con.print(f"warning: {note}", markup=False, highlight=False)
+        con.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
 
     if per_sample:
         _print_sample_summary(table.metadata, target)

@@ -44,8 +44,9 @@ __all__ = ["DEFAULT_NITER", "METRICS", "KMeansResult", "kmeans", "kmeans_plusplu
 CHUNK_ROWS = 65536  # rows per piece of a pass over the data: bounds the temporaries
 CAND_ROWS = 512  # seeding: candidates' distance rows computed per matrix product, at most
 CAND_BYTES = 64 * 2**20  # seeding: memory for those rows (fewer rows on large inputs)
-SMALL_FIT = 2**22  # points x centroids x dims below which one thread runs faiss: starting
-#                    OpenMP threads costs more than they save (per-class --split-leaves fits)
+# points x centroids x dims below which one thread runs a fit: starting OpenMP threads
+# costs more than they save (the many small fits of --split-leaves and --within)
+SMALL_FIT = 2**22
 
 
 @dataclass
