@@ -226,7 +226,7 @@ def make_samples(path: Path, rows: int, classes: int, dim: int) -> None:
             }, schema=schema), row_group_size=65536)
 
 
-def run_cli(args: list[str], env: dict | None = None) -> dict:
+def run_cli(args: list[str], env: dict | None = None, root: str = str(ROOT)) -> dict:
     """A whole ``granularity`` process: wall time and its peak RSS (``/usr/bin/time``-free:
     ru_maxrss of the one child, read in a fresh Python that only starts it)."""
     code = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
@@ -235,11 +235,11 @@ def run_cli(args: list[str], env: dict | None = None) -> dict:
             "'stderr': r.stderr[-300:], "
             "'peak_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
     out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "hierarchy_cli", *args],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": root, **(env or {})})
     return json.loads(out.stdout)
 
 
-def part_c(rows_n: int, classes: int, dim: int) -> None:
+def part_c(rows_n: int, classes: int, dim: int, before: str) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         path = Path(tmp) / "samples.parquet"
         t0 = time.perf_counter()
@@ -254,17 +254,18 @@ def part_c(rows_n: int, classes: int, dim: int) -> None:
                 ("--split-leaves 4 --k 100", [*common, "--split-leaves", "4", "--k", "100"])]
         print(f"\n### (c) per-sample runs on {rows_n:,} rows ({classes:,} classes, {dim} dims, "
               f"sample ids of 27 characters; parquet {size:,.0f} MB, written in {made:.0f} s)\n")
-        print("| command | time (s) | peak RSS (MB) | output (MB) |")
-        print("|---|---:|---:|---:|")
+        print("| command | version | time (s) | peak RSS (MB) | output (MB) |")
+        print("|---|---|---:|---:|---:|")
         for name, args in runs:
-            out = f"{tmp}/out.parquet"
-            r = run_cli(["cluster", *args, "-o", out])
-            if r["code"]:
-                print(f"| {name} | failed: {r['stderr'].strip().splitlines()[-1]} | | |", flush=True)
-                continue
-            print(f"| {name} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | {os.path.getsize(out) / 2**20:.0f} |",
-                  flush=True)
-            os.unlink(out)
+            for version, root in [("this", str(ROOT))] + ([("before", before)] if before else []):
+                out = f"{tmp}/out.parquet"
+                r = run_cli(["cluster", *args, "-o", out], root=root)
+                if r["code"]:
+                    print(f"| {name} | {version} | failed: {r['stderr'].strip().splitlines()[-1]} | | |", flush=True)
+                    continue
+                print(f"| {name} | {version} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | "
+                      f"{os.path.getsize(out) / 2**20:.0f} |", flush=True)
+                os.unlink(out)
 
 
 # ----------------------------------------------------------------------------- (d) constants
@@ -361,7 +362,7 @@ def main() -> None:
     if args.only in (None, "b"):
         part_b(args.b_methods.split(","), args.before)
     if args.only in (None, "c"):
-        part_c(args.rows, 10_000, 64)
+        part_c(args.rows, 10_000, 64, args.before)
     if args.only in (None, "d"):
         part_d(args.repeat)
 

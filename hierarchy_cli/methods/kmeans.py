@@ -41,7 +41,7 @@ from .defaults import DEFAULT_NITER, METRICS
 __all__ = ["DEFAULT_NITER", "METRICS", "KMeansResult", "kmeans", "kmeans_plusplus", "lloyd",
            "normalize_rows", "check_params", "available_threads"]
 
-CHUNK_ROWS = 65536  # rows per piece of a pass over the data: bounds the temporaries
+CHUNK_ROWS = 4096  # rows per piece of a pass over the data: temporaries of 4096 x d floats
 CAND_ROWS = 512  # seeding: candidates' distance rows computed per matrix product, at most
 CAND_BYTES = 64 * 2**20  # seeding: memory for those rows (fewer rows on large inputs)
 # points x centroids x dims below which one thread runs a fit: starting OpenMP threads
@@ -302,10 +302,9 @@ def _sq_norms(x: np.ndarray) -> np.ndarray:
 def _own_sq_dist(x: np.ndarray, c: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Exact squared distance of each row of ``x`` to its centroid ``c[labels]``."""
     out = np.empty(x.shape[0], dtype=np.float32)
-    step = 4096  # temporaries stay in cache
-    for s in range(0, x.shape[0], step):
-        diff = x[s:s + step] - c[labels[s:s + step]]
-        out[s:s + step] = np.einsum("ij,ij->i", diff, diff)
+    for s in range(0, x.shape[0], CHUNK_ROWS):
+        diff = x[s:s + CHUNK_ROWS] - c[labels[s:s + CHUNK_ROWS]]
+        out[s:s + CHUNK_ROWS] = np.einsum("ij,ij->i", diff, diff)
     return out
 
 
