@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import GranularityError, offenders
+from ..errors import GranularityError, GranularityFailure, offenders
 from .defaults import DEFAULT_NITER
 from .kmeans import check_params, kmeans, normalize_rows
 
@@ -645,6 +645,18 @@ def _read_leaves(sc, ids: Sequence[str], batch_rows: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _pread(fd: int, size: int, offset: int) -> np.ndarray:
+    """``size`` bytes of file ``fd`` from ``offset`` (a read returns at most about 2 GB)."""
+    out = np.empty(size, dtype=np.uint8)
+    done = 0
+    while done < size:
+        got = os.preadv(fd, [memoryview(out)[done:]], offset + done)
+        if got <= 0:
+            raise GranularityFailure(f"the scratch file of --split-leaves ended early ({done} of {size} bytes)")
+        done += got
+    return out
+
+
 def split_leaves_map(
     samples: str | os.PathLike,
     n: int,
@@ -657,9 +669,9 @@ def split_leaves_map(
 ) -> SampleMap:
     """Per-sample map splitting each class's samples into ``n`` k-means sub-clusters.
 
-    The samples are streamed twice: once for each sample's class, once to copy the
-    vectors into a class-ordered memory-mapped temporary file (in ``tmpdir``; an
-    unnamed file, gone on any exit, even a kill), from which each class is
+    The samples are streamed twice: once for each sample's class, once to write the
+    vectors into a class-ordered temporary file (in ``tmpdir``; an unnamed file,
+    gone on any exit, even a kill), from which each class is read back and
     clustered on its own. A class with fewer than ``n`` samples is an error
     naming it. Level ``split_<n>``: ids ``<leaf_id>_s<j>``, names ``<leaf name> #<j>``.
     ``leaf_levels``: levels of a hierarchy over the same classes, added per sample.
@@ -690,17 +702,17 @@ def split_leaves_map(
     fill = starts[:-1].copy()
     slot = np.empty(rows, dtype=np.int64)  # each sample's row in the class-ordered file
     with tempfile.TemporaryFile(dir=tmpdir, prefix="granularity-split-") as fh:
-        mm = None
+        fd, row_bytes = fh.fileno(), 0
         for row, leaf, vec, _ in iter_sample_batches(sc, ids, batch_rows=batch_rows):
-            if mm is None:
-                mm = np.memmap(fh, dtype=np.float32, mode="w+", shape=(rows, vec.shape[1]))
+            row_bytes = 4 * vec.shape[1]
             order = np.argsort(leaf, kind="stable")
             sl = leaf[order]
             grp_start = np.flatnonzero(np.r_[True, sl[1:] != sl[:-1]])
             sizes = np.diff(np.r_[grp_start, sl.size])
-            pos = fill[sl] + np.arange(sl.size) - np.repeat(grp_start, sizes)
-            mm[pos] = vec[order]
-            slot[row + order] = pos
+            slot[row + order] = fill[sl] + np.arange(sl.size) - np.repeat(grp_start, sizes)
+            runs = np.ascontiguousarray(vec[order], dtype=np.float32)
+            for g, m in zip(grp_start.tolist(), sizes.tolist()):  # each class's run, at its place
+                os.pwrite(fd, runs[g:g + m].data, int(fill[sl[g]]) * row_bytes)
             fill[sl[grp_start]] += sizes
             if progress:
                 progress("reading", row + len(leaf), rows)
@@ -708,15 +720,14 @@ def split_leaves_map(
         made = 0
         for j, c in enumerate(present.tolist()):
             a, b = int(starts[c]), int(starts[c + 1])
-            lab, _ = _fit(np.asarray(mm[a:b]), None, n, metric, _group_seed(seed, n, c), niter, None,
-                          nthreads, gpu)
+            vecs = _pread(fd, (b - a) * row_bytes, a * row_bytes).view(np.float32).reshape(b - a, -1)
+            lab, _ = _fit(vecs, None, n, metric, _group_seed(seed, n, c), niter, None, nthreads, gpu)
             # sub-clusters numbered by first appearance within the class (slot order = sample order)
             sub, firsts = first_appearance_labels(lab)
             sub_by_slot[a:b] = sub
             made += firsts.size
             if progress:
                 progress("splitting", j + 1, present.size)
-        del mm
     keys = leaf_all.astype(np.int64) * n + sub_by_slot[slot]
     del slot, sub_by_slot
     names = leaf_names_for(ids)
