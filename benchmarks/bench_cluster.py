@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data" / "imagenet21k_gloss_minilm_f16.parquet"
+# ../shared/data beside the checkout (or beside the folder of git worktrees)
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+              ROOT.parent / "shared") / "data" / "imagenet21k_gloss_minilm_f16.parquet"
 DEFAULT = ROOT / "hierarchy_cli" / "data" / "imagenet21k_gloss_minilm_pca128.parquet"
 INPUTS = {"default128": DEFAULT, "minilm384": SHARED}
 
@@ -176,13 +178,13 @@ def table(rows: list[dict], ref: dict, targets: dict[str, float] | None = None) 
     return "\n".join(lines)
 
 
-def part_a(repeat: int, before: str) -> None:
-    methods = ["sklearn", "sklearn-10", "skpp+faiss", "faiss-random", "ours", "cli"] + (["before"] if before else [])
-    for dataset in INPUTS:
+def part_a(repeat: int, before: str, inputs: list[str], ks: list[int], methods: list[str]) -> None:
+    methods = [m for m in methods if m != "before"] + (["before"] if before else [])
+    for dataset in inputs:
         if not INPUTS[dataset].exists():
             print(f"(a) {dataset} skipped: {INPUTS[dataset]} not found")
             continue
-        for k in (1000, 100, 38):
+        for k in ks:
             runs = {m: [] for m in methods}
             for _ in range(repeat):  # round robin, so that a change of load reaches every method
                 for m in methods:
@@ -351,6 +353,10 @@ def main() -> None:
     ap.add_argument("--b-methods", default="ours,faiss-random,sklearn-10,skpp+faiss,sklearn",
                     help="(b): the methods, in order (sklearn alone takes ~10 minutes)")
     ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--inputs", default=",".join(INPUTS), help="(a): the inputs")
+    ap.add_argument("--ks", default="1000,100,38", help="(a): the k")
+    ap.add_argument("--methods", default="sklearn,sklearn-10,skpp+faiss,faiss-random,ours,cli",
+                    help="(a): the methods (sklearn first: the reference)")
     args = ap.parse_args()
     import faiss
     import sklearn
@@ -358,7 +364,8 @@ def main() -> None:
     print(f"numpy {np.__version__}, faiss {faiss.__version__}, scikit-learn {sklearn.__version__}, "
           f"{os.cpu_count()} cores")
     if args.only in (None, "a"):
-        part_a(args.repeat, args.before)
+        part_a(args.repeat, args.before, args.inputs.split(","), [int(v) for v in args.ks.split(",")],
+               args.methods.split(","))
     if args.only in (None, "b"):
         part_b(args.b_methods.split(","), args.before)
     if args.only in (None, "c"):
