@@ -187,6 +187,17 @@ def write_table(table, target: str | os.PathLike) -> None:
         pq.write_table(table, fh, compression="zstd", write_statistics=False)
 
 
+def write_batches(schema, batches, target: str | os.PathLike) -> None:
+    """Write Arrow record batches as parquet to ``target`` (a path or ``-``), atomically, one
+    row group per batch: memory stays that of a batch (per-sample maps of millions of rows)."""
+    import pyarrow.parquet as pq
+
+    with atomic_output(target) as fh:
+        with pq.ParquetWriter(fh, schema, compression="zstd", write_statistics=False) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+
+
 def write_label_map(h: Hierarchy, target: str | os.PathLike) -> None:
     """Validate ``h`` and write it as a label map to ``target`` (path or ``-``)."""
     h.validate()

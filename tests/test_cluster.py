@@ -139,131 +139,131 @@ def test_kmeans_plusplus_draws_exactly_from_d2():
     assert chisquare(obs, exp).pvalue > 0.001
 
 
-def _plain_lloyd(x, c, niter):
-    """Reference: dense Lloyd with the same rules (empty centroid -> farthest point, stop
-    when no label changes)."""
+def _plain_lloyd(x, c, niter, w=None, spherical=False):
+    """Reference: dense float64 Lloyd, ``niter`` times (assign, then move each centroid to
+    the weighted mean of its points, normalised when spherical); also the counts per
+    cluster at each assignment."""
     c = c.astype(np.float64).copy()
     x64 = x.astype(np.float64)
-    lab = ((x64[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+    w = np.ones(len(x)) if w is None else w.astype(np.float64)
+    counts = []
     for _ in range(niter):
-        new = c.copy()
-        counts = np.bincount(lab, minlength=len(c))
+        lab = ((x64[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+        counts.append(np.bincount(lab, minlength=len(c)))
         for j in range(len(c)):
-            if counts[j]:
-                new[j] = x64[lab == j].mean(0)
-        far = ((x64 - c[lab]) ** 2).sum(1)
-        empty = np.flatnonzero(counts == 0)
-        new[empty] = x64[np.argsort(-far, kind="stable")[: empty.size]]
-        c = new
-        nl = ((x64[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
-        if (nl == lab).all():
-            break
-        lab = nl
-    return c, lab
+            m = lab == j
+            c[j] = (x64[m] * w[m, None]).sum(0) / w[m].sum()
+        if spherical:
+            c /= np.linalg.norm(c, axis=1, keepdims=True)
+    return c, np.array(counts)
 
 
-@pytest.mark.parametrize("k,groups", [(40, None), (40, 6), (160, None), (160, 12)])
-def test_lloyd_bounds_skip_nothing(k, groups):
-    """Lloyd with bounds gives the labels and centroids of plain dense Lloyd, including a
-    centroid that starts far from every point (left empty, then relocated). Elkan's bounds
-    (one group per centroid) and Yinyang groups; the points measured again span several
-    products of MEASURE_ROWS, and the centroid sums several runs of labels."""
-    from hierarchy_cli.methods.kmeans import MEASURE_ROWS, SUM_LABELS, lloyd
-
-    assert 40 > SUM_LABELS and 15 * 40 > 2 * MEASURE_ROWS
-    n = 15 * k
-    x = blobs(n, 6, 30, seed=4)
-    init = x[np.random.default_rng(0).choice(n, k, replace=False)].copy()
-    init[7] = 1000.0  # no point is nearest to it
-    bound_bytes = 1 << 30 if groups is None else n * 4 * groups
-    c, lab, iters = lloyd(x, init, niter=100, bound_bytes=bound_bytes)
-    ref_c, ref_lab = _plain_lloyd(x, init, 100)
-    assert iters < 100
-    assert (lab == ref_lab).all()
-    assert np.allclose(c, ref_c, atol=1e-4)
-    assert (np.bincount(lab, minlength=k) > 0).all()
-
-
-@pytest.mark.parametrize("weighted", [False, True])
-def test_two_stage_seeding_gives_the_same_seeds(weighted):
-    """Seeding from partial distances (the first 5 principal axes of 16, then the rest for
-    the pairs that may come closer) picks the same seeds as whole distance rows: it is
-    the same algorithm, with fewer products."""
-    from hierarchy_cli.methods.kmeans import SPLIT_FROM, _split_rows
-
-    for seed in range(3):
-        x = blobs(3000, 16, 40, seed=seed)
-        w = np.random.default_rng(seed).uniform(0.5, 2.0, 3000).astype(np.float32) if weighted else None
-        k = SPLIT_FROM + 48
-        assert _split_rows(x, k, 6, 5) is not None
-        whole = kmeans_plusplus(x, k, np.random.default_rng(seed), weights=w, split_dims=0)
-        split = kmeans_plusplus(x, k, np.random.default_rng(seed), weights=w, split_dims=5)
-        assert (whole == split).all()
-
-
-def test_two_stage_seeding_engages_only_when_it_pays():
-    """By default the two stages engage when few principal axes hold the variance and k is
-    large enough to repay the rotation (and then give the same seeds as whole rows); not
-    when the variance is spread evenly, nor at small k."""
-    from hierarchy_cli.methods.kmeans import _split_rows
-
-    rng = np.random.default_rng(0)
-    low_rank = (rng.normal(size=(4000, 8)) @ rng.normal(size=(8, 64))
-                + 0.05 * rng.normal(size=(4000, 64))).astype(np.float32)
-    spread = rng.normal(size=(4000, 64)).astype(np.float32)
-    head, rest, _ = _split_rows(low_rank, 300, 7)
-    assert head.shape[1] - 2 < 0.75 * 64 and head.shape[1] - 2 + rest.shape[1] == 64
-    assert _split_rows(spread, 300, 7) is None
-    assert _split_rows(low_rank, 40, 5) is None
-    auto = kmeans_plusplus(low_rank, 300, np.random.default_rng(1))
-    whole = kmeans_plusplus(low_rank, 300, np.random.default_rng(1), split_dims=0)
-    assert (auto == whole).all()
-
-
-def test_kmeans_plusplus_more_centres_than_distinct_points():
-    """When every point already coincides with a centre, the remaining seeds are the unused
-    points in order (the potential is zero, nothing can be drawn)."""
-    x = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)  # 3 distinct points, 12 rows
-    seeds = kmeans_plusplus(x, 6, np.random.default_rng(0))
-    assert len(set(seeds.tolist())) == 6
-    assert len({tuple(x[i]) for i in seeds[:3]}) == 3  # the distinct points first
-
-
-def test_add_sums_matches_add_at():
-    """Centroid sums over several runs of labels (k not a multiple of the run length, some
-    labels unused, rows given in any order, signed weights) equal ``np.add.at``'s."""
-    from hierarchy_cli.methods.kmeans import SUM_LABELS, _add_sums
-
-    rng = np.random.default_rng(5)
-    k = 2 * SUM_LABELS + 7
-    x = rng.normal(size=(900, 6)).astype(np.float32)
-    rows = rng.permutation(900)[:700]
-    labels = rng.integers(0, k - 3, size=700)
-    vals = rng.uniform(-2.0, 2.0, size=700).astype(np.float32)
-    for v in (None, vals):
-        got = np.zeros((k, 6))
-        _add_sums(got, x, rows, labels, v)
-        want = np.zeros((k, 6))
-        np.add.at(want, labels, x[rows].astype(np.float64) * (1.0 if v is None else v[:, None]))
-        assert np.allclose(got, want, atol=1e-4)
-        assert not got[k - 3:].any()
-
-
-def test_lloyd_weights_are_means():
+@pytest.mark.parametrize("mode", ["plain", "weighted", "spherical"])
+def test_faiss_lloyd_is_plain_lloyd(mode):
+    """From our k-means++ seeds, faiss's Lloyd iterations (weighted, spherical) give the
+    centroids of dense Lloyd computed here in float64."""
     from hierarchy_cli.methods.kmeans import lloyd
 
-    x = blobs(400, 5, 8, seed=2)
-    w = np.random.default_rng(3).uniform(0.1, 5.0, size=400).astype(np.float32)
-    c, lab, _ = lloyd(x, x[:8], weights=w, niter=50)
-    for j in range(8):
-        m = lab == j
-        assert np.allclose(c[j], (x[m] * w[m, None]).sum(0) / w[m].sum(), atol=1e-4)
+    x = blobs(1500, 6, 30, seed=4)
+    if mode == "spherical":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w = np.random.default_rng(3).uniform(0.1, 5.0, 1500).astype(np.float32) if mode == "weighted" else None
+    init = x[kmeans_plusplus(x, 40, np.random.default_rng(0), weights=w)]
+    got, _ = lloyd(x, init, weights=w, niter=8, spherical=mode == "spherical")
+    ref, counts = _plain_lloyd(x, init, 8, w, mode == "spherical")
+    assert (counts > 0).all()  # no empty cluster: faiss's split rule never ran
+    assert np.abs(got - ref).max() < 1e-4
 
 
-def test_cosine_is_spherical():
-    x = blobs(800, 10, 20)
-    r = kmeans(x, 10, metric="cosine")
-    assert np.allclose(np.linalg.norm(r.centroids, axis=1), 1.0, atol=1e-4)
+def _nearest(x, c):
+    d = ((x.astype(np.float64)[:, None, :] - c.astype(np.float64)[None]) ** 2).sum(-1)
+    return d.argmin(1), d.min(1), np.sort(d, axis=1)
+
+
+@pytest.mark.parametrize("mode", ["plain", "weighted", "cosine"])
+def test_kmeans_labels_are_nearest_centroids(mode):
+    """Every point's label is its nearest final centroid (in cosine mode, of its normalised
+    row: the centroids are unit vectors) and the inertia is the (weighted) sum of those
+    squared distances."""
+    x = blobs(2000, 10, 30, seed=6)
+    w = np.random.default_rng(1).uniform(0.2, 3.0, 2000).astype(np.float32) if mode == "weighted" else None
+    r = kmeans(x, 25, metric="cosine" if mode == "cosine" else "l2", weights=w, seed=2)
+    xs = x / np.linalg.norm(x, axis=1, keepdims=True) if mode == "cosine" else x
+    if mode == "cosine":
+        assert np.allclose(np.linalg.norm(r.centroids, axis=1), 1.0, atol=1e-5)
+    lab, dmin, ds = _nearest(xs, r.centroids)
+    clear = ds[:, 1] - ds[:, 0] > 1e-4  # not a tie within float32 rounding
+    assert clear.mean() > 0.99 and (r.labels[clear] == lab[clear]).all()
+    want = float((dmin * (1.0 if w is None else w)).sum())
+    assert r.inertia == pytest.approx(want, rel=1e-5)
+
+
+def test_subsampled_kmeans_matches_its_reference():
+    """Above max_points_per_centroid * k points, k-means is: a seeded uniform subsample,
+    our k-means++ on it, faiss's Lloyd on it, then every point to its nearest centroid.
+    Rebuilt here from the public parts, it gives the same centroids and labels; the
+    inertia covers all points and, over 4 seeds, ends within 5% of scikit-learn's k-means
+    on all of them (2.2% measured)."""
+    from sklearn.cluster import KMeans
+
+    from hierarchy_cli.methods.kmeans import lloyd
+
+    x = blobs(8000, 8, 30, seed=9)
+    n, k, per = 8000, 40, 50
+    r = kmeans(x, k, seed=4, max_points_per_centroid=per)
+    rng = np.random.default_rng(4)
+    sub = np.sort(rng.choice(n, size=per * k, replace=False))
+    seeds = kmeans_plusplus(x[sub], k, rng)
+    ref, _ = lloyd(x[sub], x[sub][seeds], niter=10, seed=int(rng.integers(0, 2**31 - 1)))
+    assert r.centroids.tobytes() == ref.tobytes()
+    lab, dmin, ds = _nearest(x, ref)
+    clear = ds[:, 1] - ds[:, 0] > 1e-4
+    assert (r.labels[clear] == lab[clear]).all() and r.labels.shape == (n,)
+    assert r.inertia == pytest.approx(float(dmin.sum()), rel=1e-5)
+    ours = np.mean([kmeans(x, k, seed=s, max_points_per_centroid=per).inertia for s in range(4)])
+    full = np.mean([KMeans(k, init="k-means++", n_init=1, random_state=s).fit(x).inertia_
+                    for s in range(4)])
+    assert ours <= 1.05 * full, (ours, full)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_kmeans_same_threads_same_bytes(threads):
+    """Same seed and thread count: byte-identical centroids and labels, on an input large
+    enough for faiss to use its threads."""
+    x = blobs(20000, 32, 60, seed=1)
+    a = kmeans(x, 50, seed=3, threads=threads)
+    b = kmeans(x, 50, seed=3, threads=threads)
+    assert a.threads == threads
+    assert a.centroids.tobytes() == b.centroids.tobytes() and a.labels.tobytes() == b.labels.tobytes()
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"k": 0}, "k must be at least 1, not 0"),
+    ({"k": 2.5}, "k must be an integer, not 2.5"),
+    ({"seed": -1}, "seed must be at least 0, not -1"),
+    ({"seed": "a"}, "seed must be an integer"),
+    ({"niter": 0}, "niter must be at least 1, not 0"),
+    ({"threads": 0}, "threads must be at least 1, not 0"),
+    ({"metric": "manhattan"}, "metric must be one of l2, cosine, not 'manhattan'"),
+    ({"weights": np.zeros(50)}, "weights must be positive"),
+])
+def test_kmeans_bad_parameters(kwargs, fragment):
+    x = blobs(50, 3, 4)
+    args = {"k": 3, **kwargs}
+    with pytest.raises(GranularityError, match=fragment.replace("(", r"\(")):
+        kmeans(x, args.pop("k"), **args)
+    with pytest.raises(GranularityError, match="x must be a 2-D array"):
+        kmeans(x[0], 1)
+
+
+def test_gpu_without_a_gpu_build():
+    """faiss-cpu (what this project installs) has no GPU: --gpu is a one-line error."""
+    import faiss
+
+    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+        pytest.skip("a GPU is available")
+    with pytest.raises(GranularityError, match="^gpu: .*faiss"):
+        kmeans(blobs(50, 3, 4), 3, gpu=True)
 
 
 def test_parse_ks():
@@ -738,12 +738,119 @@ def test_npy_samples_bad_inputs(samples):
     _bad(tmp, res, "--leaves", "--samples")
 
 
-def test_cli_niter_default_is_the_engines():
-    """The command cannot import the engine at start-up (it loads numpy), so its --niter
-    default is written out; it must stay the engine's."""
-    import inspect
+# ----------------------------------------------------------------------------- parameters, warnings
 
-    from hierarchy_cli.commands.cluster import cluster
-    from hierarchy_cli.methods.kmeans import DEFAULT_NITER
 
-    assert inspect.signature(cluster).parameters["niter"].default.default == DEFAULT_NITER
+@pytest.mark.parametrize("args,fragment", [
+    (["--seed", "-1"], "seed must be at least 0, not -1"),
+    (["--niter", "0"], "niter must be at least 1, not 0"),
+    (["--threads", "0"], "threads must be at least 1, not 0"),
+    (["--metric", "manhattan"], "metric must be one of l2, cosine, not 'manhattan'"),
+    (["--k", "0"], "--k '0': must be at least 1, not 0"),
+])
+def test_cli_bad_parameters_exit_2(data, args, fragment):
+    """Each bad parameter is checked once, by the API, and named as it names it."""
+    tmp, _, _ = data
+    base = ["--k", "5"] if "--k" not in args else []
+    res = run(tmp, *base, *args, "-e", tmp / "emb.npy", "-o", tmp / "bad.parquet")
+    _bad(tmp, res, fragment)
+
+
+def test_cli_split_leaves_zero_and_gpu(samples):
+    tmp, _, _, _ = samples
+    out = tmp / "bad.parquet"
+    res = invoke("cluster", "--samples", tmp / "s.parquet", "--classes", tmp / "classes.txt",
+                 "--split-leaves", "0", "-o", out)
+    assert_one_line_error(res, "n (sub-clusters per class) must be at least 1, not 0")
+    assert not out.exists()
+    import faiss
+
+    if not (hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0):
+        res = invoke("cluster", "--k", "5", "--gpu", "-e", tmp / "s.parquet", "-o", out)
+        assert_one_line_error(res, "gpu:", "no GPU")
+        assert not out.exists()
+
+
+def test_cli_threads_recorded_and_same_bytes(data):
+    tmp, _, _ = data
+    outs = []
+    for name in ("a", "b"):
+        res = run(tmp, "--k", "12", "--threads", "1", "-e", tmp / "emb.npy", "-o", tmp / f"{name}.parquet")
+        assert res.code == 0, res.stderr
+        outs.append((tmp / f"{name}.parquet").read_bytes())
+    assert outs[0] == outs[1]
+    meta = read_label_map(tmp / "a.parquet").metadata
+    assert meta["threads"] == 1 and meta["gpu"] is False and "clusters_made" not in meta
+
+
+def test_fewer_clusters_than_k_said_and_recorded(tmp_path):
+    """3 distinct rows asked for 6 clusters: the level has 3, stderr says so, the metadata
+    records both the k asked for and the count made."""
+    x = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)
+    np.save(tmp_path / "e.npy", x)
+    res = invoke("cluster", "--k", "6", "-e", tmp_path / "e.npy", "-o", tmp_path / "m.parquet")
+    assert res.code == 0, res.stderr
+    assert "warning: level k6 has 3 clusters, not the 6 asked for" in res.stderr
+    assert "only 3 distinct rows" in res.stderr
+    lm = read_label_map(tmp_path / "m.parquet")
+    assert lm.num_classes("k6") == 3
+    assert lm.metadata["k"] == [6] and lm.metadata["clusters_made"] == {"k6": 3}
+    r = cluster_hierarchy(x, 6)
+    assert r.warnings and "k6 has 3 clusters" in r.warnings[0]
+
+
+# ----------------------------------------------------------------------------- per-sample, streamed
+
+
+def test_sample_map_streams_what_the_table_holds(samples):
+    """The streamed file holds exactly the in-memory table (data and metadata), in as many
+    row groups as input batches; the sample ids come from the input, never held."""
+    from hierarchy_cli.methods.cluster import cluster_hierarchy as ch, split_leaves_map
+
+    tmp, x, leaf, ids = samples
+    h = ch(samples=tmp / "s.parquet", classes=ids, k=4).hierarchy
+    sm = split_leaves_map(tmp / "s.parquet", 3, classes=ids, leaf_levels=h.levels, batch_rows=70)
+    assert not hasattr(sm, "sample_ids")
+    sm.write(tmp / "m.parquet")
+    pf = pq.ParquetFile(tmp / "m.parquet")
+    assert pf.metadata.num_row_groups >= 240 // 70
+    got = pf.read()
+    assert got.equals(sm.to_table()) and got.schema.metadata == sm.schema.metadata
+    assert got.column("sample_id").to_pylist() == [f"img{i:04d}" for i in range(240)]
+    assert np.array_equal(got.column("leaf_index").to_numpy(), leaf)
+    k4 = got.column("k4").to_numpy()
+    assert np.array_equal(first_appearance_labels(h.levels[0].labels[leaf])[0], k4)
+    assert got.column("k4_id").to_pylist()[0] == h.levels[0].ids[h.levels[0].labels[leaf[0]]]
+    meta = json.loads(got.schema.metadata[b"granularity"])
+    assert meta["num_samples"] == 240 and meta["num_classes"]["split_3"] == 60
+
+
+def test_split_leaves_leaves_no_named_temp_file(samples, tmp_path):
+    """The class-ordered scratch file has no name while the classes are clustered, so no
+    exit (a signal, a kill) can leave it behind."""
+    from hierarchy_cli.methods.cluster import split_leaves_map
+
+    tmp, _, _, ids = samples
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    seen = []
+
+    def progress(stage, done, total):
+        if stage == "splitting":
+            seen.append(sorted(p.name for p in scratch.iterdir()))
+
+    split_leaves_map(tmp / "s.parquet", 2, classes=ids, tmpdir=str(scratch), progress=progress)
+    assert len(seen) == 20 and all(not names for names in seen)
+
+
+def test_null_sample_id_is_an_error(samples):
+    tmp, x, leaf, ids = samples
+    t = pq.read_table(tmp / "s.parquet")
+    sid = t.column("sample_id").to_pylist()
+    sid[17] = None
+    pq.write_table(t.set_column(0, "sample_id", pa.array(sid, pa.string())), tmp / "n.parquet")
+    out = tmp / "bad.parquet"
+    res = invoke("cluster", "--samples", tmp / "n.parquet", "--classes", tmp / "classes.txt",
+                 "--instance", "-o", out)
+    assert_one_line_error(res, "row 17", "empty value in sample id column 'sample_id'")
+    assert not out.exists()

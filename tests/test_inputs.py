@@ -329,7 +329,7 @@ def test_one_sha256_helper_and_one_k_parser():
     from hierarchy_cli import apply
     from hierarchy_cli.methods import cluster, embeddings, random
 
-    assert embeddings.file_sha256 is inputs.file_sha256 and apply._sha256_file is inputs.file_sha256
+    assert embeddings.file_sha256 is inputs.file_sha256 and apply.driver._sha256_file is inputs.file_sha256
     assert cluster.parse_ks is inputs.parse_k_list and random.parse_k_list is inputs.parse_k_list
     data = FIX / "taxonomy.csv"
     assert inputs.file_sha256(data) == hashlib.sha256(data.read_bytes()).hexdigest()

@@ -19,6 +19,7 @@ from ..cliutil import (
     stderr_console,
 )
 from ..errors import GranularityError
+from ..methods.defaults import DEFAULT_NITER, METRICS
 
 
 @contextmanager
@@ -125,13 +126,24 @@ def cluster(
         help="Independent k-means per k instead of a nested tree. Example: --k 1000,100 --flat",
     ),
     metric: str = typer.Option(
-        "l2", "--metric",
-        help="l2, or cosine (spherical k-means on L2-normalised rows). Example: --metric cosine",
+        METRICS[0], "--metric",
+        help=f"{' or '.join(METRICS)}: cosine is spherical k-means on L2-normalised rows. "
+        "Example: --metric cosine",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the seeding and subsampling. Example: --seed 1"),
     niter: int = typer.Option(
-        10, "--niter",
-        help="Most Lloyd iterations; they stop earlier once no point changes cluster. Example: --niter 50",
+        DEFAULT_NITER, "--niter",
+        help="Lloyd iterations (run by faiss, from the k-means++ seeds). Example: --niter 25",
+    ),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", metavar="N",
+        help="Threads for the seeding and faiss (default: every available core; recorded in the "
+        "metadata). The same seed and thread count give byte-identical output. Example: --threads 8",
+    ),
+    gpu: bool = typer.Option(
+        False, "--gpu",
+        help="Run the Lloyd iterations on the GPUs, with faiss's own GPU option; needs a faiss "
+        "build with GPU support (faiss-gpu). Example: --k 10000 --gpu",
     ),
     within: Optional[str] = typer.Option(
         None, "--within", metavar="MAP:LEVEL",
@@ -166,12 +178,6 @@ def cluster(
         raise GranularityError("--leaves gives the leaf of each row of --samples FILE.npy: give --samples too")
     if k is None and not per_sample:
         raise GranularityError("say how many clusters: --k 1000 (or several: --k 1000,100,10)")
-    if split_leaves is not None and split_leaves < 1:
-        raise GranularityError(f"--split-leaves must be at least 1, not {split_leaves}")
-    if niter < 1:
-        raise GranularityError(f"--niter must be at least 1, not {niter}")
-    if metric not in ("l2", "cosine"):
-        raise GranularityError(f"unknown --metric {metric!r}; choose one of l2, cosine")
     if per_sample and centroids is not None and k is None:
         raise GranularityError("--centroids saves the centroids of --k levels: give --k too")
     ks = parse_ks(k) if k is not None else []
@@ -192,10 +198,11 @@ def cluster(
             result = cluster_hierarchy(
                 embeddings, ks, classes=classes, dataset=dataset, column=column, id_column=id_column,
                 embedding_column=embedding_column, samples=samples, leaf_column=leaf_column,
-                leaves=leaves, flat=flat, metric=metric, seed=seed, niter=niter, within=within, progress=progress,
+                leaves=leaves, flat=flat, metric=metric, seed=seed, niter=niter, within=within,
+                threads=threads, gpu=gpu, progress=progress,
             )
         if per_sample:
-            from ..methods.cluster import instance_table, split_leaves_table
+            from ..methods.cluster import instance_map, split_leaves_map
 
             leaf_levels = result.hierarchy.levels if result else []
             extra = {}
@@ -203,26 +210,29 @@ def cluster(
                 extra = {"leaf_levels": {kk: v for kk, v in result.hierarchy.metadata.items()
                                          if kk not in ("classes", "samples")}}
             if instance:
-                table = instance_table(samples, classes=classes, dataset=dataset, column=column,
+                table = instance_map(samples, classes=classes, dataset=dataset, column=column,
                                        leaf_column=leaf_column, sample_id_column=sample_id_column,
                                        leaf_levels=leaf_levels, extra_meta=extra, leaves=leaves)
             else:
-                table = split_leaves_table(
+                table = split_leaves_map(
                     samples, split_leaves, classes=classes, dataset=dataset, column=column,
                     leaf_column=leaf_column, sample_id_column=sample_id_column,
                     embedding_column=embedding_column, metric=metric, seed=seed, niter=niter,
-                    leaf_levels=leaf_levels, extra_meta=extra, progress=progress, leaves=leaves)
-    from ..labelmap import write_label_map, write_table
+                    threads=threads, gpu=gpu, leaf_levels=leaf_levels, extra_meta=extra, progress=progress, leaves=leaves)
+    from ..labelmap import write_label_map
 
     if per_sample:
-        write_table(table, target)
+        table.write(target)
     else:
         write_label_map(result.hierarchy, target)
     if centroids is not None and result is not None:
         save_centroids(result, centroids)
+    con = stderr_console()
+    for note in (result.warnings if result else []) + (table.warnings if per_sample else []):
+        con.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
 
     if per_sample:
-        _print_sample_summary(table, target)
+        _print_sample_summary(table.metadata, target)
         return
     h = result.hierarchy
     notes = [f"inertia ({metric}): " + ", ".join(f"{n} {v:,.6g}" for n, v in result.inertia.items())]
@@ -231,15 +241,14 @@ def cluster(
     if centroids:
         notes.append(f"centroids saved to {centroids}")
     kind = "flat" if flat else "nested"
-    print_level_summary(h, f"{h.num_leaves:,} classes, k-means ({kind}, {metric}, seed {seed})", notes, target)
+    where = "GPU" if gpu else f"{h.metadata['threads']} threads"
+    print_level_summary(h, f"{h.num_leaves:,} classes, k-means ({kind}, {metric}, seed {seed}, {where})",
+                        notes, target)
 
 
-def _print_sample_summary(table, target: str) -> None:
-    import json
-
+def _print_sample_summary(meta: dict, target: str) -> None:
     from rich.table import Table
 
-    meta = json.loads(table.schema.metadata[b"granularity"])
     out = Table(title=f"{meta['num_samples']:,} samples of {meta['num_leaves']:,} classes",
                 title_justify="left", show_edge=False, pad_edge=False)
     out.add_column("level")

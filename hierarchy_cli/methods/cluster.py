@@ -30,10 +30,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import GranularityError, offenders
+from ..errors import GranularityError, GranularityFailure, offenders
 from ..inputs import parse_k_list as parse_ks  # noqa: F401 (the --k parser)
 from ..sources.wordnet import leaf_names
-from .kmeans import DEFAULT_NITER, METRICS, kmeans, normalize_rows
+from .defaults import DEFAULT_NITER
+from .kmeans import check_params, kmeans, normalize_rows
 
 DEFAULT_EMBEDDINGS = "imagenet21k_gloss_minilm_pca128.parquet"
 from ..manifests import DEFAULT_DATASET  # noqa: E402
@@ -116,7 +117,8 @@ class LevelResult:
 
 
 def _fit(x: np.ndarray, w: Optional[np.ndarray], k: int, metric: str, seed: int, niter: int,
-         progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+         progress: Progress, threads: Optional[int] = None, gpu: bool = False
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and centroids for ``k`` clusters of ``x`` (exact shortcuts for k=1 and k=n)."""
     n = x.shape[0]
     if k == n:
@@ -126,7 +128,8 @@ def _fit(x: np.ndarray, w: Optional[np.ndarray], k: int, metric: str, seed: int,
         if metric == "cosine":
             c = normalize_rows(c)
         return np.zeros(n, dtype=np.int64), c
-    r = kmeans(x, k, metric=metric, seed=seed, niter=niter, weights=w, progress=progress)
+    r = kmeans(x, k, metric=metric, seed=seed, niter=niter, weights=w, threads=threads, gpu=gpu,
+               progress=progress)
     return r.labels, r.centroids
 
 
@@ -144,16 +147,19 @@ def cluster_levels(
     niter: int = DEFAULT_NITER,
     flat: bool = False,
     groups: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+    gpu: bool = False,
     progress: Progress = None,
 ) -> list[LevelResult]:
     """k-means levels of the rows of ``x`` (leaves), finest first.
 
     Nested unless ``flat``; with ``groups`` (one group label per leaf, 0..G-1)
     each level is clustered separately inside each group (k shared by
-    :func:`share_k`).
+    :func:`share_k`). A level may hold fewer than k clusters when k-means leaves
+    some empty (more clusters than distinct points): ``LevelResult.centroids``
+    has one row per cluster made.
     """
-    if metric not in METRICS:
-        raise GranularityError(f"unknown --metric {metric!r}; choose one of {', '.join(METRICS)}")
+    threads = check_params(metric=metric, seed=seed, niter=niter, threads=threads, gpu=gpu)
     n = x.shape[0]
     ks = list(ks)
     if ks and ks[0] > n:
@@ -182,7 +188,7 @@ def cluster_levels(
             wsub = None if pts_w is None else pts_w[members]
             gseed = seed if ng == 1 else _group_seed(seed, k, gi)
             lab, c = _fit(pts[members], wsub, int(shares[gi]), metric, gseed, niter,
-                          progress if ng == 1 else None)
+                          progress if ng == 1 else None, threads, gpu)
             lab, c = _compact(lab, c)
             labels[members] = lab + offset
             offset += c.shape[0]
@@ -238,6 +244,7 @@ class ClusterResult:
     hierarchy: Any
     centroids: dict[str, np.ndarray] = field(default_factory=dict)
     inertia: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. a level with fewer than k clusters
 
 
 def _within_groups(within, class_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
@@ -355,6 +362,8 @@ def cluster_hierarchy(
     seed: int = 0,
     niter: int = DEFAULT_NITER,
     within=None,
+    threads: Optional[int] = None,
+    gpu: bool = False,
     progress: Progress = None,
 ) -> ClusterResult:
     """Group the leaf classes by k-means on their embeddings.
@@ -368,15 +377,15 @@ def cluster_hierarchy(
     (``"1000,100,10"``), nested unless ``flat``. ``within``: ``"MAP:LEVEL"``,
     ``(LabelMap, level)`` or one group label per class. Returns a
     :class:`ClusterResult` whose ``hierarchy`` is validated (and nested when
-    built nested).
+    built nested). ``threads`` (default: every available core) and ``gpu``: see
+    :func:`~hierarchy_cli.methods.kmeans.kmeans`. A level that ends with fewer than
+    its k clusters is recorded in the metadata (``clusters_made``) and in
+    ``ClusterResult.warnings``.
     """
     from ..hierarchy import Hierarchy
 
-    ks = parse_ks(k)
-    if niter < 1:
-        raise GranularityError(f"--niter must be at least 1, not {niter}")
-    if metric not in METRICS:
-        raise GranularityError(f"unknown --metric {metric!r}; choose one of {', '.join(METRICS)}")
+    ks = parse_ks(k, "k")
+    nthreads = check_params(metric=metric, seed=seed, niter=niter, threads=threads, gpu=gpu)
     ids, x, meta, where = load_leaf_embeddings(
         embeddings, classes, dataset, column, id_column, samples, leaf_column, embedding_column,
         progress=progress, leaves=leaves)
@@ -387,19 +396,26 @@ def cluster_hierarchy(
         groups, wmeta = _within_groups(within, ids)
         meta["within"] = wmeta
     levels = cluster_levels(x, ks, metric=metric, seed=seed, niter=niter, flat=flat, groups=groups,
-                            progress=progress)
+                            threads=nthreads, gpu=gpu, progress=progress)
     names = leaf_names(ids)[0]
     xs = normalize_rows(x) if metric == "cosine" else x
-    lvls, cents, inertia = [], {}, {}
+    lvls, cents, inertia, made, warnings = [], {}, {}, {}, []
     for lr in levels:
         name = f"k{lr.k}"
         lv, c = make_level(name, lr.k, lr.labels, lr.centroids, xs, names)
         lvls.append(lv)
         cents[name] = c
         inertia[name] = lr.inertia
+        if lv.num_classes < lr.k:
+            made[name] = lv.num_classes
+            warnings.append(_short_level_note(name, lr.k, lv.num_classes, xs))
+    if made:
+        meta["clusters_made"] = made
     meta.update({
         "method": "cluster",
-        "engine": "greedy k-means++ seeding, exact Lloyd iterations with Elkan/Yinyang bounds",
+        "engine": "greedy k-means++ seeding, faiss Lloyd iterations",
+        "threads": nthreads,
+        "gpu": gpu,
         "k": ks,
         "nested": not flat,
         "metric": metric,
@@ -410,7 +426,15 @@ def cluster_hierarchy(
     })
     h = Hierarchy(list(ids), names, lvls, meta, nested=not flat)
     h.validate()
-    return ClusterResult(h, cents, inertia)
+    return ClusterResult(h, cents, inertia, warnings)
+
+
+def _short_level_note(name: str, k: int, made: int, x: np.ndarray) -> str:
+    """Why level ``name`` holds ``made`` clusters instead of ``k``, in one line."""
+    distinct = np.unique(x, axis=0).shape[0]
+    why = (f"the embeddings hold only {distinct:,} distinct rows" if distinct < k
+           else "k-means left some clusters empty")
+    return f"level {name} has {made:,} clusters, not the {k:,} asked for: {why}"
 
 
 def build_cluster(*args, **kwargs):
@@ -471,152 +495,262 @@ def save_centroids(result: ClusterResult, target: str) -> None:
 # ----------------------------------------------------------------------------- per-sample maps
 
 
-def _sample_table(sample_ids: list[str], leaf: np.ndarray, class_ids, leaf_levels, sample_level, meta):
-    """A per-sample label map: sample_id, leaf_index, the sample level, then leaf levels via leaf_index."""
-    import pyarrow as pa
+@dataclass
+class SampleLevel:
+    """One level of a per-sample map: each sample's label (numbered by first appearance),
+    and each label's id and name; ``labels`` ``None`` is one label per sample, whose id
+    and name are the sample id."""
 
-    from ..labelmap import granularity_metadata
+    name: str
+    labels: Optional[np.ndarray]  # int32, one per sample
+    ids: Sequence[str] = ()
+    names: Sequence[str] = ()
 
-    cols: dict[str, Any] = {
-        "sample_id": pa.array(sample_ids, type=pa.string()),
-        "leaf_index": pa.array(leaf.astype(np.int32)),
-    }
-    levels = [sample_level] + [(lv.name, lv.labels[leaf], lv.ids, lv.names) for lv in leaf_levels]
-    num_classes = {}
+
+def _sample_level(name: str, keys: np.ndarray, id_of: Callable[[int], str],
+                  name_of: Callable[[int], str]) -> SampleLevel:
+    """A level from one key per sample (labels by first appearance; ids and names by key)."""
     from ..hierarchy import first_appearance_labels
 
-    for name, keys, ids, names in levels:
-        if name in cols:
-            raise GranularityError(f"level name {name!r} clashes with another column")
-        lab, firsts = first_appearance_labels(keys)
-        idx = pa.array(lab, type=pa.int32())
-        cols[name] = idx
-        order = keys[firsts]
-        cols[f"{name}_id"] = pa.DictionaryArray.from_arrays(
-            idx, pa.array([ids[int(o)] for o in order], type=pa.string())).dictionary_decode()
-        cols[f"{name}_name"] = pa.DictionaryArray.from_arrays(
-            idx, pa.array([names[int(o)] for o in order], type=pa.string())).dictionary_decode()
-        num_classes[name] = len(firsts)
-    table = pa.table(cols)
-    return table.replace_schema_metadata(granularity_metadata(
-        meta, [lv[0] for lv in levels], num_classes, num_samples=len(sample_ids), num_leaves=len(class_ids)))
+    labels, firsts = first_appearance_labels(keys)
+    order = keys[firsts].tolist()
+    return SampleLevel(name, labels.astype(np.int32), [id_of(o) for o in order],
+                       [name_of(o) for o in order])
 
 
-def split_leaves_table(
+class SampleMap:
+    """A per-sample label map: a row per sample of the input, in input order (``sample_id``,
+    ``leaf_index``, then each level's label, id and name columns).
+
+    It holds integers only, 4 bytes per sample for the leaf and for each level; the
+    sample ids are read again from the input, batch by batch, when the map is written
+    (:meth:`write`, one row group per batch, so memory stays that of a batch) or made
+    into a table (:meth:`to_table`, all in memory). ``warnings``: what the map's
+    metadata records but a reader may not expect (fewer clusters than asked for).
+    """
+
+    def __init__(self, sc, class_ids: Sequence[str], leaf: np.ndarray, levels: list[SampleLevel],
+                 meta: dict, batch_rows: int = 65536, warnings: Sequence[str] = ()):
+        import json
+
+        from ..labelmap import METADATA_KEY, granularity_metadata
+
+        names = ["sample_id", "leaf_index"]
+        for lv in levels:
+            for col in (lv.name, f"{lv.name}_id", f"{lv.name}_name"):
+                if col in names:
+                    raise GranularityError(f"level name {lv.name!r} clashes with another column")
+                names.append(col)
+        self._sc, self._class_ids, self._batch_rows = sc, class_ids, batch_rows
+        self.leaf = leaf.astype(np.int32, copy=False)
+        self.levels = levels
+        self.warnings = list(warnings)
+        n = int(leaf.size)
+        self._schema_metadata = granularity_metadata(
+            meta, [lv.name for lv in levels],
+            {lv.name: (n if lv.labels is None else len(lv.ids)) for lv in levels},
+            num_samples=n, num_leaves=len(class_ids))
+        self.metadata = json.loads(self._schema_metadata[METADATA_KEY])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.leaf.size)
+
+    @property
+    def schema(self):
+        import pyarrow as pa
+
+        fields = [pa.field("sample_id", pa.string()), pa.field("leaf_index", pa.int32())]
+        for lv in self.levels:
+            fields += [pa.field(lv.name, pa.int32()), pa.field(f"{lv.name}_id", pa.string()),
+                       pa.field(f"{lv.name}_name", pa.string())]
+        return pa.schema(fields, metadata=self._schema_metadata)
+
+    def batches(self):
+        """The map's record batches, one per batch of the input."""
+        import pyarrow as pa
+
+        from .embeddings import iter_sample_batches
+
+        schema = self.schema
+        dicts = [(pa.array(list(lv.ids), type=pa.string()), pa.array(list(lv.names), type=pa.string()))
+                 if lv.labels is not None else None for lv in self.levels]
+        for row, _, _, sids in iter_sample_batches(self._sc, self._class_ids, with_vectors=False,
+                                                   with_sample_ids=True, batch_rows=self._batch_rows):
+            end = row + len(sids)
+            cols = [sids, pa.array(self.leaf[row:end])]
+            for lv, dic in zip(self.levels, dicts):
+                if lv.labels is None:
+                    cols += [pa.array(np.arange(row, end, dtype=np.int32)), sids, sids]
+                    continue
+                idx = pa.array(lv.labels[row:end])
+                cols += [idx, pa.DictionaryArray.from_arrays(idx, dic[0]).dictionary_decode(),
+                         pa.DictionaryArray.from_arrays(idx, dic[1]).dictionary_decode()]
+            yield pa.RecordBatch.from_arrays(cols, schema=schema)
+
+    def to_table(self):
+        """The whole map as one ``pyarrow.Table`` (in memory; :meth:`write` streams)."""
+        import pyarrow as pa
+
+        return pa.Table.from_batches(list(self.batches()), schema=self.schema)
+
+    def write(self, target: str | os.PathLike) -> None:
+        """Write the map as parquet to ``target`` (a path or ``-``), atomically, a batch at a time."""
+        from ..labelmap import write_batches
+
+        write_batches(self.schema, self.batches(), target)
+
+
+def _leaf_sample_levels(leaf: np.ndarray, leaf_levels) -> list[SampleLevel]:
+    """Leaf-level labels of a :class:`~hierarchy_cli.hierarchy.Hierarchy` carried to each sample."""
+    return [_sample_level(lv.name, lv.labels[leaf], lambda o, lv=lv: lv.ids[o],
+                          lambda o, lv=lv: lv.names[o]) for lv in (leaf_levels or [])]
+
+
+def _read_leaves(sc, ids: Sequence[str], batch_rows: int) -> np.ndarray:
+    """Each sample's leaf index (int32), in one pass over the input's leaf column."""
+    from .embeddings import iter_sample_batches
+
+    parts = [leaf.astype(np.int32) for _, leaf, _, _ in
+             iter_sample_batches(sc, ids, with_vectors=False, batch_rows=batch_rows)]
+    if not parts or not sum(p.size for p in parts):
+        raise GranularityError(f"{sc.label} holds no rows")
+    return np.concatenate(parts)
+
+
+def _pread(fd: int, size: int, offset: int) -> np.ndarray:
+    """``size`` bytes of file ``fd`` from ``offset`` (a read returns at most about 2 GB)."""
+    out = np.empty(size, dtype=np.uint8)
+    done = 0
+    while done < size:
+        got = os.preadv(fd, [memoryview(out)[done:]], offset + done)
+        if got <= 0:
+            raise GranularityFailure(f"the scratch file of --split-leaves ended early ({done} of {size} bytes)")
+        done += got
+    return out
+
+
+def split_leaves_map(
     samples: str | os.PathLike,
     n: int,
     *,
     classes=None, dataset=None, column=None, leaf_column=None, sample_id_column=None,
     embedding_column=None, metric: str = "l2", seed: int = 0, niter: int = DEFAULT_NITER,
+    threads: Optional[int] = None, gpu: bool = False,
     leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536,
     tmpdir: Optional[str] = None, progress: Progress = None, leaves=None,
-):
+) -> SampleMap:
     """Per-sample map splitting each class's samples into ``n`` k-means sub-clusters.
 
-    The samples are streamed twice: once to count each class, once to copy the
-    vectors into a class-ordered temporary memory-mapped file (in ``tmpdir``),
-    from which each class is clustered on its own. A class with fewer than
-    ``n`` samples is an error naming it. Level ``split_<n>``: ids
-    ``<leaf_id>_s<j>``, names ``<leaf name> #<j>``.
+    The samples are streamed twice: once for each sample's class, once to write the
+    vectors into a class-ordered temporary file (in ``tmpdir``; an unnamed file,
+    gone on any exit, even a kill), from which each class is read back and
+    clustered on its own. A class with fewer than ``n`` samples is an error
+    naming it. Level ``split_<n>``: ids ``<leaf_id>_s<j>``, names ``<leaf name> #<j>``.
+    ``leaf_levels``: levels of a hierarchy over the same classes, added per sample.
+    Memory: about 30 bytes per sample, plus one batch and the largest class.
     """
     import tempfile
 
     from .embeddings import iter_sample_batches, sample_columns
+    from .kmeans import _check_int
 
-    if n < 1:
-        raise GranularityError(f"--split-leaves must be at least 1, not {n}")
+    _check_int(n, "n (sub-clusters per class)", 1)
+    nthreads = check_params(metric=metric, seed=seed, niter=niter, threads=threads, gpu=gpu)
     ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
     sc = sample_columns(samples, leaf_column, sample_id_column, embedding_column, leaves=leaves)
     nc = len(ids)
-    counts = np.zeros(nc, dtype=np.int64)
-    leaf_parts, sids = [], []
-    for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
-                                             batch_rows=batch_rows):
-        counts += np.bincount(leaf, minlength=nc)
-        leaf_parts.append(leaf)
-        sids.extend(s)
-    if not sids:
-        raise GranularityError(f"{sc.label} holds no rows")
-    leaf_all = np.concatenate(leaf_parts)
+    leaf_all = _read_leaves(sc, ids, batch_rows)
+    rows = leaf_all.size
+    counts = np.bincount(leaf_all, minlength=nc)
     present = np.flatnonzero(counts > 0)
     few = present[counts[present] < n]
     if few.size:
         raise GranularityError(offenders(
             [(ids[i], f"{int(counts[i])} samples") for i in few],
             f"classes with fewer samples than --split-leaves {n}", sc.label))
+    from ..hierarchy import first_appearance_labels
+
     starts = np.r_[0, np.cumsum(counts)]
     fill = starts[:-1].copy()
-    slot = np.empty(leaf_all.size, dtype=np.int64)
-    sub = np.empty(leaf_all.size, dtype=np.int64)
-    with tempfile.TemporaryDirectory(dir=tmpdir, prefix="granularity-split-") as tmp:
-        mm = None
+    slot = np.empty(rows, dtype=np.int64)  # each sample's row in the class-ordered file
+    with tempfile.TemporaryFile(dir=tmpdir, prefix="granularity-split-") as fh:
+        fd, row_bytes = fh.fileno(), 0
         for row, leaf, vec, _ in iter_sample_batches(sc, ids, batch_rows=batch_rows):
-            if mm is None:
-                mm = np.lib.format.open_memmap(os.path.join(tmp, "by_class.npy"), mode="w+",
-                                               dtype=np.float32, shape=(leaf_all.size, vec.shape[1]))
+            row_bytes = 4 * vec.shape[1]
             order = np.argsort(leaf, kind="stable")
             sl = leaf[order]
-            first = np.r_[True, sl[1:] != sl[:-1]]
-            grp_start = np.flatnonzero(first)
-            rank = np.arange(sl.size) - np.repeat(grp_start, np.diff(np.r_[grp_start, sl.size]))
-            pos = fill[sl] + rank
-            mm[pos] = vec[order]
-            slot[row + order] = pos
-            fill[sl[grp_start]] += np.diff(np.r_[grp_start, sl.size])
+            grp_start = np.flatnonzero(np.r_[True, sl[1:] != sl[:-1]])
+            sizes = np.diff(np.r_[grp_start, sl.size])
+            slot[row + order] = fill[sl] + np.arange(sl.size) - np.repeat(grp_start, sizes)
+            runs = np.ascontiguousarray(vec[order], dtype=np.float32)
+            for g, m in zip(grp_start.tolist(), sizes.tolist()):  # each class's run, at its place
+                os.pwrite(fd, runs[g:g + m].data, int(fill[sl[g]]) * row_bytes)
+            fill[sl[grp_start]] += sizes
             if progress:
-                progress("reading", row + len(leaf), leaf_all.size)
-        mm.flush()
-        sub_by_slot = np.empty(leaf_all.size, dtype=np.int64)
+                progress("reading", row + len(leaf), rows)
+        sub_by_slot = np.empty(rows, dtype=np.int32)
+        made = 0
         for j, c in enumerate(present.tolist()):
             a, b = int(starts[c]), int(starts[c + 1])
-            lab, _ = _fit(np.asarray(mm[a:b]) if metric == "l2" else normalize_rows(mm[a:b]),
-                          None, n, metric, _group_seed(seed, n, c), niter, None)
-            # number sub-clusters by first appearance within the class (in slot order = sample order)
-            from ..hierarchy import first_appearance_labels
-
-            sub_by_slot[a:b], _ = first_appearance_labels(lab)
+            vecs = _pread(fd, (b - a) * row_bytes, a * row_bytes).view(np.float32).reshape(b - a, -1)
+            lab, _ = _fit(vecs, None, n, metric, _group_seed(seed, n, c), niter, None, nthreads, gpu)
+            # sub-clusters numbered by first appearance within the class (slot order = sample order)
+            sub, firsts = first_appearance_labels(lab)
+            sub_by_slot[a:b] = sub
+            made += firsts.size
             if progress:
                 progress("splitting", j + 1, present.size)
-        sub[:] = sub_by_slot[slot]
-        del mm
+    keys = leaf_all.astype(np.int64) * n + sub_by_slot[slot]
+    del slot, sub_by_slot
     names = leaf_names(ids)[0]
-    keys = leaf_all * n + sub
-    kmax = nc * n
-    level = (f"split_{n}", keys,
-             _LazyLabels(lambda k: f"{ids[k // n]}_s{k % n}", kmax),
-             _LazyLabels(lambda k: f"{names[k // n]} #{k % n}", kmax))
+    name = f"split_{n}"
+    level = _sample_level(name, keys, lambda o: f"{ids[o // n]}_s{o % n}",
+                          lambda o: f"{names[o // n]} #{o % n}")
+    del keys
     meta = {"method": "cluster", "per_sample": "split_leaves", "split_leaves": n, "metric": metric,
-            "seed": seed, "niter": niter, "classes": cmeta, "samples": _samples_meta(samples, sc)}
+            "seed": seed, "niter": niter, "threads": nthreads, "gpu": gpu, "classes": cmeta,
+            "samples": _samples_meta(samples, sc)}
+    warnings = []
+    if made < present.size * n:
+        meta["clusters_made"] = {name: made}
+        warnings.append(f"level {name} has {made:,} sub-clusters, not the {present.size * n:,} "
+                        f"asked for ({n} in each of {present.size:,} classes): some classes hold "
+                        "fewer distinct samples than that")
     meta.update(extra_meta or {})
-    return _sample_table(sids, leaf_all, ids, leaf_levels or [], level, meta)
+    return SampleMap(sc, ids, leaf_all, [level, *_leaf_sample_levels(leaf_all, leaf_levels)], meta,
+                     batch_rows, warnings)
 
 
-def instance_table(
+def instance_map(
     samples: str | os.PathLike,
     *,
     classes=None, dataset=None, column=None, leaf_column=None, sample_id_column=None,
     leaf_levels=None, extra_meta: Optional[dict] = None, batch_rows: int = 65536, leaves=None,
-):
-    """Per-sample map with one label per sample (level ``instance``: id and name = sample id)."""
-    from .embeddings import iter_sample_batches, sample_columns
+) -> SampleMap:
+    """Per-sample map with one label per sample (level ``instance``: id and name = sample id).
+    Memory: 4 bytes per sample per level, plus one batch."""
+    from .embeddings import sample_columns
 
     ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
     sc = sample_columns(samples, leaf_column, sample_id_column, None, leaves=leaves,
                         with_vectors=False)
-    leaf_parts, sids = [], []
-    for _, leaf, _, s in iter_sample_batches(sc, ids, with_vectors=False, with_sample_ids=True,
-                                             batch_rows=batch_rows):
-        leaf_parts.append(leaf)
-        sids.extend(s)
-    if not sids:
-        raise GranularityError(f"{sc.label} holds no rows")
-    leaf_all = np.concatenate(leaf_parts)
-    m = len(sids)
-    level = ("instance", np.arange(m), sids, sids)
+    leaf_all = _read_leaves(sc, ids, batch_rows)
     meta = {"method": "cluster", "per_sample": "instance", "classes": cmeta,
             "samples": _samples_meta(samples, sc)}
     meta.update(extra_meta or {})
-    return _sample_table(sids, leaf_all, ids, leaf_levels or [], level, meta)
+    return SampleMap(sc, ids, leaf_all, [SampleLevel("instance", None),
+                                         *_leaf_sample_levels(leaf_all, leaf_levels)], meta, batch_rows)
+
+
+def split_leaves_table(samples, n, **kwargs):
+    """:func:`split_leaves_map` as one ``pyarrow.Table`` (in memory)."""
+    return split_leaves_map(samples, n, **kwargs).to_table()
+
+
+def instance_table(samples, **kwargs):
+    """:func:`instance_map` as one ``pyarrow.Table`` (in memory)."""
+    return instance_map(samples, **kwargs).to_table()
 
 
 def _samples_meta(samples, sc) -> dict:
@@ -626,16 +760,3 @@ def _samples_meta(samples, sc) -> dict:
     if sc.leaves_path is not None:
         return {**describe_file(samples), "leaves": describe_file(sc.leaves_path)}
     return {**describe_file(samples), "leaf_column": sc.leaf, "sample_id_column": sc.sample_id}
-
-
-class _LazyLabels:
-    """A sequence computing each label's text on demand (only used labels are asked)."""
-
-    def __init__(self, fn, size):
-        self._fn, self._size = fn, size
-
-    def __len__(self):
-        return self._size
-
-    def __getitem__(self, k):
-        return self._fn(int(k))

@@ -457,8 +457,25 @@ def _iter_npy_batches(sc: SampleColumns, class_ids: Sequence[str], with_vectors:
         if with_vectors:
             vec = np.asarray(sc.array[row:row + batch_rows], dtype=np.float32)
             check_finite(vec, sc.label, lambda i, lf=leaf: class_ids[int(lf[i])], row)
-        sids = [str(i) for i in range(row, row + leaf.size)] if with_sample_ids else None
+        sids = row_number_ids(row, leaf.size) if with_sample_ids else None
         yield row, leaf, vec, sids
+
+
+def row_number_ids(first_row: int, rows: int):
+    """The sample ids of input without a sample id column: row numbers, as an Arrow string array."""
+    import pyarrow as pa
+
+    return pa.array(np.arange(first_row, first_row + rows, dtype=np.int64)).cast(pa.string())
+
+
+def _string_ids(col):
+    """A sample id column as an Arrow string array (never as Python strings: 5M of them take
+    about 400 MB)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col if pa.types.is_string(col.type) else col.cast(pa.string())
 
 
 def iter_sample_batches(
@@ -469,7 +486,8 @@ def iter_sample_batches(
     with_sample_ids: bool = False,
     batch_rows: int = BATCH_ROWS,
 ) -> Iterator[tuple[int, np.ndarray, Optional[np.ndarray], Optional[list[str]]]]:
-    """Yield ``(first_row, leaf_index, vectors, sample_ids)`` per record batch.
+    """Yield ``(first_row, leaf_index, vectors, sample_ids)`` per record batch; the sample ids
+    (with ``with_sample_ids``) are an Arrow string array.
 
     The leaf column holds leaf ids (strings, matched to ``class_ids``) or leaf
     indices (integers 0..N-1). Unknown leaves, NaN/inf and ragged rows raise.
@@ -526,9 +544,14 @@ def iter_sample_batches(
         sids = None
         if with_sample_ids:
             if sc.sample_id:
-                sids = [str(v) for v in batch.column(sc.sample_id).to_pylist()]
+                col = batch.column(sc.sample_id)
+                if col.null_count:
+                    i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+                    raise GranularityError(
+                        f"{sc.label} row {row + i}: empty value in sample id column {sc.sample_id!r}")
+                sids = _string_ids(col)
             else:
-                sids = [str(row + i) for i in range(batch.num_rows)]
+                sids = row_number_ids(row, batch.num_rows)
         yield row, leaf, vec, sids
         row += batch.num_rows
 
