@@ -549,8 +549,7 @@ def split_leaves_table(
     ``n`` samples is an error naming it. Level ``split_<n>``: ids
     ``<leaf_id>_s<j>``, names ``<leaf name> #<j>``.
     """
-    import tempfile
-
+    from ..labelmap import temporary_folder
     from .embeddings import iter_sample_batches, sample_columns
 
     if n < 1:
@@ -578,7 +577,7 @@ def split_leaves_table(
     fill = starts[:-1].copy()
     slot = np.empty(leaf_all.size, dtype=np.int64)
     sub = np.empty(leaf_all.size, dtype=np.int64)
-    with tempfile.TemporaryDirectory(dir=tmpdir, prefix="granularity-split-") as tmp:
+    with temporary_folder(prefix="granularity-split-", dir=tmpdir) as tmp:
         mm = None
         for row, leaf, vec, _ in iter_sample_batches(sc, ids, batch_rows=batch_rows):
             if mm is None:
