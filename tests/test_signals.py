@@ -123,7 +123,7 @@ def test_signals_at_random_moments_leave_nothing(work, tmp_path):
             assert code == 128 + sig, where
             assert outs == [], f"left in the output folder: {outs}; {where}"
             assert "Traceback" not in err, where
-            assert err.strip().splitlines()[-1] == (
+            assert (err.strip().splitlines() or [""])[-1] == (
                 f"error: interrupted by {signal.Signals(sig).name}; no output written"), where
             interrupted.add(name)
     assert interrupted == set(names), f"some command was never interrupted (seed {seed})"
