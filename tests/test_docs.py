@@ -62,23 +62,30 @@ def _python_blocks(doc) -> list[tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def quick_start_map(tmp_path_factory):
-    """The file the README's Quick start writes; snippets read it by that name."""
-    folder = tmp_path_factory.mktemp("quickstart")
-    out = folder / "imagenet21k.wordnet.level_3.parquet"
-    res = invoke("build", "--source", "wordnet", "--level", "3", "-o", str(out))
+def prepared(tmp_path_factory):
+    """Files the docs' commands write before their snippets read them, by the same names:
+    the README's Quick start map, and a BREEDS task map (BREEDS' files are a download,
+    so it is made from the test fixture's small BREEDS hierarchy)."""
+    from hierarchy_cli import build_breeds, write_label_map
+
+    folder = tmp_path_factory.mktemp("prepared")
+    res = invoke("build", "--source", "wordnet", "--level", "3", "-o",
+                 str(folder / "imagenet21k.wordnet.level_3.parquet"))
     assert res.code == 0, res.stderr
-    return out
+    write_label_map(build_breeds(ROOT / "tests" / "fixtures" / "breeds", level=3),
+                    folder / "breeds.living17.rand.parquet")
+    return folder
 
 
 DOCS_WITH_CODE = [d for d in DOCS if _python_blocks(d)]
 
 
 @pytest.mark.parametrize("doc", DOCS_WITH_CODE, ids=lambda p: p.name)
-def test_every_python_snippet_runs(doc, quick_start_map, tmp_path, monkeypatch):
+def test_every_python_snippet_runs(doc, prepared, tmp_path, monkeypatch):
     """Each file's ```python blocks run in order, in one namespace, in a fresh folder
-    that holds the Quick start's map; a block that needs files makes them."""
-    shutil.copy(quick_start_map, tmp_path / quick_start_map.name)
+    that holds the prepared files; a block that needs other files makes them."""
+    for f in prepared.iterdir():
+        shutil.copy(f, tmp_path / f.name)
     monkeypatch.chdir(tmp_path)
     # worker processes (Spark's Python workers, Ray's) import the package too
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
