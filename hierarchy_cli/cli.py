@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except (KeyboardInterrupt, process.Interrupted) as exc:
         return process.stopped(exc)
+    finally:
+        process.finish()  # the command is over: a late signal changes nothing now
 
 
 def _run_app(args: list[str]) -> int:

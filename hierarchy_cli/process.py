@@ -63,6 +63,19 @@ def install() -> None:
     _state["installed"] = True
 
 
+def finish() -> None:
+    """The command is over: ignore the signals from here to the exit.
+
+    Python gives a handled signal back its default action while the interpreter
+    shuts down, so a SIGTERM in those last milliseconds would kill a process whose
+    work is done (exit -15). An ignored signal keeps being ignored.
+    """
+    if _state["installed"]:
+        _state["deferred"] += 1
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def pending() -> int | None:
     """The first signal received and not yet acted on, or ``None``."""
     return _state["pending"]

@@ -31,6 +31,13 @@ def _help(command, name: str, parent=None):
     return ctx, command.get_help(ctx)
 
 
+def formatter_versions() -> str:
+    """The typer and click versions, which shape the help text (wrapping, metavars)."""
+    from importlib.metadata import version
+
+    return f"typer {version('typer')}, click {version('click')}"
+
+
 def render() -> str:
     """The page's text, from the app's commands in the order ``granularity --help`` lists them."""
     sys.path.insert(0, str(ROOT))
@@ -40,7 +47,8 @@ def render() -> str:
 
     group = typer.main.get_command(app)
     root_ctx, root_help = _help(group, "granularity")
-    parts = [HEADER, "## `granularity`\n", f"```text\n{root_help}\n```\n"]
+    parts = [HEADER, f"<!-- made with {formatter_versions()} -->\n", "## `granularity`\n",
+             f"```text\n{root_help}\n```\n"]
     for name in group.list_commands(root_ctx):
         _, text = _help(group.get_command(root_ctx, name), name, parent=root_ctx)
         parts += [f"## `granularity {name}`\n", f"```text\n{text}\n```\n"]
