@@ -33,6 +33,13 @@ def _env(tmpdir: Path) -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir))
 
 
+def _default_signals() -> None:
+    """In the child: the default dispositions a terminal gives. A test run started in
+    the background has SIGINT ignored, and the command rightly keeps ignoring it."""
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _handlers_installed(pid: int) -> bool:
     """True once the process catches all three signals (its own handlers are in place)."""
     try:
@@ -74,7 +81,7 @@ def _run(args: list[str], folder: Path, sig: int | None, delay: float) -> tuple[
     argv = [a.replace("{out}", str(out)) for a in args]
     start = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "hierarchy_cli", *argv], env=_env(tmp),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_default_signals)
     if sig is not None:  # the moments count from the handlers' installation (at most 2 s)
         while proc.poll() is None and not _handlers_installed(proc.pid) and time.monotonic() < start + 2:
             time.sleep(0.002)
@@ -150,7 +157,8 @@ def test_ctrl_c_swallowed_by_an_import_still_stops_the_command(tmp_path):
     """Ctrl-C at 0.4-0.7 s of `cluster --k 1000` used to vanish: exit 0 and a file."""
     out = tmp_path / "c.parquet"
     proc = subprocess.run([sys.executable, "-c", SIGINT_IN_PANDAS_IMPORT, "cluster", "--k", "50",
-                           "-o", str(out)], env=_env(tmp_path), capture_output=True, text=True)
+                           "-o", str(out)], env=_env(tmp_path), capture_output=True, text=True,
+                          preexec_fn=_default_signals)
     assert "sending SIGINT during the pandas import" in proc.stderr  # the moment was reached
     assert proc.returncode == 130, proc.stderr
     assert not out.exists()
