@@ -1,7 +1,5 @@
 """``python -m hierarchy_cli`` and the ``granularity`` console script."""
 
-import sys
-
 
 def run() -> None:
     # Signal handlers first, before typer and the commands are imported: a Ctrl-C
@@ -12,7 +10,7 @@ def run() -> None:
     try:
         from .cli import run as cli_run
     except (KeyboardInterrupt, process.Interrupted) as exc:
-        sys.exit(process.stopped(exc))
+        process.exit(process.stopped(exc))
     cli_run()
 
 

@@ -136,4 +136,4 @@ def run() -> None:
 
     process.install()  # already done by __main__ before the imports; harmless twice
     cliutil.CLI_PROCESS = True
-    sys.exit(main())
+    process.exit(main())

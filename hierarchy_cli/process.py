@@ -76,6 +76,27 @@ def finish() -> None:
             signal.signal(signum, signal.SIG_IGN)
 
 
+def exit(code: int) -> None:
+    """End the process with ``code``.
+
+    After a Ctrl-C, ``python -m`` would turn any code into death by SIGINT (-2) when
+    the KeyboardInterrupt had passed through a string ``exec`` on its way (CPython
+    flags it in ``run_eval_code_obj`` even when caught), so that exit skips the
+    interpreter's shutdown: the outputs are already committed or removed.
+    """
+    import os
+    import sys
+
+    if code == 128 + signal.SIGINT:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 def pending() -> int | None:
     """The first signal received and not yet acted on, or ``None``."""
     return _state["pending"]
