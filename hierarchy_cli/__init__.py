@@ -16,7 +16,8 @@ Builders (``build``, ``cluster``, ``random``): :func:`build_wordnet`,
 :func:`relabel_table`, :func:`apply_manifest`. ``compare``: :func:`compare`,
 :func:`compare_labels`, :func:`alignment`. ``inspect``: :func:`summarize`,
 :func:`lineage`, :func:`tree`. ``export``: :func:`export_text`,
-:func:`class_to_idx`, :func:`hf_names`.
+:func:`class_to_idx`, :func:`hf_names`. ``report``: :func:`write_report`,
+:func:`report_data`, :func:`report_html`.
 
 Heavy modules load on first use, so ``import hierarchy_cli`` stays cheap.
 """
@@ -61,6 +62,10 @@ _LAZY = {
     "export_text": "export",
     "class_to_idx": "export",
     "hf_names": "export",
+    # report
+    "report_data": "report",
+    "report_html": "report",
+    "write_report": "report",
     # shipped class lists
     "load_dataset": "manifests",
     "dataset_names": "manifests",
