@@ -1,6 +1,7 @@
 """granularity: label hierarchies for pretraining image classifiers.
 
-The Python API mirrors the command line::
+The Python API mirrors the command line; everything public is importable from
+here::
 
     from hierarchy_cli import build_wordnet, read_label_map, write_label_map
     h = build_wordnet(dataset="imagenet1k", levels=[0, 3, 9])
@@ -8,22 +9,64 @@ The Python API mirrors the command line::
     lm = read_label_map("in1k.parquet")
     lm.lookup("level_3")        # leaf class index -> coarse label
 
+Builders (``build``, ``cluster``, ``random``): :func:`build_wordnet`,
+:func:`build_taxonomy`, :func:`build_edges`, :func:`build_breeds`, :func:`build_cluster` /
+:func:`cluster_hierarchy`, :func:`random_hierarchy`; the k-means engine :func:`kmeans`. Files: :func:`write_label_map`,
+:func:`read_label_map`, :func:`to_arrow`. ``apply``: :func:`make_relabeler`,
+:func:`relabel_table`, :func:`apply_manifest`. ``compare``: :func:`compare`,
+:func:`compare_labels`, :func:`alignment`. ``inspect``: :func:`summarize`,
+:func:`lineage`, :func:`tree`. ``export``: :func:`export_text`,
+:func:`class_to_idx`, :func:`hf_names`. ``report``: :func:`write_report`,
+:func:`report_data`, :func:`report_html`.
+
 Heavy modules load on first use, so ``import hierarchy_cli`` stays cheap.
 """
 
 __version__ = "0.1.0"
 
+# public name -> module that defines it (imported on first use)
 _LAZY = {
+    # the core objects and errors
     "Hierarchy": "hierarchy",
     "Level": "hierarchy",
     "GranularityError": "errors",
+    # reading and writing label maps
     "read_label_map": "labelmap",
     "write_label_map": "labelmap",
+    "to_arrow": "labelmap",
     "LabelMap": "labelmap",
+    # builders
     "build_wordnet": "sources.wordnet",
     "build_taxonomy": "sources.taxonomy",
     "build_edges": "sources.edges",
     "build_breeds": "sources.breeds",
+    "build_cluster": "methods.cluster",
+    "cluster_hierarchy": "methods.cluster",
+    "save_centroids": "methods.cluster",
+    "random_hierarchy": "methods.random",
+    "kmeans": "methods.kmeans",
+    # apply
+    "make_relabeler": "apply",
+    "relabel_table": "apply",
+    "apply_manifest": "apply",
+    "Relabeler": "apply",
+    # compare
+    "compare": "metrics",
+    "compare_labels": "metrics",
+    "alignment": "metrics",
+    # inspect
+    "summarize": "inspection",
+    "lineage": "inspection",
+    "tree": "inspection",
+    # export
+    "export_text": "export",
+    "class_to_idx": "export",
+    "hf_names": "export",
+    # report
+    "report_data": "report",
+    "report_html": "report",
+    "write_report": "report",
+    # shipped class lists
     "load_dataset": "manifests",
     "dataset_names": "manifests",
 }
@@ -37,3 +80,7 @@ def __getattr__(name):
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'hierarchy_cli' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -69,11 +69,27 @@ app.command("report")(report)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: run the app and turn errors into one line."""
-    from .errors import GranularityError
+    """Run the app and turn errors and signals into one line and an exit code."""
+    from . import process
 
+    process.enter_cli()
     args = sys.argv[1:] if argv is None else argv
     _state["debug"] = "--debug" in args
+    if not args:  # bare `granularity`: the formatted help, not a usage error
+        args = ["--help"]
+    try:
+        code = _run_app(args)
+        process.check()  # a signal that something swallowed on the way still counts
+        return code
+    except (KeyboardInterrupt, process.Interrupted) as exc:
+        return process.stopped(exc)
+    finally:
+        process.finish()  # the command is over: a late signal changes nothing now
+
+
+def _run_app(args: list[str]) -> int:
+    from .errors import GranularityError
+
     try:
         rv = app(args=args, prog_name="granularity", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -84,12 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            raise exc.__cause__ from None
         print("error: aborted", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 1
     except MemoryError:
@@ -100,12 +115,24 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             # click's usage errors (unknown option, missing value, bad choice)
-            print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+            print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
             return exc.exit_code
         print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
 
 
+def _one_line(message: str) -> str:
+    """Click's message on one line, with a suggestion that typer and click both add said once."""
+    import re
+
+    text = " ".join(message.split())
+    return re.sub(r"(\(?Did you mean [^?]*\?\)?)(?: \1)+", r"\1", text)
+
+
 def run() -> None:
-    sys.exit(main())
+    """Console entry point (``granularity``, ``python -m hierarchy_cli``)."""
+    from . import process
+
+    process.install()  # already done by __main__ before the imports; harmless twice
+    process.exit(main())

@@ -45,6 +45,46 @@ def resolve_output(output: Optional[str], default_name: str) -> str:
     return output
 
 
+# What a label map must not be named: another format's extension (the map is parquet).
+NOT_PARQUET = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".npy", ".npz", ".feather",
+               ".arrow", ".ipc", ".xlsx", ".pkl", ".pt", ".gz", ".zst", ".bz2", ".xz")
+
+
+def check_map_output(output: Optional[str], command: str) -> None:
+    """Refuse, before any work, a ``-o`` target that cannot take a parquet label map.
+
+    A name with another format's extension (``out.csv``) would hold parquet under a
+    misleading name: refused, pointing at ``granularity export``.
+    """
+    if output in (None, "", "-"):
+        return
+    suffix = Path(output).suffix.lower()
+    if suffix in NOT_PARQUET:
+        fmt = suffix[1:] if suffix in (".csv", ".tsv", ".json") else "csv"
+        raise GranularityError(
+            f"-o {output!r}: {command} writes a parquet label map, not {suffix[1:]}; give a .parquet "
+            f"name, then convert it with 'granularity export MAP --format {fmt} -o {Path(output).name}'"
+        )
+    from .labelmap import check_target
+
+    check_target(output)
+
+
+def name_tags(*options: tuple[str, object, object]) -> str:
+    """The part of a default output name that the content-changing options add.
+
+    ``options`` are ``(tag, value, default)``; each value that is not its default
+    adds ``.<tag><value>`` (``.seed3``, ``.multi-parent-shortest``), in order, so two
+    runs whose files differ never get the same default name.
+    """
+    parts = []
+    for tag, value, default in options:
+        if value is None or value == default or value is False:
+            continue
+        parts.append(safe_name(tag if value is True else f"{tag}{value}"))
+    return "".join(f".{p}" for p in parts)
+
+
 def safe_name(text: str) -> str:
     """A file-name-friendly version of ``text``."""
     keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in text)

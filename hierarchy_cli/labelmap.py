@@ -51,17 +51,27 @@ def atomic_output(target: str | os.PathLike, binary: bool = True):
 
     ``target`` ``-`` means stdout: the data is buffered and written at the end, so
     a failure writes nothing. Otherwise a temporary file is created beside the
-    target and renamed over it once the block finishes; on any error (or a
-    SIGKILL) the target keeps its previous content or stays absent.
+    target and renamed over it once the block finishes; on any error, Ctrl-C,
+    SIGTERM or SIGHUP the temporary file is deleted (after a SIGKILL it stays, hidden
+    as ``.<name>.*.tmp``) and the target keeps its previous content or stays
+    absent. A replaced file keeps its permission bits; the command line says on
+    stderr that it replaced it. A signal whose exception was swallowed on the way
+    (see :mod:`hierarchy_cli.process`) is raised again before the rename.
     """
+    from . import process
+
+    process.check()
     if str(target) == "-":
         import io
 
         buf = io.BytesIO() if binary else io.StringIO()
         yield buf
-        out = sys.stdout.buffer if binary else sys.stdout
-        out.write(buf.getvalue())
-        out.flush()
+        with process.deferred():
+            process.check()
+            out = sys.stdout.buffer if binary else sys.stdout
+            out.write(buf.getvalue())
+            out.flush()
+            process.commit()
         return
     path = Path(target)
     folder = check_target(path)
@@ -72,33 +82,66 @@ def atomic_output(target: str | os.PathLike, binary: bool = True):
 
         buf = io.BytesIO() if binary else io.StringIO()
         yield buf
+        process.check()
         try:
             with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
                 fh.write(buf.getvalue())
         except OSError as exc:
             raise GranularityFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        process.commit()
         return
+    with process.deferred():  # a signal between mkstemp and the try would leak the file
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise GranularityError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise GranularityError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    try:
+        process.check()
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8",
                        newline=None if binary else "") as fh:
             yield fh
         # No fsync: a rename after a complete write already guarantees that a killed
         # process leaves the old file or the new one; fsync would only add power-loss
         # durability, at 0.1-0.2 s per file on this disk.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        replaced = path.is_file()
+        os.chmod(tmp, (path.stat().st_mode & 0o7777) if replaced else 0o666 & ~_umask())
+        with process.deferred():  # from here a signal no longer undoes the finished file
+            process.check()
+            os.replace(tmp, path)
+            process.commit()
+        if replaced:
+            process.note(f"note: replaced the existing {str(path)!r}")
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        with process.deferred():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         if isinstance(exc, OSError) and not isinstance(exc, GranularityError):
             raise GranularityFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
         raise
+
+
+@contextmanager
+def temporary_folder(prefix: str = "granularity-", dir: str | os.PathLike | None = None):
+    """A temporary folder (in ``dir``, else TMPDIR) removed on every way out.
+
+    Success, an error, Ctrl-C, SIGTERM or SIGHUP: the folder and everything in it
+    are deleted (a second signal during the removal does not cut it short). Every
+    temporary folder of the package is made here.
+    """
+    import shutil
+
+    from . import process
+
+    process.check()
+    with process.deferred():
+        path = tempfile.mkdtemp(prefix=prefix, dir=dir)
+    try:
+        yield path
+    finally:
+        with process.deferred():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _umask() -> int:

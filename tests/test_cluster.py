@@ -411,7 +411,7 @@ def test_cli_metric_cosine_and_default_name(data, monkeypatch):
     monkeypatch.chdir(tmp)
     res = run(tmp, "--k", "9", "-e", "emb.npy", "--classes", "classes.txt", "--metric", "cosine")
     assert res.code == 0, res.stderr
-    out = tmp / "classes.cluster.k9.parquet"
+    out = tmp / "classes.cluster.k9.metric-cosine.emb-emb.parquet"  # the name says both
     assert out.exists()
     assert read_label_map(out).metadata["metric"] == "cosine"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_one_line_error, invoke
+from conftest import assert_one_line_error, invoke
 from hierarchy_cli.hierarchy import Hierarchy, Level
 from hierarchy_cli.labelmap import write_label_map
 from hierarchy_cli.metrics import alignment, compare, compare_labels
@@ -146,15 +145,3 @@ def test_bad_input(wn_map, tmp_path, spec_a, spec_b, fragments):
     res = invoke("compare", spec_a.format(map=wn_map, dir=tmp_path), spec_b.format(map=wn_map, dir=tmp_path))
     assert_one_line_error(res, *fragments)
     assert res.stdout == b""
-
-
-def test_docs_cover_every_option():
-    from hierarchy_cli.cli import app
-    import typer.main
-
-    cmd = typer.main.get_command(app).commands["compare"]
-    doc = (ROOT / "docs" / "compare.md").read_text()
-    for param in cmd.params:
-        for opt in param.opts:
-            if opt.startswith("--"):
-                assert re.search(re.escape(opt) + r"\b", doc), opt

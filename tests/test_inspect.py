@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, assert_one_line_error, invoke
+from conftest import assert_one_line_error, invoke
 from hierarchy_cli.hierarchy import Hierarchy, Level
 from hierarchy_cli.inspection import lineage, summarize, tree
 from hierarchy_cli.labelmap import write_label_map
@@ -167,15 +167,3 @@ def test_bad_maps(tmp_path):
     (tmp_path / "text.parquet").write_text("not parquet")
     assert_one_line_error(invoke("inspect", tmp_path / "text.parquet"), "not a readable parquet file")
     assert_one_line_error(invoke("inspect", tmp_path / "none.parquet"), "does not exist")
-
-
-def test_docs_cover_every_option():
-    from hierarchy_cli.cli import app
-    import typer.main
-
-    cmd = typer.main.get_command(app).commands["inspect"]
-    doc = (ROOT / "docs" / "inspect.md").read_text()
-    for param in cmd.params:
-        for opt in param.opts:
-            if opt.startswith("--"):
-                assert re.search(re.escape(opt) + r"\b", doc), opt

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_one_line_error, invoke
+from conftest import assert_one_line_error, invoke
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level, first_appearance_labels, is_refinement
 from hierarchy_cli.labelmap import read_label_map, to_arrow, write_label_map
@@ -297,15 +296,3 @@ def test_real_entry_point_pipes_into_inspect(tmp_path):
     data = json.loads(shown.stdout)
     assert data["levels"][0]["name"] == "random_k7" and data["levels"][0]["classes"] == 7
     assert data["levels"][0]["min"] == 142 and data["levels"][0]["max"] == 143
-
-
-def test_docs_cover_every_option():
-    from hierarchy_cli.cli import app
-    import typer.main
-
-    cmd = typer.main.get_command(app).commands["random"]
-    doc = (ROOT / "docs" / "random.md").read_text()
-    for param in cmd.params:
-        for opt in param.opts:
-            if opt.startswith("--"):
-                assert re.search(re.escape(opt) + r"\b", doc), opt

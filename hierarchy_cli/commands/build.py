@@ -11,8 +11,10 @@ from ..cliutil import (
     classes_option,
     column_option,
     dataset_option,
+    check_map_output,
     input_stem,
     level_span,
+    name_tags,
     print_level_summary,
     resolve_output,
 )
@@ -144,10 +146,7 @@ def build(
     (MIIL's ImageNet-21K-P semantic levels)
     """
     source = _resolve_source(source, taxonomy, edges)
-    if output not in (None, "", "-"):
-        from ..labelmap import check_target
-
-        check_target(output)  # before the work, not after it
+    check_map_output(output, "build")  # before the work, not after it
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
@@ -170,7 +169,9 @@ def build(
     h = build_wordnet(classes=classes, dataset=dataset, levels=ks, depths=ds,
                       multi_parent=multi_parent, wordnet=wordnet, column=column, class_tree=class_tree)
     stem = input_stem(classes, dataset or (None if classes else "imagenet21k"), "classes")
-    target = resolve_output(output, f"{stem}.{source}.{level_span(h.level_names)}.parquet")
+    tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
+                     ("wn-", wordnet and input_stem(wordnet.rstrip("/\\"), None, "dict"), None))
+    target = resolve_output(output, f"{stem}.{source}.{level_span(h.level_names)}{tags}.parquet")
     from ..labelmap import write_label_map
 
     write_label_map(h, target)
@@ -241,7 +242,9 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -
     stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
     names = h.level_names
     span = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
-    target = resolve_output(output, f"{stem}.taxonomy.{span}.parquet")
+    tags = name_tags(("missing-", missing, "fill"), ("ranks-", ranks and "+".join(r.strip() for r in ranks.split(",")), None),
+                     ("rank-ids-", rank_ids, "path"))
+    target = resolve_output(output, f"{stem}.taxonomy.{span}{tags}.parquet")
     write_label_map(h, target)
     meta = h.metadata
     notes = []
@@ -275,7 +278,10 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
                     column=column, parent_column=parent_column, child_column=child_column,
                     class_tree=class_tree, dataset=dataset, missing_classes=missing_classes)
     stem = input_stem(classes if classes is not None else edges, dataset, "edges")
-    target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}.parquet")
+    tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
+                     ("names-", names and input_stem(names, None, "names"), None),
+                     ("parent-", parent_column, None), ("child-", child_column, None))
+    target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}{tags}.parquet")
     write_label_map(h, target)
     meta = h.metadata
     n = h.num_leaves

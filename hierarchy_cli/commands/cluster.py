@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -12,7 +13,9 @@ from ..cliutil import (
     classes_option,
     column_option,
     dataset_option,
+    check_map_output,
     input_stem,
+    name_tags,
     print_level_summary,
     resolve_output,
     safe_name,
@@ -165,6 +168,7 @@ def cluster(
     """
     from ..methods.cluster import cluster_hierarchy, parse_ks, save_centroids
 
+    check_map_output(output, "cluster")
     per_sample = instance or split_leaves is not None
     if instance and split_leaves is not None:
         raise GranularityError("give --split-leaves N or --instance, not both")
@@ -185,11 +189,14 @@ def cluster(
     src = samples or embeddings
     stem = input_stem(classes if classes else src, dataset or (None if (classes or src) else "imagenet21k"),
                       "classes")
+    tags = name_tags(("flat", flat, False), ("metric-", metric, "l2"), ("seed", seed, 0), ("niter", niter, 10),
+                     ("within-", within and input_stem(Path(within).name.replace(".parquet:", "-"), None, "map"), None),
+                     ("emb-", (classes or dataset) and src and input_stem(src, None, "embeddings"), None))
     if per_sample:
         kind = "instance" if instance else f"split_{split_leaves}"
-        default = f"{stem}.{kind}" + (f".{'+'.join(f'k{v}' for v in ks)}" if ks else "") + ".parquet"
+        default = f"{stem}.{kind}" + (f".{'+'.join(f'k{v}' for v in ks)}" if ks else "") + f"{tags}.parquet"
     else:
-        default = f"{stem}.cluster.{'+'.join(f'k{v}' for v in ks)}.parquet"
+        default = f"{stem}.cluster.{'+'.join(f'k{v}' for v in ks)}{tags}.parquet"
     target = resolve_output(output, safe_name(default) if output is None else default)
 
     with _progress() as progress:

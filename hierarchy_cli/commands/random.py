@@ -8,10 +8,12 @@ import typer
 
 from ..cliutil import (
     OutputOption,
+    check_map_output,
     classes_option,
     column_option,
     dataset_option,
     input_stem,
+    name_tags,
     print_level_summary,
     resolve_output,
     safe_name,
@@ -67,6 +69,7 @@ def random(
 
     from ..methods.random import LEAF_NAMES, SIZES, random_hierarchy, split_map_spec
 
+    check_map_output(output, "random")
     if k is None and like is None:
         raise GranularityError("say how to draw the groups: --k K (e.g. --k 1000,100) or --like MAP[:LEVEL]")
     if k is not None and like is not None:
@@ -96,7 +99,9 @@ def random(
     else:
         stem = input_stem(classes, dataset, "classes")
     span = "+".join(h.level_names) if len(h.level_names) <= 3 else f"{h.level_names[0]}-{h.level_names[-1]}"
-    target = resolve_output(output, f"{stem}.{safe_name(span)}.seed{seed}.parquet")
+    tags = name_tags(("sizes-", sizes, "balanced"), ("independent", independent, False),
+                     ("leaf-names-", leaf_names, "auto"))
+    target = resolve_output(output, f"{stem}.{safe_name(span)}.seed{seed}{tags}.parquet")
     from ..labelmap import write_label_map
 
     write_label_map(h, target)

@@ -651,7 +651,6 @@ def split_leaves_map(
     Memory: about 30 bytes per sample, plus one batch and the largest class.
     """
     import tempfile
-
     from .embeddings import iter_sample_batches, sample_columns
     from .kmeans import _check_int
 
