@@ -376,6 +376,22 @@ def _read_bytes(path) -> tuple[Any, str]:
     return data, source
 
 
+def _arrow_owned(data):
+    """A copy of ``data`` in memory Arrow allocated and owns.
+
+    A table read from a buffer over a Python object (``bytes``) may release that
+    object from one of Arrow's worker threads; at interpreter exit such a thread
+    cannot take the GIL, is ended by Python, and the process aborts ("terminate
+    called without an active exception", about 1 run in 40 here: the crash of
+    apache/arrow#33975 in another guise). A buffer Arrow owns needs no GIL to free.
+    """
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return sink.getvalue()
+
+
 def read_label_map(path: str | os.PathLike | bytes | IO[bytes], check: bool = True) -> LabelMap:
     """Read and check a label map written by granularity or by any other tool.
 
@@ -394,7 +410,7 @@ def read_label_map(path: str | os.PathLike | bytes | IO[bytes], check: bool = Tr
 
     data, source = _read_bytes(path)
     try:
-        table = pq.ParquetFile(pa.BufferReader(data)).read()  # pq.read_table would import pandas
+        table = pq.ParquetFile(pa.BufferReader(_arrow_owned(data))).read()  # read_table imports pandas
     except Exception as exc:  # pyarrow raises several types for corrupt files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GranularityError(f"label map {source!r} is not a readable parquet file: {reason}") from None
