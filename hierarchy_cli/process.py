@@ -46,11 +46,35 @@ def _exception(signum: int) -> BaseException:
     return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
 
 
+def _importing(frame) -> bool:
+    """Whether ``frame`` runs inside an import (module code under importlib)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _handler(signum, frame) -> None:
     if _state["pending"] is None:
         _state["pending"] = signum
-    if not _state["deferred"] and not _state["committed"]:
-        raise _exception(signum)
+    _raise_pending(frame)
+
+
+def _raise_pending(frame) -> None:
+    """Raise the pending signal's exception here, or soon if an import is running.
+
+    An exception raised while a C extension initialises (Cython modules, pyarrow's
+    pandas probe) is printed by the interpreter as "Exception ignored" with a
+    traceback, or swallowed; so inside an import the raise waits for the import to
+    end (re-checked every 10 ms by SIGALRM).
+    """
+    if _state["deferred"] or _state["committed"] or _state["pending"] is None:
+        return
+    if _importing(frame):
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    raise _exception(_state["pending"])
 
 
 def install() -> None:
@@ -60,6 +84,7 @@ def install() -> None:
     for signum in HANDLED:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP, '&''s SIGINT stay ignored
             signal.signal(signum, _handler)
+    signal.signal(signal.SIGALRM, lambda _signum, frame: _raise_pending(frame))
     _state["installed"] = True
 
 
