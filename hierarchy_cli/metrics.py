@@ -115,7 +115,7 @@ def compare_labels(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _as_labels(obj: Any, level: str | None, name: str):
+def level_labels(obj: Any, level: str | None, name: str):
     """(leaf ids, labels, level name, source) from a path spec, LabelMap or Hierarchy."""
     from .hierarchy import Hierarchy
     from .labelmap import LabelMap, read_map_level
@@ -154,8 +154,8 @@ def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = No
     two must have the same leaves in the same order. Returns the metrics of
     :func:`compare_labels` plus ``a`` and ``b`` (source and level).
     """
-    ids_a, lab_a, lv_a, src_a = _as_labels(a, a_level, "A")
-    ids_b, lab_b, lv_b, src_b = _as_labels(b, b_level, "B")
+    ids_a, lab_a, lv_a, src_a = level_labels(a, a_level, "A")
+    ids_b, lab_b, lv_b, src_b = level_labels(b, b_level, "B")
     diff = first_leaf_difference(ids_a, ids_b, src_a, src_b)
     if diff:
         raise GranularityError(f"the two maps have different leaves: {diff}")

@@ -133,13 +133,13 @@ def report_data(maps: Sequence[Any], target: Any = None) -> dict[str, Any]:
     target's leaves in the same order, and ``alignment`` holds, per map and level,
     exactly what :func:`hierarchy_cli.metrics.compare` returns.
     """
-    from .metrics import _as_labels, compare
+    from .metrics import level_labels, compare
 
     specs = _check_args(maps, target)
     target_map = target_level = None
     if target is not None:
         target_map, level = _read(target, "--target")
-        _, _, target_level, _ = _as_labels(target_map, level, "--target")
+        _, _, target_level, _ = level_labels(target_map, level, "--target")
     entries = _read_maps(specs)
     data: dict[str, Any] = {"tool_version": __version__, "target": None, "maps": [], "alignment": []}
     if target_map is not None:

@@ -196,3 +196,20 @@ def test_sigterm_during_split_leaves_leaves_no_temp_folder(tmp_path):
             assert list((tmp_path / f"run{i}" / "out").iterdir()) == [], err
             stopped += 1
     assert stopped, "every run finished before its SIGTERM"
+
+
+def test_a_recorded_signal_stops_apply_stdout_before_anything_is_written(monkeypatch):
+    """``apply -o -`` spools to a temp file; a signal recorded meanwhile (even one a
+    library swallowed) must stop the copy to stdout, as it stops a file's rename."""
+    import io
+
+    from hierarchy_cli import process
+    from hierarchy_cli.apply.write import stdout_spool
+
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+    monkeypatch.setitem(process._state, "pending", signal.SIGTERM)
+    with pytest.raises(process.Interrupted):
+        with stdout_spool() as fh:
+            fh.write(b"a complete table")
+    assert out.getvalue() == b""

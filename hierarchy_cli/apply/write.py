@@ -89,13 +89,20 @@ def _delta_columns(schema, dictionary: list[str]) -> dict[str, str] | None:
 
 @contextmanager
 def stdout_spool():
-    """A binary temp file copied to stdout on success: atomic output with bounded memory."""
+    """A binary temp file copied to stdout on success: atomic output with bounded memory.
+
+    As for a file's final rename, a signal that arrived (even one a library swallowed)
+    stops it before anything reaches stdout."""
     import shutil
     import tempfile
+
+    from .. import process
 
     with tempfile.TemporaryFile(prefix="granularity-out-") as fh:
         yield fh
         fh.flush()
         fh.seek(0)
+        process.check()
         shutil.copyfileobj(fh, sys.stdout.buffer, 1 << 20)
         sys.stdout.buffer.flush()
+        process.commit()
