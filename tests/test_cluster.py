@@ -553,6 +553,27 @@ def test_nan_in_parquet_named(data):
     _bad(tmp, res, "NaN", ids[3], "row 3")
 
 
+@pytest.mark.parametrize("layout", ["fixed", "list", "wide"])
+def test_float16_embeddings_read_exactly(data, layout):
+    """float16 vectors are read from Arrow's buffer (not pyarrow's slow to_numpy): the
+    values must be exactly the halves', in every layout and across batches (offsets)."""
+    from hierarchy_cli.methods.embeddings import read_class_embeddings
+
+    tmp, x, ids = data
+    half = (x * 3.3).astype(np.float16)  # values that are not float32-exact by accident
+    flat = pa.array(half.ravel(), type=pa.float16())
+    if layout == "fixed":
+        cols = {"wnid": ids, "emb": pa.FixedSizeListArray.from_arrays(flat, 8)}
+    elif layout == "list":
+        cols = {"wnid": ids, "emb": pa.ListArray.from_arrays(pa.array(np.arange(0, 301 * 8, 8, dtype=np.int32)), flat)}
+    else:
+        cols = {"wnid": ids, **{f"d{j}": pa.array(half[:, j], type=pa.float16()) for j in range(8)}}
+    pq.write_table(pa.table(cols), tmp / "half.parquet", row_group_size=128)
+    got = read_class_embeddings(str(tmp / "half.parquet"), ids, batch_rows=50).matrix
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, half.astype(np.float32))
+
+
 def test_dimension_mismatch_ragged_list(data):
     tmp, x, ids = data
     rows = [list(map(float, r)) for r in x]
