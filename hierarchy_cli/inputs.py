@@ -286,12 +286,13 @@ class Table:
 
 
 def csv_options(delimiter: str, column_names: list[str] | None = None, column_types=None,
-                block_size: int = 1 << 24, invalid_row_handler=None):
+                block_size: int = 1 << 24, invalid_row_handler=None, use_threads: bool = False):
     """The ``pyarrow.csv`` read, parse and convert options every CSV/TSV input is read with.
 
     No type guessing for the named string columns, empty cells are ``""`` (never
-    null), ``"`` quotes as in RFC 4180, blank lines skipped. Use them as
-    ``pyarrow.csv.open_csv(f, *csv_options(...))`` to stream a large file (manifests).
+    null), ``"`` quotes as in RFC 4180, blank lines skipped. ``use_threads`` parses
+    blocks in parallel and reads ahead (a streamed manifest), at the price of line
+    numbers in pyarrow's errors.
     """
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -299,14 +300,15 @@ def csv_options(delimiter: str, column_names: list[str] | None = None, column_ty
     if column_types is None and column_names is not None:
         column_types = {c: pa.string() for c in column_names}
     return (
-        pcsv.ReadOptions(column_names=column_names, block_size=block_size, use_threads=False),
+        pcsv.ReadOptions(column_names=column_names, block_size=block_size, use_threads=use_threads),
         pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid_row_handler),
         pcsv.ConvertOptions(column_types=column_types or {}, strings_can_be_null=False,
                             quoted_strings_can_be_null=False),
     )
 
 
-def open_csv_stream(source, delimiter: str, column_types=None, block_size: int = 1 << 24):
+def open_csv_stream(source, delimiter: str, column_types=None, block_size: int = 1 << 24,
+                    use_threads: bool = False):
     """Stream a CSV/TSV with a header row as record batches, parsed like :func:`read_table`.
 
     ``source`` is a path or a binary file object (``pyarrow.input_stream`` for
@@ -316,7 +318,7 @@ def open_csv_stream(source, delimiter: str, column_types=None, block_size: int =
     """
     import pyarrow.csv as pcsv
 
-    return pcsv.open_csv(source, *csv_options(delimiter, None, column_types, block_size))
+    return pcsv.open_csv(source, *csv_options(delimiter, None, column_types, block_size, use_threads=use_threads))
 
 
 def _line_numbers(body: bytes):

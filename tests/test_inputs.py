@@ -156,8 +156,10 @@ def test_the_streaming_variant_parses_like_the_table_reader(tmp_path):
 
     p = tmp_path / "m.csv"
     p.write_text('\ufeffpath,wnid\r\n"a, 1.jpg",00123\r\n\r\nb.jpg,n01440764\r\n')
-    stream = inputs.open_csv_stream(str(p), ",", column_types={"path": pa.string(), "wnid": pa.string()})
-    streamed = pa.Table.from_batches(list(stream))
+    from hierarchy_cli.apply.manifest import Manifest
+
+    with Manifest(str(p), 1 << 18, None, ["path", "wnid"]) as manifest:  # apply's streamed reader
+        streamed = pa.Table.from_batches(list(manifest.batches()))
     assert streamed.equals(inputs.read_table(str(p), "manifest").table)
     assert streamed.column("wnid").to_pylist() == ["00123", "n01440764"]
 

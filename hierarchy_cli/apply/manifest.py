@@ -143,12 +143,14 @@ class Manifest:
 
     def _open_csv(self, text_columns: Sequence[str]) -> None:
         import pyarrow as pa
-        import pyarrow.csv as pcsv
 
-        self._csv_options = _csv_options("," if self.format == "csv" else "\t",
-                                         {c: pa.string() for c in text_columns})
-        try:
-            self._reader = pcsv.open_csv(self.path, *self._csv_options)
+        from ..inputs import open_csv_stream
+
+        self._delimiter = "," if self.format == "csv" else "\t"
+        self._column_types = {c: pa.string() for c in text_columns}
+        try:  # parsed in parallel, with read-ahead
+            self._reader = open_csv_stream(self.path, self._delimiter, self._column_types,
+                                           CSV_BLOCK_BYTES, use_threads=True)
         except Exception as exc:
             raise self._csv_error(exc) from None
         self.schema = self._reader.schema
@@ -158,13 +160,11 @@ class Manifest:
     def _csv_error(self, exc: Exception) -> GranularityError:
         """The reader's complaint, with the line it is about (found by a second,
         single-threaded pass: the parallel reader does not know line numbers)."""
-        import pyarrow.csv as pcsv
+        from ..inputs import open_csv_stream
 
         what = f"{self.where} is not readable {self.format.upper()}"
-        read, parse, convert = self._csv_options
         try:
-            slow = pcsv.ReadOptions(block_size=read.block_size, use_threads=False)
-            with pcsv.open_csv(self.path, slow, parse, convert) as reader:
+            with open_csv_stream(self.path, self._delimiter, self._column_types, CSV_BLOCK_BYTES) as reader:
                 for _ in reader:
                     pass
         except Exception as again:
@@ -210,19 +210,6 @@ def _existing_file(path: str) -> str:
     if os.path.isdir(path):
         raise GranularityError(f"manifest {path!r} is a folder, not a file")
     return path
-
-
-def _csv_options(delimiter: str, column_types: dict):
-    """``pyarrow.csv`` options for a streamed manifest, as for every table input: RFC 4180
-    quoting (a quoted value may not span lines), BOM and CRLF tolerated, blank lines
-    skipped, an empty string cell is ``""`` (not null); here parsed in parallel with
-    read-ahead (``use_threads``)."""
-    import pyarrow.csv as pcsv
-
-    return (pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True),
-            pcsv.ParseOptions(delimiter=delimiter),
-            pcsv.ConvertOptions(column_types=column_types, strings_can_be_null=False,
-                                quoted_strings_can_be_null=False))
 
 
 def _checked(it: Iterator, error: Callable[[Exception], GranularityError]) -> Iterator:
