@@ -112,9 +112,11 @@ def text_lines(inp: InputFile, what: str):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .arrays import large_binary_value
+
     utf8_text(inp, what)  # the check with a line number; Arrow then takes the bytes as they are
     data = inp.data[3:] if inp.data[:3] == BOM else inp.data
-    whole = pa.array([data], type=pa.large_binary()).cast(pa.large_string())
+    whole = large_binary_value(data).cast(pa.large_string())
     lines = pc.split_pattern(whole, "\n").flatten()
     if len(lines) and data.endswith(b"\n"):
         lines = lines.slice(0, len(lines) - 1)
@@ -269,6 +271,8 @@ class Table:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        from .arrays import bool_numpy, empty_strings
+
         arr = self.table.column(column).combine_chunks()
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
@@ -277,12 +281,12 @@ class Table:
             raise GranularityError(f"{self.label}: column {column!r} has type {arr.type}, expected strings")
         arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
         if not allow_empty:
-            empty = np.flatnonzero(pc.fill_null(pc.equal(arr, ""), True).to_numpy(zero_copy_only=False))
+            empty = np.flatnonzero(empty_strings(arr) | ~bool_numpy(arr.is_valid()))
             if empty.size:
                 more = f" ({empty.size - 1:,} more rows like it)" if empty.size > 1 else ""
                 raise GranularityError(
                     f"{self.label} {self.where(int(empty[0]))}: empty id in column {column!r}{more}")
-        return pc.fill_null(arr, "")
+        return pc.fill_null(arr, "") if arr.null_count else arr
 
 
 def csv_options(delimiter: str, column_names: list[str] | None = None, column_types=None,
@@ -383,6 +387,8 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
+    from .arrays import bool_array, empty_strings, string_array
+
     label = f"{what} {inp.name!r}"
     utf8_text(inp, what)
     data = inp.data[3:] if inp.data[:3] == BOM else inp.data
@@ -420,7 +426,7 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
         if body.strip(b"\r\n"):
             table = pcsv.read_csv(io.BytesIO(body), *csv_options(delimiter, header, invalid_row_handler=on_invalid))
         else:  # a header and nothing below it
-            table = pa.table({c: pa.array([], pa.string()) for c in header})
+            table = pa.Table.from_pydict({c: string_array([]) for c in header})
     except pa.ArrowInvalid as exc:
         raise GranularityError(f"{label} is not readable {'TSV' if delimiter == chr(9) else 'CSV'}: "
                                f"{str(exc).splitlines()[0]}") from None
@@ -441,9 +447,9 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
     if table.num_rows:  # rows of empty cells only are blank lines too
         blank = np.ones(table.num_rows, dtype=bool)
         for c in header:
-            blank &= pc.equal(pc.utf8_trim_whitespace(table.column(c)), "").to_numpy(zero_copy_only=False)
+            blank &= empty_strings(pc.utf8_trim_whitespace(table.column(c)))
         if blank.any():
-            table, numbers = table.filter(pa.array(~blank)), numbers[~blank]
+            table, numbers = table.filter(bool_array(~blank)), numbers[~blank]
     return Table(inp, table, numbers, position, what)
 
 

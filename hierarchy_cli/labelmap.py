@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from . import __version__
+from .arrays import int_array, string_array
 from .errors import GranularityError, GranularityFailure
 from .hierarchy import Hierarchy, Level
 
@@ -174,47 +175,26 @@ def granularity_metadata(
     return {METADATA_KEY: blob}
 
 
-def _int32_array(values: np.ndarray):
-    """``pa.array(values, pa.int32())`` without the pandas import that ``pa.array``
-    triggers on its first call (0.4 s): ``from_buffers`` never probes for pandas."""
-    import pyarrow as pa
-
-    values = np.ascontiguousarray(values, dtype=np.int32)
-    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
-
-
-def _string_array(values: Sequence[str]):
-    """``pa.array(values, pa.string())`` without pandas (see :func:`_int32_array`)."""
-    import pyarrow as pa
-
-    data = [v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    if offsets[-1] >= 2**31:
-        raise GranularityFailure(f"{offsets[-1]:,} bytes of names are too many for one string column")
-    return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(data)))
-
-
 def to_arrow(h: Hierarchy):
     """The label map as a ``pyarrow.Table`` (with the ``granularity`` metadata)."""
     import pyarrow as pa
 
     cols: dict[str, Any] = {
-        "leaf_index": _int32_array(np.arange(h.num_leaves)),
-        "leaf_id": _string_array(h.leaf_ids),
-        "leaf_name": _string_array(h.leaf_names),
+        "leaf_index": int_array(np.arange(h.num_leaves)),
+        "leaf_id": string_array(h.leaf_ids),
+        "leaf_name": string_array(h.leaf_names),
     }
     for lv in h.levels:
         if lv.name in cols or f"{lv.name}_id" in cols or f"{lv.name}_name" in cols:
             raise GranularityError(f"level name {lv.name!r} clashes with another column")
-        cols[lv.name] = _int32_array(lv.labels)
-        cols[f"{lv.name}_id"] = _string_array(np.asarray(lv.ids, dtype=object)[lv.labels].tolist())
-        cols[f"{lv.name}_name"] = _string_array(np.asarray(lv.names, dtype=object)[lv.labels].tolist())
+        cols[lv.name] = int_array(lv.labels)
+        cols[f"{lv.name}_id"] = string_array(np.asarray(lv.ids, dtype=object)[lv.labels].tolist())
+        cols[f"{lv.name}_name"] = string_array(np.asarray(lv.names, dtype=object)[lv.labels].tolist())
     for name, values in h.columns.items():  # extra per-leaf columns that are not levels
         if name in cols:
             raise GranularityError(f"column {name!r} clashes with another column")
         values = np.asarray(values)
-        cols[name] = _int32_array(values) if values.dtype.kind in "iu" else _string_array(values.tolist())
+        cols[name] = int_array(values) if values.dtype.kind in "iu" else string_array(values.tolist())
     table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
     num_classes = {lv.name: lv.num_classes for lv in h.levels}
     fields = {**h.metadata, **({"extra_columns": list(h.columns)} if h.columns else {})}

@@ -68,6 +68,78 @@ def test_help_does_not_import_heavy_modules():
     assert proc.stdout.strip().splitlines()[-1] == "LOADED", proc.stdout.splitlines()[-1]
 
 
+def _pandas_free_inputs(tmp):
+    """Small inputs for every command that should run without pandas."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+
+    ids = (ROOT / "data_manifests" / "imagenet1k.txt").read_text().split()
+    (tmp / "t.csv").write_text("genus,species\nFelis,Felis catus\nFelis,Felis silvestris\nCanis,Canis lupus\n")
+    ranks = dict(supercategory="Mammals", kingdom="Animalia", phylum="Chordata", order="Carnivora")
+    (tmp / "inat.json").write_text(json.dumps({"categories": [
+        {"id": 0, "name": "Felis catus", "class": "Mammalia", "family": "Felidae", "genus": "Felis",
+         "specific_epithet": "catus", **ranks},
+        {"id": 1, "name": "Canis lupus", "class": "Mammalia", "family": "Canidae", "genus": "Canis",
+         "specific_epithet": "lupus", **ranks}]}))
+    (tmp / "e.csv").write_text("parent,child\nanimal,cat\nanimal,dog\n")
+    (tmp / "e.txt").write_text("animal cat\n# a comment\nanimal dog\n")
+    (tmp / "c.csv").write_text("id\ncat\ndog\nfish\n")
+    (tmp / "n.csv").write_text("id,name\ncat,Cat\n")
+    (tmp / "n.txt").write_text("cat\tCat\n")
+    pq.write_table(pa.table({"path": [f"train/{w}/{w}_{i}.JPEG" for i, w in enumerate(ids * 2)],
+                             "wnid": ids * 2}), tmp / "m.parquet")
+    (tmp / "m.csv").write_text("path,leaf_index\n" + "".join(f"train/{w}/{w}_1.JPEG,{i}\n" for i, w in enumerate(ids)))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(len(ids), 8)).astype(np.float32)
+    pq.write_table(pa.table({"wnid": ids, "emb": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 8)}),
+                   tmp / "emb.parquet")
+    half = pa.array(rng.normal(size=3000 * 8).astype(np.float16))
+    pq.write_table(pa.table({"sample_id": [f"s{i}" for i in range(3000)], "wnid": [ids[i % 1000] for i in range(3000)],
+                             "emb": pa.FixedSizeListArray.from_arrays(half, 8)}), tmp / "s.parquet")
+
+
+PANDAS_FREE = [
+    "build --dataset imagenet1k --levels 0-9 -o {t}/w.parquet",
+    "build --taxonomy {t}/t.csv --levels all -o {t}/t.parquet",
+    "build --taxonomy {t}/inat.json --levels all -o {t}/i.parquet",
+    "build --edges {t}/e.csv --classes {t}/c.csv --missing-classes own-group --names {t}/n.csv --level 1 -o {t}/e.parquet",
+    "build --edges {t}/e.txt --names {t}/n.txt --level 1 -o {t}/e2.parquet",
+    "cluster --k 1000 -o {t}/k.parquet --centroids {t}/k.c.parquet",
+    "cluster --k 10 -e {t}/emb.parquet --dataset imagenet1k -o {t}/k2.parquet",
+    "cluster --samples {t}/s.parquet --dataset imagenet1k --k 10 -o {t}/k3.parquet",
+    "cluster --samples {t}/s.parquet --dataset imagenet1k --split-leaves 2 -o {t}/k4.parquet",
+    "cluster --samples {t}/s.parquet --dataset imagenet1k --instance -o {t}/k5.parquet",
+    "random --like {t}/w.parquet -o {t}/r.parquet",
+    "inspect {t}/w.parquet",
+    "export {t}/w.parquet -f csv -o {t}/w.csv",
+    "apply {t}/m.parquet --map {t}/w.parquet -o {t}/a.parquet",
+    "apply {t}/m.csv --map {t}/w.parquet --level level_3 -o {t}/a.csv",
+    "report {t}/w.parquet {t}/k2.parquet -o {t}/r.html",
+]
+
+
+def test_commands_run_without_importing_pandas(tmp_path):
+    """pyarrow imports pandas (0.2-0.4 s) on its first ``pa.array``, ``to_numpy`` or Python
+    scalar; no command but ``compare`` (scikit-learn's metrics import it) needs it, so none
+    may pay for it. Each command runs in its own process, in order (later ones read earlier
+    outputs)."""
+    _pandas_free_inputs(tmp_path)
+    code = ("import sys\nfrom hierarchy_cli.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('PANDAS' if 'pandas' in sys.modules else 'CLEAN', code)")
+    dirty = []
+    for line in PANDAS_FREE:
+        args = line.format(t=tmp_path).split()
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        assert last.endswith(" 0"), f"{line}: {proc.stderr.strip()[-500:]}"
+        if last.startswith("PANDAS"):
+            dirty.append(line.split(" -o ")[0].replace(str(tmp_path) + "/", ""))
+    assert not dirty, f"these commands imported pandas: {dirty}"
+
+
 def test_version():
     from hierarchy_cli import __version__
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import numpy_view
 from ..errors import GranularityError
 from ..inputs import file_sha256 as _sha256_file
 from . import keys as keymod
-from .lookup import numpy_view
 from .manifest import FORMATS, Manifest
 from .relabel import Relabeler, UnknownLeavesError, make_relabeler
 from .write import COMPRESSIONS, BatchWriter, stdout_spool

@@ -2,47 +2,14 @@
 
 Everything here is a pure function of Arrow arrays. Results are numpy int32 arrays
 holding ``n`` (the number of leaves) where the row's leaf is unknown. Arrays cross
-between Arrow and numpy through their buffers: ``pa.array`` and ``Array.to_numpy``
-import pandas on first use (half a second), which a relabel never needs.
+between Arrow and numpy through their buffers (:mod:`hierarchy_cli.arrays`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def numpy_view(arr) -> np.ndarray:
-    """A numeric Arrow array (its nulls hold arbitrary values) as numpy, without a copy."""
-    import pyarrow as pa
-
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    dtype = np.dtype(arr.type.to_pandas_dtype())
-    buf = arr.buffers()[1]
-    if buf is None:
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(buf, dtype=dtype)[arr.offset: arr.offset + len(arr)]
-
-
-def int_array(values: np.ndarray, mask: np.ndarray | None = None):
-    """An Arrow int32 (or int64 for int64 ``values``) array, null where ``mask``."""
-    import pyarrow as pa
-
-    values = np.ascontiguousarray(values)
-    if values.dtype != np.int64:
-        values = values.astype(np.int32, copy=False)
-    typ = pa.int64() if values.dtype == np.int64 else pa.int32()
-    validity = None if mask is None else pa.py_buffer(np.packbits(~mask, bitorder="little"))
-    return pa.Array.from_buffers(typ, len(values), [validity, pa.py_buffer(values)],
-                                 null_count=-1 if mask is not None else 0)
-
-
-def bool_array(values: np.ndarray):
-    """An Arrow boolean array (no nulls) from a numpy bool array."""
-    import pyarrow as pa
-
-    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+from ..arrays import bool_numpy, int_array, numpy_view
 
 
 def _filled(arr, fill: int) -> np.ndarray:
@@ -50,7 +17,7 @@ def _filled(arr, fill: int) -> np.ndarray:
     if not arr.null_count:
         return numpy_view(arr)
     out = numpy_view(_zero_nulls(arr)).astype(np.int64)
-    out[~_bool_view(arr.is_valid())] = fill
+    out[~bool_numpy(arr.is_valid())] = fill
     return out
 
 
@@ -59,12 +26,6 @@ def _zero_nulls(arr):
     import pyarrow as pa
 
     return pa.Array.from_buffers(arr.type, len(arr), [None, arr.buffers()[1]], offset=arr.offset)
-
-
-def _bool_view(arr) -> np.ndarray:
-    """An Arrow boolean array without nulls as a numpy bool array."""
-    bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
-    return np.unpackbits(bits, bitorder="little", count=arr.offset + len(arr))[arr.offset:].astype(bool)
 
 
 def index_keys(arr, n: int) -> np.ndarray:

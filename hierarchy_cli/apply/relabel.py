@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import bool_array, int_array, numpy_view
 from ..errors import GranularityError, offenders
 from . import keys as keymod
-from .lookup import IdLookup, bool_array, index_keys, int_array, numpy_view, path_keys, pattern_keys
+from .lookup import IdLookup, index_keys, path_keys, pattern_keys
 
 UNKNOWN_MODES = ("error", "drop", "keep")
 

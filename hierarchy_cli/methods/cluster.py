@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..arrays import int_array, string_array
 from ..errors import GranularityError, GranularityFailure, offenders
 from ..inputs import parse_k_list as parse_ks  # noqa: F401 (the --k parser)
 from ..sources.wordnet import leaf_names
@@ -480,12 +481,13 @@ def save_centroids(result: ClusterResult, target: str) -> None:
             names += list(lv.names)
             vecs.append(c)
         mat = np.concatenate(vecs).astype(np.float32)
-        table = pa.table({
-            "level": pa.array(lv_col, type=pa.string()),
-            "label": pa.array(np.asarray(lab, dtype=np.int32)),
-            "id": pa.array(ids, type=pa.string()),
-            "name": pa.array(names, type=pa.string()),
-            "centroid": pa.FixedSizeListArray.from_arrays(pa.array(mat.ravel()), mat.shape[1]),
+        flat = pa.Array.from_buffers(pa.float32(), mat.size, [None, pa.py_buffer(np.ascontiguousarray(mat.ravel()))])
+        table = pa.Table.from_pydict({
+            "level": string_array(lv_col),
+            "label": int_array(np.asarray(lab, dtype=np.int32)),
+            "id": string_array(ids),
+            "name": string_array(names),
+            "centroid": pa.FixedSizeListArray.from_arrays(flat, mat.shape[1]),
         })
         write_table(table, target)
     else:
@@ -573,17 +575,17 @@ class SampleMap:
         from .embeddings import iter_sample_batches
 
         schema = self.schema
-        dicts = [(pa.array(list(lv.ids), type=pa.string()), pa.array(list(lv.names), type=pa.string()))
+        dicts = [(string_array(list(lv.ids)), string_array(list(lv.names)))
                  if lv.labels is not None else None for lv in self.levels]
         for row, _, _, sids in iter_sample_batches(self._sc, self._class_ids, with_vectors=False,
                                                    with_sample_ids=True, batch_rows=self._batch_rows):
             end = row + len(sids)
-            cols = [sids, pa.array(self.leaf[row:end])]
+            cols = [sids, int_array(self.leaf[row:end])]
             for lv, dic in zip(self.levels, dicts):
                 if lv.labels is None:
-                    cols += [pa.array(np.arange(row, end, dtype=np.int32)), sids, sids]
+                    cols += [int_array(np.arange(row, end, dtype=np.int32)), sids, sids]
                     continue
-                idx = pa.array(lv.labels[row:end])
+                idx = int_array(lv.labels[row:end])
                 cols += [idx, pa.DictionaryArray.from_arrays(idx, dic[0]).dictionary_decode(),
                          pa.DictionaryArray.from_arrays(idx, dic[1]).dictionary_decode()]
             yield pa.RecordBatch.from_arrays(cols, schema=schema)

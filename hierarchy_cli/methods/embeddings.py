@@ -33,6 +33,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..arrays import int_array, numpy_view
 from ..errors import GranularityError, offenders
 from ..inputs import ID_COLUMN_GUESSES, file_sha256
 
@@ -121,15 +122,9 @@ def vector_columns(schema, what: str, exclude: Sequence[str], column: Optional[s
 
 
 def _values(flat) -> np.ndarray:
-    """A null-free numeric Arrow array as float32. float16 is read from its buffer:
-    pyarrow's ``to_numpy`` converts half floats one by one, through pandas (0.4 s of
-    the 1.7 s of ``granularity cluster`` on the shipped default)."""
-    import pyarrow as pa
-
-    if pa.types.is_float16(flat.type):
-        half = np.frombuffer(flat.buffers()[1], dtype=np.float16)[flat.offset:flat.offset + len(flat)]
-        return half.astype(np.float32)
-    return flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    """A null-free numeric Arrow array as float32 (through its buffer: pyarrow's
+    ``to_numpy`` imports pandas, and converts float16 one value at a time)."""
+    return numpy_view(flat).astype(np.float32, copy=False)
 
 
 def batch_vectors(batch, cols: VectorColumns, what: str, first_row: int,
@@ -160,7 +155,7 @@ def batch_vectors(batch, cols: VectorColumns, what: str, first_row: int,
             raise GranularityError(f"{what} row {first_row + i} ({row_name(i)!r}): a null value in the embedding")
         mat = _values(flat).reshape(-1, d)
     else:
-        offs = a.offsets.to_numpy()
+        offs = numpy_view(a.offsets)
         lens = np.diff(offs)
         want = expected_dim if expected_dim is not None else (int(lens[0]) if lens.size else 0)
         bad = np.flatnonzero(lens != want)
@@ -476,7 +471,7 @@ def row_number_ids(first_row: int, rows: int):
     """The sample ids of input without a sample id column: row numbers, as an Arrow string array."""
     import pyarrow as pa
 
-    return pa.array(np.arange(first_row, first_row + rows, dtype=np.int64)).cast(pa.string())
+    return int_array(np.arange(first_row, first_row + rows, dtype=np.int64)).cast(pa.string())
 
 
 def _string_ids(col):
@@ -524,7 +519,7 @@ def iter_sample_batches(
             i = int(np.flatnonzero(leafcol.is_null().to_numpy(zero_copy_only=False))[0])
             raise GranularityError(f"{sc.label} row {row + i}: empty value in leaf column {sc.leaf!r}")
         if pa.types.is_integer(leafcol.type):
-            leaf = leafcol.to_numpy().astype(np.int64)
+            leaf = numpy_view(leafcol).astype(np.int64)
             bad = np.flatnonzero((leaf < 0) | (leaf >= n))
             if bad.size:
                 raise GranularityError(offenders(
@@ -535,7 +530,7 @@ def iter_sample_batches(
             enc = leafcol.dictionary_encode() if not pa.types.is_dictionary(leafcol.type) else leafcol
             dict_vals = [str(v) for v in enc.dictionary.to_pylist()]
             lut = np.array([index_of.get(v, -1) for v in dict_vals], dtype=np.int64)
-            codes = enc.indices.to_numpy().astype(np.int64)
+            codes = numpy_view(enc.indices).astype(np.int64)
             leaf = lut[codes] if lut.size else np.zeros(0, np.int64)
             bad = np.flatnonzero(leaf < 0)
             if bad.size:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import bool_array, bool_numpy, empty_strings, int_array, numpy_view, string_array
 from ..errors import GranularityError, offenders
 
 ROOT_ID = "__root__"
@@ -62,6 +63,12 @@ class EdgeList:
         return self.source.name
 
 
+def _interleaved(n: int):
+    """``0, n, 1, n+1, ...``: parent and child of each row in turn, so that nodes are
+    numbered by first appearance."""
+    return int_array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel())
+
+
 def _where(el: EdgeList, edge: int) -> str:
     return f"{el.position} {int(el.lines[edge])}"
 
@@ -76,7 +83,7 @@ def _encode(flat_ids, what: str, name: str):
     enc = pc.dictionary_encode(flat_ids)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
-    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    idx = numpy_view(enc.indices).astype(np.int32)
     return idx, enc.dictionary.to_pylist()
 
 
@@ -121,7 +128,7 @@ def _fast_text_edges(inp) -> EdgeList | None:
             or pc.any(pc.starts_with(p, "#")).as_py()):
         return None
     n = table.num_rows
-    inter = pc.take(pa.concat_arrays([p, c]), pa.array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel()))
+    inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
     idx, ids = _encode(inter, "edge list", inp.name)
     return EdgeList(ids, idx[0::2], idx[1::2], np.arange(1, n + 1, dtype=np.int64), "line", inp)
 
@@ -137,9 +144,9 @@ def _parse_text_edges(inp) -> EdgeList:
     what = "edge list"
     lines = pc.utf8_trim_whitespace(text_lines(inp, what))
     fields = pc.utf8_split_whitespace(lines)
-    nfields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    blank = pc.equal(lines, "").to_numpy(zero_copy_only=False)
-    comment = pc.starts_with(lines, "#").to_numpy(zero_copy_only=False)
+    nfields = numpy_view(pc.list_value_length(fields))
+    blank = empty_strings(lines)
+    comment = bool_numpy(pc.starts_with(lines, "#"))
     keep = ~blank & ~comment
     bad = np.flatnonzero(keep & (nfields != 2))
     if bad.size:
@@ -151,9 +158,7 @@ def _parse_text_edges(inp) -> EdgeList:
     rows = np.flatnonzero(keep)
     if rows.size == 0:
         raise GranularityError(f"edge list {inp.name!r} holds no edges (expected 'parent child' lines)")
-    import pyarrow as pa
-
-    flat = fields.filter(pa.array(keep)).flatten()
+    flat = fields.filter(bool_array(keep)).flatten()
     idx, ids = _encode(flat, what, inp.name)
     return EdgeList(ids, idx[0::2], idx[1::2], rows + 1, "line", inp)
 
@@ -175,7 +180,7 @@ def _parse_table_edges(inp, parent_column: str | None, child_column: str | None)
     p, c = t.strings(pcol), t.strings(ccol)
     n = t.num_rows
     # interleave parent, child per row so nodes are numbered by first appearance
-    inter = pc.take(pa.concat_arrays([p, c]), pa.array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel()))
+    inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
     idx, ids = _encode(inter, "edge list", inp.name)
     return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp)
 
@@ -201,7 +206,6 @@ def read_names(spec: str | os.PathLike):
 
     Returns ``(ids, names, source)`` as Arrow string arrays and the InputFile.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from ..inputs import read_input, read_table, text_lines
@@ -217,11 +221,11 @@ def read_names(spec: str | os.PathLike):
         return ids, names, inp
     lines = text_lines(inp, "names file")
     stripped = pc.utf8_trim_whitespace(lines)
-    keep = pc.and_(pc.not_equal(stripped, ""), pc.invert(pc.starts_with(stripped, "#")))
-    keep_np = keep.to_numpy(zero_copy_only=False)
+    keep_np = ~empty_strings(stripped) & ~bool_numpy(pc.starts_with(stripped, "#"))
+    keep = bool_array(keep_np)
     rows = np.flatnonzero(keep_np)
     parts = pc.split_pattern_regex(stripped.filter(keep), r"\s+", max_splits=1)
-    nparts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    nparts = numpy_view(pc.list_value_length(parts))
     bad = np.flatnonzero(nparts != 2)
     if bad.size:
         i = int(bad[0])
@@ -230,9 +234,10 @@ def read_names(spec: str | os.PathLike):
             "(expected 'id<TAB>name')"
         )
     if rows.size == 0:
-        return pa.array([], pa.string()), pa.array([], pa.string()), inp
-    ids = pc.list_element(parts, 0)
-    names = pc.utf8_trim_whitespace(pc.list_element(parts, 1))
+        return string_array([]), string_array([]), inp
+    pairs = parts.flatten()  # id, name, id, name, ...
+    ids = pairs.take(int_array(np.arange(0, len(pairs), 2)))
+    names = pc.utf8_trim_whitespace(pairs.take(int_array(np.arange(1, len(pairs), 2))))
     _check_dup_names(ids, rows + 1, what)
     return ids, names, inp
 
@@ -283,7 +288,6 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
     common parent, so a file's unrelated roots never shift the classes' depths.
     ``names`` is a ``(ids, names)`` pair of Arrow arrays from :func:`read_names`.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from ..graph import Graph, ancestor_mask
@@ -326,7 +330,7 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
         ptr, parents = _csr(n, p, c)
     if names is not None:
         name_ids, name_vals = names
-        pos = pc.index_in(pa.array(ids, type=pa.string()), value_set=name_ids)
+        pos = pc.index_in(string_array(ids), value_set=name_ids)
         found = pc.take(name_vals, pos).to_pylist()
         node_names = [i if nm is None else nm for i, nm in zip(ids, found)]
     else:
@@ -370,7 +374,6 @@ def build_edges(
     its own at every level, so ``leaf_index`` stays the class index;
     ``h.metadata["classes_missing"]`` counts them). Returns a validated, nested Hierarchy.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from ..graph import check_cut_request, cut_levels
@@ -402,15 +405,14 @@ def build_edges(
         from ..manifests import resolve_classes
 
         idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
-        pos = pc.index_in(pa.array(idl.ids, type=pa.string()),
-                          value_set=pa.array(el.ids, type=pa.string()))
-        missing = np.flatnonzero(pos.is_null().to_numpy(zero_copy_only=False))
+        pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
+        missing = np.flatnonzero(bool_numpy(pos.is_null()))
         if missing.size and missing_classes == "error":
             raise GranularityError(offenders(
                 [(idl.ids[i], idl.where(int(i))) for i in missing],
                 f"classes missing from edge list {el.name!r}", source_name,
             ) + " (keep each as its own group with --missing-classes own-group)")
-        leaves = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        leaves = numpy_view(pos).astype(np.int64)  # the missing ones (nulls) are set below
         missing_ids = [idl.ids[i] for i in missing.tolist()]
         leaves[missing] = len(el.ids) + np.arange(missing.size)
     eg = graph_from_edges(el, name_pair, leaves, missing_ids)
