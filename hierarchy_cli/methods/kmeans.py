@@ -193,7 +193,8 @@ def _seed(xa, k, rng, weights, trials, progress, cand_rows=CAND_ROWS) -> np.ndar
     from the current ``D^2``; proposals are used in order, each tested once.
     A proposal that fails the test now fails it later too, so distance rows are
     computed only for proposals that pass it, up to ``cand_rows`` of them ahead in
-    one matrix product (fewer when they would take more than ``CAND_BYTES``).
+    one matrix product (fewer when they would take more than ``CAND_BYTES``, or than
+    the remaining steps can use: a fit with k = 4 draws a few dozen, not thousands).
     """
     n = xa.shape[0]
     if k > n:
@@ -209,7 +210,7 @@ def _seed(xa, k, rng, weights, trials, progress, cand_rows=CAND_ROWS) -> np.ndar
     closest = _rows_of(xa, centers[:1], np.empty((1, n), dtype=np.float32))[0]
     np.maximum(closest, 0.0, out=closest)
     closest[centers[0]] = 0.0
-    chunk = max(trials, min(cand_rows, CAND_BYTES // (4 * n)))
+    chunk = max(trials, min(cand_rows, CAND_BYTES // (4 * n), trials * (k - 1)))
     rows = np.empty((chunk, n), dtype=np.float32)
     slot = np.full(n, -1, dtype=np.int64)  # row of ``rows`` holding a point's distances, or -1
     stream = max(64 * trials, 4 * chunk)
