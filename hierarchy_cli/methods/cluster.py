@@ -650,7 +650,8 @@ def split_leaves_map(
     clustered on its own. A class with fewer than ``n`` samples is an error
     naming it. Level ``split_<n>``: ids ``<leaf_id>_s<j>``, names ``<leaf name> #<j>``.
     ``leaf_levels``: levels of a hierarchy over the same classes, added per sample.
-    Memory: about 30 bytes per sample, plus one batch and the largest class.
+    Memory: about 60 bytes per sample, plus one batch and the largest class (measured in
+    benchmarks/cluster.md, part (c)).
     """
     import tempfile
     from .embeddings import iter_sample_batches, sample_columns
