@@ -68,6 +68,18 @@ def int_array(values: np.ndarray, mask: np.ndarray | None = None):
                                  null_count=-1 if mask is not None else 0)
 
 
+def int32_array(values) -> object:
+    """An Arrow int32 array (no nulls) from integers of any width; values beyond int32
+    are an error, never wrapped."""
+    from .errors import GranularityFailure
+
+    values = np.asarray(values)
+    if values.size and values.dtype != np.int32 and (values.min() < -2**31 or values.max() >= 2**31):
+        raise GranularityFailure(f"value {int(values.max() if values.max() >= 2**31 else values.min())} "
+                                 "does not fit an int32 column")
+    return int_array(values.astype(np.int32, copy=False))
+
+
 def bool_array(values: np.ndarray):
     """An Arrow boolean array (no nulls) from a numpy bool array."""
     import pyarrow as pa

@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from . import __version__
-from .arrays import int_array, string_array
+from .arrays import int32_array, string_array
 from .errors import GranularityError, GranularityFailure
 from .hierarchy import Hierarchy, Level
 
@@ -180,21 +180,21 @@ def to_arrow(h: Hierarchy):
     import pyarrow as pa
 
     cols: dict[str, Any] = {
-        "leaf_index": int_array(np.arange(h.num_leaves)),
+        "leaf_index": int32_array(np.arange(h.num_leaves)),
         "leaf_id": string_array(h.leaf_ids),
         "leaf_name": string_array(h.leaf_names),
     }
     for lv in h.levels:
         if lv.name in cols or f"{lv.name}_id" in cols or f"{lv.name}_name" in cols:
             raise GranularityError(f"level name {lv.name!r} clashes with another column")
-        cols[lv.name] = int_array(lv.labels)
+        cols[lv.name] = int32_array(lv.labels)
         cols[f"{lv.name}_id"] = string_array(np.asarray(lv.ids, dtype=object)[lv.labels].tolist())
         cols[f"{lv.name}_name"] = string_array(np.asarray(lv.names, dtype=object)[lv.labels].tolist())
     for name, values in h.columns.items():  # extra per-leaf columns that are not levels
         if name in cols:
             raise GranularityError(f"column {name!r} clashes with another column")
         values = np.asarray(values)
-        cols[name] = int_array(values) if values.dtype.kind in "iu" else string_array(values.tolist())
+        cols[name] = int32_array(values) if values.dtype.kind in "iu" else string_array(values.tolist())
     table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
     num_classes = {lv.name: lv.num_classes for lv in h.levels}
     fields = {**h.metadata, **({"extra_columns": list(h.columns)} if h.columns else {})}

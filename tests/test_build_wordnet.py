@@ -343,6 +343,6 @@ def test_datasets_listing_matches_files():
 
 @pytest.mark.parametrize("values", [["a", "bé", "", "xyz"], [], ["a\x00b", "c"], [""], ["only"], ["日本", "ü"]])
 def test_string_array_roundtrip(values):
-    from hierarchy_cli.labelmap import _string_array
+    from hierarchy_cli.arrays import string_array
 
-    assert _string_array(values).to_pylist() == values
+    assert string_array(values).to_pylist() == values
