@@ -94,12 +94,15 @@ def string_array(values: Sequence[str]):
 
     from .errors import GranularityFailure
 
-    data = [v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
+    data = "".join(values).encode("utf-8")
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    if len(data) != int(lengths.sum()):  # not all ASCII: byte lengths differ from characters
+        lengths = np.fromiter((len(v.encode("utf-8")) for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] >= 2**31:
         raise GranularityFailure(f"{offsets[-1]:,} bytes of text are too many for one string column")
-    return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(data)))
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
 
 
 def large_binary_value(data: bytes):

@@ -188,8 +188,9 @@ def to_arrow(h: Hierarchy):
         if lv.name in cols or f"{lv.name}_id" in cols or f"{lv.name}_name" in cols:
             raise GranularityError(f"level name {lv.name!r} clashes with another column")
         cols[lv.name] = int32_array(lv.labels)
-        cols[f"{lv.name}_id"] = string_array(np.asarray(lv.ids, dtype=object)[lv.labels].tolist())
-        cols[f"{lv.name}_name"] = string_array(np.asarray(lv.names, dtype=object)[lv.labels].tolist())
+        labels = cols[lv.name]  # each label's id and name made once, then taken per leaf
+        cols[f"{lv.name}_id"] = string_array(lv.ids).take(labels)
+        cols[f"{lv.name}_name"] = string_array(lv.names).take(labels)
     for name, values in h.columns.items():  # extra per-leaf columns that are not levels
         if name in cols:
             raise GranularityError(f"column {name!r} clashes with another column")
