@@ -33,18 +33,20 @@ def numpy_view(arr) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype)[arr.offset: arr.offset + len(arr)]
 
 
+def _bits(buf, offset: int, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), count=offset + n, bitorder="little")[offset:]
+
+
 def bool_numpy(arr) -> np.ndarray:
     """An Arrow boolean array as a numpy bool array; a null counts as False."""
     arr = _one_chunk(arr)
-    if arr.null_count:
-        import pyarrow.compute as pc
-
-        arr = pc.fill_null(arr, False)
-    buf = arr.buffers()[1]
-    if buf is None or not len(arr):
+    validity, values = arr.buffers()[:2]
+    if values is None or not len(arr):
         return np.zeros(len(arr), dtype=bool)
-    bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), count=arr.offset + len(arr), bitorder="little")
-    return bits[arr.offset:].astype(bool)
+    out = _bits(values, arr.offset, len(arr))
+    if arr.null_count:
+        out &= _bits(validity, arr.offset, len(arr))
+    return out.astype(bool)
 
 
 def empty_strings(arr) -> np.ndarray:
@@ -68,7 +70,7 @@ def int_array(values: np.ndarray, mask: np.ndarray | None = None):
                                  null_count=-1 if mask is not None else 0)
 
 
-def int32_array(values) -> object:
+def int32_array(values):
     """An Arrow int32 array (no nulls) from integers of any width; values beyond int32
     are an error, never wrapped."""
     from .errors import GranularityFailure
