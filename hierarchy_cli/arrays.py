@@ -22,11 +22,18 @@ def _one_chunk(arr):
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
+# numpy's dtype of each numeric Arrow type (``DataType.to_pandas_dtype`` imports pandas
+# on pyarrow 22)
+_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+           "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+           "halffloat": np.float16, "float": np.float32, "double": np.float64}
+
+
 def numpy_view(arr) -> np.ndarray:
     """A numeric Arrow array (int, uint, float16/32/64; nulls hold arbitrary values) as a
     read-only numpy view, without a copy."""
     arr = _one_chunk(arr)
-    dtype = np.dtype(arr.type.to_pandas_dtype())
+    dtype = np.dtype(_DTYPES[str(arr.type)])
     buf = arr.buffers()[1]
     if buf is None:
         return np.zeros(0, dtype=dtype)
