@@ -5,8 +5,9 @@ import it: 0.2-0.4 s of a command that never uses pandas (measured: ``build --ta
 on a 3-line table 0.4 s slower, ``cluster`` on float16 embeddings 0.4 s). These helpers
 build or view the same arrays from their buffers, which never probes; so do Python
 scalars given to ``pyarrow.compute`` (``pc.equal(arr, "")``), hence :func:`empty_strings`.
-Only plain, null-free values cross here; callers handle nulls first (their error
-messages need them).
+Nulls: ``numpy_view`` leaves them as whatever the buffer holds, ``bool_numpy`` and
+``empty_strings`` count them as False, ``int_array`` takes a mask; callers that must
+refuse nulls check them first (their error messages name the row).
 """
 
 from __future__ import annotations
