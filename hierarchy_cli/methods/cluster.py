@@ -37,7 +37,7 @@ from ..sources.wordnet import leaf_names
 from .defaults import DEFAULT_NITER
 from .kmeans import check_params, kmeans, normalize_rows
 
-DEFAULT_EMBEDDINGS = "imagenet21k_gloss_minilm_pca128.parquet"
+DEFAULT_EMBEDDINGS = "class_gloss_minilm_pca128.parquet"
 from ..manifests import DEFAULT_DATASET  # noqa: E402
 
 Progress = Optional[Callable[[str, int, int], None]]
