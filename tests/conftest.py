@@ -1,19 +1,43 @@
-"""Shared test helpers: run the CLI in a subprocess or in-process."""
+"""Shared test helpers: run the CLI in a subprocess or in-process.
+
+The suite tests the installed package, never the source tree: run it as README.md
+says (``pip install ".[test]" && python -P -m pytest -q``). ``-P`` keeps this folder
+off ``sys.path``, and ``PYTHONSAFEPATH`` (set below) does the same for every Python
+the tests start, so ``import hierarchy_cli`` finds the copy in site-packages, which
+is what users get. The session refuses to start if it finds the source tree instead.
+"""
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+# The checkout: docs, fixtures and scripts are read from here; nothing is imported from it.
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+os.environ["PYTHONSAFEPATH"] = "1"   # child Pythons (`-m`, `-c`) keep their cwd off sys.path too
+
+import hierarchy_cli  # noqa: E402  (after the line above, so that the check below is honest)
+
+PACKAGE = Path(hierarchy_cli.__file__).resolve().parent   # the installed package
+GRANULARITY = shutil.which("granularity", path=sysconfig.get_path("scripts"))   # its console script
+
+
+def pytest_sessionstart(session):
+    if PACKAGE.is_relative_to(ROOT):
+        pytest.exit(f"the tests import hierarchy_cli from the source tree ({PACKAGE}), not from an "
+                    f"installed copy: run them as README.md says, pip install \".[test]\" && "
+                    "python -P -m pytest -q", returncode=4)
+    if GRANULARITY is None:
+        pytest.exit(f"the console script 'granularity' is not installed in {sysconfig.get_path('scripts')}: "
+                    "pip install \".[test]\"", returncode=4)
 
 
 @dataclass
@@ -29,12 +53,11 @@ class Result:
 
 def run_cli(*args: str, stdin: bytes | None = None, cwd: str | Path | None = None,
             env: dict | None = None) -> Result:
-    """Run ``python -m hierarchy_cli ARGS`` in a fresh process (the real entry point)."""
+    """Run the installed ``granularity ARGS`` in a fresh process (the real entry point)."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "hierarchy_cli", *map(str, args)],
+        [GRANULARITY, *map(str, args)],
         input=stdin if stdin is not None else b"",
         capture_output=True, cwd=cwd, env=full_env, timeout=600,
     )

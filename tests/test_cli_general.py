@@ -50,8 +50,7 @@ def test_cli_import_stays_light():
         "import sys; import hierarchy_cli.cli; "
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"heavy modules imported at start-up: {proc.stdout.strip()}"
 
@@ -62,8 +61,7 @@ def test_help_does_not_import_heavy_modules():
         f"for c in {sorted(COMMANDS)!r}:\n    main([c, '--help'])\n"
         f"print('LOADED', ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED", proc.stdout.splitlines()[-1]
 
@@ -131,8 +129,7 @@ def test_commands_run_without_importing_pandas(tmp_path):
     dirty = []
     for line in PANDAS_FREE:
         args = line.format(t=tmp_path).split()
-        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
         last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
         assert last.endswith(" 0"), f"{line}: {proc.stderr.strip()[-500:]}"
         if last.startswith("PANDAS"):
@@ -148,7 +145,7 @@ def test_version():
 
 
 def test_shell_completion():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), _GRANULARITY_COMPLETE="complete_bash")
+    env = dict(os.environ, _GRANULARITY_COMPLETE="complete_bash")
 
     def complete(words: str, cword: int) -> list[str]:
         proc = subprocess.run([sys.executable, "-m", "hierarchy_cli"], capture_output=True, text=True,
@@ -174,7 +171,7 @@ def test_sigkill_never_leaves_a_partial_file(tmp_path):
     first = run_cli("build", "--levels", "0-12", "--multi-parent", "first", "-o", out)
     assert first.code == 0, first.stderr
     previous = out.read_bytes()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     outcomes = set()
     for delay in (0.05, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0):
         proc = subprocess.Popen([sys.executable, "-m", "hierarchy_cli", "build", "--levels", "0-12",
@@ -197,7 +194,7 @@ def test_sigkill_never_leaves_a_partial_file(tmp_path):
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    command = 'pip install ".[test]" && python -m pytest -q'
+    command = 'pip install ".[test]" && python -P -m pytest -q'
     assert command in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert any(line.strip() == command for line in ci.splitlines())

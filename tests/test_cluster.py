@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_one_line_error, invoke, run_cli
+from conftest import PACKAGE, ROOT, assert_one_line_error, invoke, run_cli
 
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import first_appearance_labels, is_refinement
@@ -434,11 +435,6 @@ def test_cli_metric_cosine_and_default_name(data, monkeypatch):
 
 
 def test_cli_default_embeddings(tmp_path):
-    from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
-
-    path = ROOT / "hierarchy_cli" / "data" / DEFAULT_EMBEDDINGS
-    if not path.exists():
-        pytest.skip("default embeddings not built")
     res = invoke("cluster", "--k", "20", "-o", "-")
     assert res.code == 0, res.stderr
     import io
@@ -453,9 +449,23 @@ def test_cli_default_embeddings(tmp_path):
     assert res.code == 0, res.stderr
     lms = read_label_map(io.BytesIO(res.stdout))
     assert lms.leaf_ids == sub and lms.num_classes("k10") == 10
-    # ImageNet-1k's teddy bear (n04399382) is not among the 21,843 classes: named
-    res = invoke("cluster", "--k", "10", "--dataset", "imagenet1k", "-o", "-")
-    assert_one_line_error(res, "n04399382", "no embedding")
+    # a class the default file lacks is named
+    (tmp_path / "odd.txt").write_text("n01440764\nn99999999\n")
+    res = invoke("cluster", "--k", "1", "--classes", tmp_path / "odd.txt", "-o", "-")
+    assert_one_line_error(res, "n99999999", "no embedding")
+
+
+def test_every_shipped_class_list_clusters_with_the_default_embeddings():
+    """The default file covers the union of the shipped lists (ImageNet-1k's teddy bear,
+    n04399382, is not in fall11's 21,843 classes but has its row)."""
+    from hierarchy_cli.manifests import catalogue, load_dataset
+
+    for name, entry in catalogue().items():
+        res = invoke("cluster", "--k", "10", "--dataset", name, "-o", "-")
+        assert res.code == 0, (name, res.stderr)
+        lm = read_label_map(io.BytesIO(res.stdout))
+        assert lm.num_leaves == entry["num_classes"] and lm.leaf_ids == list(load_dataset(name).ids), name
+        assert lm.num_classes("k10") == 10 and lm.metadata["embeddings"]["default"] is True
 
 
 # ----------------------------------------------------------------------------- per-sample
@@ -652,10 +662,6 @@ def test_usage_errors(data):
 
 
 def test_default_byte_identical_across_processes(tmp_path):
-    from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
-
-    if not (ROOT / "hierarchy_cli" / "data" / DEFAULT_EMBEDDINGS).exists():
-        pytest.skip("default embeddings not built")
     outs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.parquet"

@@ -91,8 +91,6 @@ def test_every_python_snippet_runs(doc, prepared, tmp_path, monkeypatch):
     for f in prepared.iterdir():
         shutil.copy(f, tmp_path / f.name)
     monkeypatch.chdir(tmp_path)
-    # worker processes (Spark's Python workers, Ray's) import the package too
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     namespace: dict = {"__name__": "__docs__"}
     for n, (line, code) in enumerate(_python_blocks(doc), 1):
         missing = [m for m in OPTIONAL_STACKS

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
@@ -78,10 +78,6 @@ def _plain(col):
     return col.cast(pa.string()) if pa.types.is_large_string(typ) or typ != col.type else col
 
 
-def _python_path() -> str:
-    return os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-
-
 # --------------------------------------------------------------------------- Spark
 
 
@@ -92,9 +88,8 @@ def spark():
         pytest.skip("Spark needs Java (apt-get install default-jre-headless)")
     from pyspark.sql import SparkSession
 
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYSPARK_PYTHON")}
-    os.environ["PYTHONPATH"] = _python_path()      # the workers import hierarchy_cli
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    saved = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable   # the workers import the installed hierarchy_cli
     session = (SparkSession.builder.master("local[2]").appName("granularity-test")
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "2")
@@ -102,11 +97,10 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    if saved is None:
+        os.environ.pop("PYSPARK_PYTHON", None)
+    else:
+        os.environ["PYSPARK_PYTHON"] = saved
 
 
 def test_spark_map_in_arrow_equals_apply(spark, data, tmp_path):
@@ -149,8 +143,7 @@ def test_spark_unknown_leaf_fails_the_job_with_the_message(spark, data):
 def ray_local():
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": _python_path()}})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     yield ray

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_one_line_error, invoke
+from conftest import PACKAGE, assert_one_line_error, invoke
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli import inputs
 from hierarchy_cli.inputs import InputFile, read_id_list
@@ -193,7 +193,7 @@ def test_every_table_input_goes_through_the_one_reader(tmp_path, monkeypatch):
 def imagenet_is_a(tmp_path_factory) -> Path:
     """ImageNet's is-a layout from the shipped WordNet, plus 11 unrelated roots (12 in all, as in
     ImageNet's own file): each synset's parents in WordNet's pointer order, so ties break alike."""
-    t = pq.read_table(Path(__file__).parent.parent / "hierarchy_cli" / "data" / "wordnet30_nouns.parquet")
+    t = pq.read_table(PACKAGE / "data" / "wordnet30_nouns.parquet")
     lines = [f"n{p:08d} n{o:08d}\n" for o, ps in zip(t.column("offset").to_pylist(),
                                                     t.column("parents").to_pylist()) for p in ps]
     lines += [f"n9{r:07d}0 n9{r:07d}1\n" for r in range(11)]

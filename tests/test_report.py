@@ -15,8 +15,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, invoke, run_cli
 from hierarchy_cli.labelmap import read_label_map
 
-# ImageNet-1k less n04399382, which the embedded class embeddings lack: the same
-# 999 leaves for WordNet levels, k-means clusters and the random control
+# ImageNet-1k less n04399382: a map with other leaves than the ImageNet-1k maps
 IN999 = [w for w in (ROOT / "data_manifests" / "imagenet1k.txt").read_text().split() if w != "n04399382"]
 SVG_NAMESPACES = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')
 
@@ -26,11 +25,12 @@ def maps(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("report")
     classes = folder / "in999.txt"
     classes.write_text("\n".join(IN999) + "\n")
-    paths = {name: folder / f"{name}.parquet" for name in ("wordnet", "kmeans", "random", "in1k")}
-    for args in (("build", "--classes", classes, "--levels", "0-9", "-o", paths["wordnet"]),
-                 ("cluster", "--classes", classes, "--k", "100,20", "-o", paths["kmeans"]),
+    paths = {name: folder / f"{name}.parquet" for name in ("wordnet", "kmeans", "random", "in999")}
+    # the same ImageNet-1k leaves for WordNet levels, k-means clusters and the random control
+    for args in (("build", "--dataset", "imagenet1k", "--levels", "0-9", "-o", paths["wordnet"]),
+                 ("cluster", "--dataset", "imagenet1k", "--k", "100,20", "-o", paths["kmeans"]),
                  ("random", "--like", paths["wordnet"], "-o", paths["random"]),
-                 ("build", "--dataset", "imagenet1k", "--levels", "0,3", "-o", paths["in1k"])):
+                 ("build", "--classes", classes, "--levels", "0,3", "-o", paths["in999"])):
         res = invoke(*args)
         assert res.code == 0, res.stderr
     return paths
@@ -112,7 +112,7 @@ def test_alignment_numbers_equal_compare_json(maps, page):
     assert wn["level_6"]["h_target_given_pre"] > 0
     assert data["target"] == {"source": str(maps["wordnet"]), "level": "level_5",
                               "classes": read_label_map(maps["wordnet"]).num_classes("level_5"),
-                              "num_leaves": 999}
+                              "num_leaves": 1000}
 
 
 def test_group_sizes_match_the_maps(maps, page):
@@ -129,7 +129,7 @@ def test_group_sizes_match_the_maps(maps, page):
             values, counts = np.unique(sizes, return_counts=True)
             assert lv["size_counts"] == [[int(v), int(c)] for v, c in zip(values[::-1], counts[::-1])]
             assert lv["classes"] == sizes.size == lm.num_classes(lv["level"])
-            assert lv["leaves"] == 999 and lv["largest"] == sizes.max() and lv["smallest"] == sizes.min()
+            assert lv["leaves"] == 1000 and lv["largest"] == sizes.max() and lv["smallest"] == sizes.min()
             assert lv["largest_name"] == lm.names(lv["level"])[int(sizes.argmax())]
             assert lv["median"] == float(np.median(sizes)) and lv["singletons"] == int((sizes == 1).sum())
             assert cells[:2] == [lv["level"], f"{lv['classes']:,}"]
@@ -210,7 +210,7 @@ def _bad_cases(maps, tmp_path):
         "unknown level": ([f"{w}:level_42", "--target", t5], ["level_42", "levels are: level_0"]),
         "unknown target level": ([w, "--target", f"{w}:k7"], ["--target", "'k7'"]),
         "target without level": ([w, "--target", w], ["--target", "has 10 levels", "pick one"]),
-        "target with other leaves": ([w, "--target", f"{maps['in1k']}:level_3"],
+        "target with other leaves": ([w, "--target", f"{maps['in999']}:level_3"],
                                      ["different leaves", "n04399382"]),
         "level twice": ([f"{w}:level_1", w], ["level 'level_1'", "given twice"]),
         "stdin twice": (["-", "--target", "-:level_3"], ["stdin", "only once"]),

@@ -21,7 +21,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status")
 
@@ -30,7 +29,7 @@ MOMENTS_PER_SIGNAL = 10  # spread over the three commands
 
 
 def _env(tmpdir: Path) -> dict:
-    return dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir))
+    return dict(os.environ, TMPDIR=str(tmpdir))
 
 
 def _default_signals() -> None:

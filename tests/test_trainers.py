@@ -19,12 +19,13 @@ import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import GRANULARITY, ROOT, run_cli
 
 DOC = ROOT / "docs" / "trainers.md"
 RUNS = 20
@@ -55,15 +56,13 @@ def piped_recipes() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def shell_env(tmp_path_factory):
-    """An environment where ``granularity`` and ``python`` are this checkout's."""
+    """An environment where ``granularity`` is the installed console script and ``python``
+    the interpreter that runs the suite."""
     bin_dir = tmp_path_factory.mktemp("bin")
-    for name, body in (("granularity", f'exec "{sys.executable}" -m hierarchy_cli "$@"'),
-                       ("python", f'exec "{sys.executable}" "$@"')):
-        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
-        (bin_dir / name).chmod(0o755)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     env = dict(os.environ)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PATH"] = os.pathsep.join([str(bin_dir), str(Path(GRANULARITY).parent), env["PATH"]])
     return env
 
 
@@ -275,9 +274,8 @@ def test_read_label_map_stdin_in_a_subprocess_reads_the_pipe(map_file):
     """The README's safe one-liner, with the map really on a pipe (not a seekable file)."""
     code = ("from hierarchy_cli import read_label_map; lm = read_label_map('-'); "
             "print(lm.num_leaves, lm.num_classes('level_3'), lm.source)")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     cat = subprocess.Popen(["cat", str(map_file)], stdout=subprocess.PIPE)
-    res = subprocess.run([sys.executable, "-c", code], stdin=cat.stdout, capture_output=True, env=env, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], stdin=cat.stdout, capture_output=True, timeout=120)
     cat.wait()
     assert res.returncode == 0, res.stderr.decode()
     assert res.stdout.decode().split() == ["1000", "188", "stdin"]
