@@ -78,16 +78,16 @@ def int_array(values: np.ndarray, mask: np.ndarray | None = None):
                                  null_count=-1 if mask is not None else 0)
 
 
-def int32_array(values):
-    """An Arrow int32 array (no nulls) from integers of any width; values beyond int32
-    are an error, never wrapped."""
+def int32_array(values, mask: np.ndarray | None = None):
+    """An Arrow int32 array from integers of any width, null where ``mask``; values beyond
+    int32 are an error, never wrapped."""
     from .errors import GranularityFailure
 
     values = np.asarray(values)
     if values.size and values.dtype != np.int32 and (values.min() < -2**31 or values.max() >= 2**31):
         raise GranularityFailure(f"value {int(values.max() if values.max() >= 2**31 else values.min())} "
                                  "does not fit an int32 column")
-    return int_array(values.astype(np.int32, copy=False))
+    return int_array(values.astype(np.int32, copy=False), mask)
 
 
 def bool_array(values: np.ndarray):

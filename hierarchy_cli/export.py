@@ -4,6 +4,9 @@
   one level's three columns), one row per leaf in ``leaf_index`` order.
 * ``json``: ``{"granularity": <metadata>, "leaves": [...], "levels": {level:
   {"num_classes", "labels", "ids", "names"}}}``, each list in index order.
+
+A leaf outside a level's label space (a null label) has an empty cell (TSV/CSV) or
+``null`` (JSON) there, and no entry in ``class-to-idx`` or ``hf-names``.
 * ``class-to-idx``: torchvision's ``ImageFolder.class_to_idx`` for one level:
   ``{key: label}`` with one entry per *label* (not per leaf), keyed by the coarse
   node's name, or by its id with ``key="id"``. Names that occur for several labels
@@ -71,7 +74,7 @@ def table_text(lm, level: str | None = None, sep: str = "\t") -> str:
             for v in values:
                 if isinstance(v, str) and ("\t" in v or "\n" in v or "\r" in v):
                     raise GranularityError(f"value {v!r} holds a tab or newline and cannot be written as TSV; use --format csv")
-            buf.write("\t".join(str(v) for v in values) + "\n")
+            buf.write("\t".join("" if v is None else str(v) for v in values) + "\n")  # None: outside
     else:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
@@ -88,7 +91,7 @@ def json_text(lm, level: str | None = None) -> str:
         "levels": {
             lv: {
                 "num_classes": lm.num_classes(lv),
-                "labels": lm.lookup(lv).tolist(),
+                "labels": [None if v < 0 else v for v in lm.lookup(lv, outside=-1).tolist()],
                 "ids": lm.ids(lv),
                 "names": lm.names(lv),
             }

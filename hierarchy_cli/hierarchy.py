@@ -2,8 +2,10 @@
 
 The leaves are the dataset's classes in the trainer's class-index order
 (``leaf_index`` 0..N-1); that order is never changed. A :class:`Level` maps every
-leaf to a label 0..K-1, numbered by first appearance along ``leaf_index``, and
-gives each label an id and a name. A :class:`Hierarchy` holds the leaves and its
+leaf to a label 0..K-1, numbered by first appearance along ``leaf_index`` (or in
+an order the user gives, :func:`renumber`), and gives each label an id and a name.
+A leaf outside a level's label space (a class outside a task) has label
+:data:`OUTSIDE` (-1), written as null. A :class:`Hierarchy` holds the leaves and its
 levels, finest first. Every builder returns one; every writer, metric and command
 consumes one.
 """
@@ -17,6 +19,9 @@ from typing import Any
 import numpy as np
 
 from .errors import GranularityError
+
+OUTSIDE = -1  # the label of a leaf outside a level's label space (null in the file)
+NUMBERINGS = ("first", "given")  # labels by first appearance, or in an order the user gave
 
 
 def first_appearance_labels(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +65,8 @@ class Level:
     ids: tuple[str, ...]
     names: tuple[str, ...]
 
+    numbering: str = "first"  # "first" (first appearance) or "given" (see renumber)
+
     @classmethod
     def from_keys(
         cls,
@@ -71,20 +78,33 @@ class Level:
         """Build a level from one group key per leaf.
 
         ``id_of(key)`` and ``name_of(key)`` give the id and name of the group with
-        that key (callables, or sequences/arrays indexed by the key).
+        that key (callables, or sequences/arrays indexed by the key). A negative
+        integer key puts the leaf outside the level (label :data:`OUTSIDE`).
         """
         keys = np.asarray(keys)
-        labels, firsts = first_appearance_labels(keys)
-        group_keys = keys[firsts]
+        if keys.dtype.kind in "iu" and keys.size and keys.min() < 0:
+            inside = keys >= 0
+            labels = np.full(keys.size, OUTSIDE, dtype=np.int32)
+            labels[inside], firsts = first_appearance_labels(keys[inside])
+            group_keys = keys[inside][firsts]
+        else:
+            labels, firsts = first_appearance_labels(keys)
+            group_keys = keys[firsts]
         return cls(name, labels, _lookup(id_of, group_keys), _lookup(name_of, group_keys))
 
     @property
     def num_classes(self) -> int:
         return len(self.ids)
 
+    @property
+    def num_outside(self) -> int:
+        """How many leaves are outside this level's label space."""
+        return int((self.labels < 0).sum())
+
     def group_sizes(self) -> np.ndarray:
-        """Number of leaves in each group, indexed by label."""
-        return np.bincount(self.labels, minlength=self.num_classes)
+        """Number of leaves in each group, indexed by label (outside leaves not counted)."""
+        lab = self.labels
+        return np.bincount(lab[lab >= 0] if self.num_outside else lab, minlength=self.num_classes)
 
     def validate(self, num_leaves: int) -> None:
         """Check the invariants of a level; raise ``ValueError`` if one fails."""
@@ -93,21 +113,58 @@ class Level:
             raise ValueError(f"level {self.name!r}: labels must be int32 of length {num_leaves}")
         if len(self.ids) != len(self.names):
             raise ValueError(f"level {self.name!r}: {len(self.ids)} ids but {len(self.names)} names")
-        if num_leaves == 0:
+        if self.numbering not in NUMBERINGS:
+            raise ValueError(f"level {self.name!r}: unknown numbering {self.numbering!r}")
+        if lab.size and lab.min() < OUTSIDE:
+            raise ValueError(f"level {self.name!r}: label {int(lab.min())} (labels are 0..K-1, or -1 outside)")
+        inside = lab[lab >= 0]
+        if inside.size == 0:
+            if self.num_classes:
+                raise ValueError(f"level {self.name!r}: no leaf has a label but there are {self.num_classes} ids")
             return
-        relabelled, _ = first_appearance_labels(lab)
-        if not np.array_equal(relabelled, lab):
-            raise ValueError(f"level {self.name!r}: labels are not numbered by first appearance")
-        if int(lab.max()) + 1 != self.num_classes:
+        if self.numbering == "first":
+            relabelled, _ = first_appearance_labels(inside)
+            if not np.array_equal(relabelled, inside):
+                raise ValueError(f"level {self.name!r}: labels are not numbered by first appearance")
+        if int(inside.max()) + 1 != self.num_classes:
             raise ValueError(
-                f"level {self.name!r}: {int(lab.max()) + 1} labels used but {self.num_classes} ids"
+                f"level {self.name!r}: {int(inside.max()) + 1} labels used but {self.num_classes} ids"
             )
+        if not np.bincount(inside, minlength=self.num_classes).all():
+            raise ValueError(f"level {self.name!r}: a label 0..{self.num_classes - 1} has no leaf")
+
+
+def renumber(level: Level, order: Sequence[int]) -> Level:
+    """``level`` with its labels renumbered: old label ``order[k]`` becomes label ``k``.
+
+    ``order`` is a permutation of ``0..K-1``; ids and names move with their labels,
+    outside leaves stay outside, and the level is marked ``numbering="given"``.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    k = level.num_classes
+    if k == 0 and order.size == 0:
+        return Level(level.name, level.labels, (), (), "given")
+    if order.shape != (k,) or not np.array_equal(np.sort(order), np.arange(k)):
+        raise ValueError(f"level {level.name!r}: the new order must be a permutation of its {k} labels")
+    new_of_old = np.empty(k, dtype=np.int32)
+    new_of_old[order] = np.arange(k, dtype=np.int32)
+    lab = level.labels
+    labels = np.where(lab >= 0, new_of_old[np.maximum(lab, 0)], OUTSIDE).astype(np.int32)
+    ids = tuple(level.ids[i] for i in order.tolist())
+    names = tuple(level.names[i] for i in order.tolist())
+    return Level(level.name, labels, ids, names, "given")
 
 
 def is_refinement(fine: np.ndarray, coarse: np.ndarray) -> bool:
-    """True when every group of ``fine`` lies inside one group of ``coarse``."""
+    """True when every group of ``fine`` lies inside one group of ``coarse`` (and both
+    leave the same leaves outside: a coarse group is then a union of fine groups)."""
     fine = np.asarray(fine)
     coarse = np.asarray(coarse)
+    out = fine < 0
+    if not np.array_equal(out, coarse < 0):
+        return False
+    if out.any():
+        fine, coarse = fine[~out], coarse[~out]
     if fine.size == 0:
         return True
     k = int(fine.max()) + 1

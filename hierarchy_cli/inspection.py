@@ -22,7 +22,8 @@ def summarize(h: Hierarchy) -> dict[str, Any]:
     Each level entry has ``name``, ``classes``, ``min``, ``median``, ``max``
     (group sizes in leaves), ``singletons`` (groups of one leaf) and
     ``nests_in_next`` (its groups lie inside the next coarser level's; ``None``
-    for the coarsest).
+    for the coarsest); ``outside`` counts the leaves outside the level's label
+    space (null labels), when there are any.
     """
     levels = []
     for j, lv in enumerate(h.levels):
@@ -37,6 +38,7 @@ def summarize(h: Hierarchy) -> dict[str, Any]:
             "max": int(sizes.max()) if sizes.size else 0,
             "singletons": int((sizes == 1).sum()),
             "nests_in_next": None if nxt is None else bool(is_refinement(lv.labels, nxt.labels)),
+            **({"outside": lv.num_outside} if lv.num_outside else {}),
         })
     return {
         "num_leaves": int(h.num_leaves),
@@ -71,16 +73,21 @@ def lineage(h: Hierarchy, leaf: str | int) -> dict[str, Any]:
     Returns ``leaf_index``, ``leaf_id``, ``leaf_name``, ``levels`` (finest first:
     ``level``, ``label``, ``id``, ``name``, ``size``) and ``names`` / ``ids``:
     the lineage from the coarsest level down to the leaf itself (the leaf is
-    left out when the finest level's group already is it).
+    left out when the finest level's group already is it). At a level that leaves
+    the leaf outside its label space, ``label``, ``id`` and ``name`` are ``None``
+    (and ``size`` 0), and the lineage skips that level.
     """
     i = find_leaf(h, leaf)
     rows = []
     for lv in h.levels:
         lab = int(lv.labels[i])
+        if lab < 0:
+            rows.append({"level": lv.name, "label": None, "id": None, "name": None, "size": 0})
+            continue
         rows.append({"level": lv.name, "label": lab, "id": lv.ids[lab], "name": lv.names[lab],
                      "size": int((lv.labels == lab).sum())})
-    names = [r["name"] for r in reversed(rows)]
-    ids = [r["id"] for r in reversed(rows)]
+    names = [r["name"] for r in reversed(rows) if r["label"] is not None]
+    ids = [r["id"] for r in reversed(rows) if r["label"] is not None]
     leaf_id, leaf_name = str(h.leaf_ids[i]), str(h.leaf_names[i])
     if not ids or ids[-1] != leaf_id:
         names.append(leaf_name)
@@ -187,7 +194,8 @@ def tree(
         if root in ids:
             return make(-1, ids.index(root), 0)
         raise GranularityError(f"--root {root!r}: no group or leaf with that id in the chosen levels")
-    top = Node(None, "", f"{n:,} leaves", n)
+    outside = int((chosen[-1].labels < 0).sum()) if chosen else 0
+    top = Node(None, "", f"{n - outside:,} leaves" + (f" ({outside:,} outside)" if outside else ""), n - outside)
     if not chosen:
         return top
     j = len(chosen) - 1

@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from .arrays import int32_array, string_array
 from .errors import GranularityError, GranularityFailure
-from .hierarchy import Hierarchy, Level
+from .hierarchy import OUTSIDE, Hierarchy, Level, first_appearance_labels
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"granularity"
@@ -187,8 +187,9 @@ def to_arrow(h: Hierarchy):
     for lv in h.levels:
         if lv.name in cols or f"{lv.name}_id" in cols or f"{lv.name}_name" in cols:
             raise GranularityError(f"level name {lv.name!r} clashes with another column")
-        cols[lv.name] = int32_array(lv.labels)
-        labels = cols[lv.name]  # each label's id and name made once, then taken per leaf
+        outside = lv.labels < 0 if lv.num_outside else None  # null: the leaf is outside the level
+        cols[lv.name] = int32_array(lv.labels, outside)
+        labels = cols[lv.name]  # each label's id and name made once, then taken per leaf (null: null)
         cols[f"{lv.name}_id"] = string_array(lv.ids).take(labels)
         cols[f"{lv.name}_name"] = string_array(lv.names).take(labels)
     for name, values in h.columns.items():  # extra per-leaf columns that are not levels
@@ -199,6 +200,9 @@ def to_arrow(h: Hierarchy):
     table = pa.Table.from_arrays(list(cols.values()), names=list(cols))
     num_classes = {lv.name: lv.num_classes for lv in h.levels}
     fields = {**h.metadata, **({"extra_columns": list(h.columns)} if h.columns else {})}
+    outside = {lv.name: lv.num_outside for lv in h.levels if lv.num_outside}
+    if outside:
+        fields["num_outside"] = outside
     return table.replace_schema_metadata(
         granularity_metadata(fields, h.level_names, num_classes, num_leaves=h.num_leaves))
 
@@ -276,21 +280,47 @@ class LabelMap:
                 f"no level {level!r} in {self.source}; levels are: {', '.join(self.levels)}"
             )
 
-    def lookup(self, level: str) -> np.ndarray:
-        """Leaf index -> label of ``level`` (int32; the label is the class index)."""
+    def _stored(self, level: str) -> np.ndarray:
+        """The labels of ``level`` as stored, :data:`OUTSIDE` (-1) where null."""
         self._check_level(level)
         if level not in self._labels:
-            self._labels[level] = np.asarray(self.table.column(level).to_pylist(), dtype=np.int32)
+            col = self.table.column(level)
+            self._labels[level] = np.asarray([OUTSIDE if v is None else v for v in col.to_pylist()],
+                                             dtype=np.int32)
         return self._labels[level]
+
+    def lookup(self, level: str, outside: int | None = None) -> np.ndarray:
+        """Leaf index -> label of ``level`` (int32; the label is the class index).
+
+        A leaf outside the level's label space (a null label: a class outside the
+        task) has no label: when the level has such leaves, ``outside`` must say
+        which value stands for them (``lookup(level, outside=-1)``), so that a
+        missing label can never pass for a class index unnoticed.
+        """
+        lab = self._stored(level)
+        n_out = self.num_outside(level)
+        if n_out and outside is None:
+            raise GranularityError(
+                f"level {level!r} of {self.source} leaves {n_out:,} of {self.num_leaves:,} leaves outside its "
+                f"label space (null labels): say which value stands for them, lookup({level!r}, outside=-1)"
+            )
+        if n_out and outside != OUTSIDE:
+            return np.where(lab < 0, np.int32(outside), lab)
+        return lab
+
+    def num_outside(self, level: str) -> int:
+        """How many leaves have no label at ``level`` (outside its label space)."""
+        return int((self._stored(level) < 0).sum())
 
     def _per_label(self, level: str, suffix: str) -> list[str]:
         """One value of ``<level>_<suffix>`` per label 0..K-1, from the label's first leaf."""
-        lab = self.lookup(level)
-        if lab.size == 0:
+        lab = self._stored(level)
+        inside = np.flatnonzero(lab >= 0)
+        if inside.size == 0:
             return []
-        _, firsts = np.unique(lab, return_index=True)  # labels are 0..K-1: sorted = by label
+        _, firsts = np.unique(lab[inside], return_index=True)  # labels are 0..K-1: sorted = by label
         values = self.table.column(f"{level}_{suffix}").to_pylist()
-        return [values[i] for i in firsts.tolist()]
+        return [values[i] for i in inside[firsts].tolist()]
 
     def names(self, level: str) -> list[str]:
         return self._per_label(level, "name")
@@ -299,24 +329,29 @@ class LabelMap:
         return self._per_label(level, "id")
 
     def num_classes(self, level: str) -> int:
-        lab = self.lookup(level)
-        return int(lab.max()) + 1 if lab.size else 0
+        lab = self._stored(level)
+        return int(lab.max()) + 1 if lab.size and lab.max() >= 0 else 0
 
     def to_hierarchy(self, levels: Sequence[str] | None = None) -> Hierarchy:
         """The :class:`Hierarchy` this file stores (only ``levels``, default all).
 
         Labels are kept as stored: the label is the class index a trainer uses, so
         a map numbered 0..K-1 in another order than first appearance keeps that
-        order (such a hierarchy reads fine but is not written back as is).
+        order (its level says ``numbering="given"``); outside leaves stay outside.
         """
         chosen = list(levels) if levels is not None else self.levels
-        out = [Level(lv, self.lookup(lv), tuple(self.ids(lv)), tuple(self.names(lv))) for lv in chosen]
+        out = []
+        for lv in chosen:
+            lab = self._stored(lv)
+            inside = lab[lab >= 0]
+            first = np.array_equal(first_appearance_labels(inside)[0], inside)
+            out.append(Level(lv, lab, tuple(self.ids(lv)), tuple(self.names(lv)), "first" if first else "given"))
         meta = {k: v for k, v in self.metadata.items() if k not in _DERIVED_KEYS}
         extra = {c: self.table.column(c).to_pylist() for c in self.metadata.get("extra_columns", [])}
         return Hierarchy(self.leaf_ids, self.leaf_names, out, meta, columns=extra)
 
 
-_DERIVED_KEYS = ("schema", "tool_version", "levels", "num_leaves", "num_classes", "extra_columns")
+_DERIVED_KEYS = ("schema", "tool_version", "levels", "num_leaves", "num_classes", "extra_columns", "num_outside")
 
 
 def _level_columns(columns: Sequence[str]) -> list[str]:
@@ -442,18 +477,17 @@ def _checked(lm: LabelMap) -> LabelMap:
     labels: dict[str, np.ndarray] = {}
     recorded_k = lm.metadata.get("num_classes")
     for lv in levels:
-        lab = _int_column(table, lv, where, "leaf")
-        _check_labels(lab, lv, where)
-        labels[lv] = lab.astype(np.int32)
+        lab, outside = _label_column(table, lv, where)
+        labels[lv] = lab
         recorded = recorded_k.get(lv) if isinstance(recorded_k, dict) else None
-        k = int(labels[lv].max()) + 1 if n else 0
+        k = int(lab.max()) + 1 if n and lab.max() >= 0 else 0
         if recorded is not None and recorded != k:
             raise GranularityError(f"{where}: its metadata says level {lv!r} has {recorded!r} classes but it has {k}")
         out[lv] = _as_int32(table.column(lv))
         for suffix in ("id", "name"):
             c = f"{lv}_{suffix}"
-            out[c] = _string_column(table, c, where)
-            _check_one_value_per_label(out[c].to_pylist(), labels[lv], c, where)
+            out[c] = _string_column(table, c, where, outside, lv)
+            _check_one_value_per_label(out[c].to_pylist(), lab, c, where)
     for c in extra:  # per-leaf columns that are not levels, listed in the metadata
         if c in out:
             raise GranularityError(f"{where}: extra column {c!r} clashes with a level column")
@@ -538,6 +572,28 @@ def _check_counts(meta: dict, levels: list[str], n: int, where: str) -> None:
         raise GranularityError(f"{where}: its metadata says {recorded!r} leaves but it has {n} rows")
 
 
+def _label_column(table, level: str, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A level's labels as int32, :data:`OUTSIDE` where null (a leaf outside the level's
+    label space), and the null mask (``None`` without nulls); the labels are checked."""
+    import pyarrow as pa
+
+    col = table.column(level)
+    if not col.null_count:
+        lab = _int_column(table, level, where, "leaf")
+        _check_labels(lab, level, where)
+        return lab.astype(np.int32), None
+    if not pa.types.is_integer(col.type):
+        raise GranularityError(f"{where}: column {level!r} has type {col.type}, expected integers (int32)")
+    values = col.to_pylist()
+    outside = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    inside = np.asarray([v for v in values if v is not None],
+                        dtype=object if col.type == pa.uint64() else np.int64)
+    _check_labels(inside, level, where, np.flatnonzero(~outside))
+    lab = np.full(len(values), OUTSIDE, dtype=np.int32)
+    lab[~outside] = inside.astype(np.int32)
+    return lab, outside
+
+
 def _int_column(table, name: str, where: str, row: str) -> np.ndarray:
     """An integer column as int64 numpy (no nulls, values within int64)."""
     import pyarrow as pa
@@ -560,19 +616,22 @@ def _as_int32(col):
     return col if col.type == pa.int32() else col.cast(pa.int32())
 
 
-def _check_labels(lab: np.ndarray, level: str, where: str) -> None:
-    """Labels are 0..K-1 and each is used: then the label is the class index."""
+def _check_labels(lab: np.ndarray, level: str, where: str, leaves: np.ndarray | None = None) -> None:
+    """Labels are 0..K-1 and each is used: then the label is the class index. ``leaves``
+    are the leaf indices of ``lab``'s values (default 0..N-1; only labelled leaves with nulls)."""
     if lab.size == 0:
         return
+    leaf = (lambda i: i) if leaves is None else (lambda i: int(leaves[i]))
     neg = np.flatnonzero(lab < 0)
     if neg.size:
         i = int(neg[0])
-        raise GranularityError(f"{where}: column {level!r} has label {int(lab[i])} at leaf {i}; labels must be >= 0")
+        raise GranularityError(f"{where}: column {level!r} has label {int(lab[i])} at leaf {leaf(i)}; labels must "
+                               "be >= 0 (a leaf outside the level's label space has a null label)")
     big = np.flatnonzero(lab > INT32_MAX)
     if big.size:
         i = int(big[0])
         raise GranularityError(
-            f"{where}: column {level!r} has label {int(lab[i])} at leaf {i}, beyond int32 ({INT32_MAX})"
+            f"{where}: column {level!r} has label {int(lab[i])} at leaf {leaf(i)}, beyond int32 ({INT32_MAX})"
         )
     lab = lab.astype(np.int64)
     top = int(lab.max())
@@ -588,8 +647,9 @@ def _check_labels(lab: np.ndarray, level: str, where: str) -> None:
         )
 
 
-def _string_column(table, name: str, where: str):
-    """A string-like column (string, large_string, string_view, dictionary) as ``string``."""
+def _string_column(table, name: str, where: str, outside: np.ndarray | None = None, level: str | None = None):
+    """A string-like column (string, large_string, string_view, dictionary) as ``string``;
+    null exactly where ``outside`` (a level's ``_id``/``_name`` of leaves outside it)."""
     import pyarrow as pa
 
     col = table.column(name)
@@ -597,24 +657,31 @@ def _string_column(table, name: str, where: str):
     value = typ.value_type if pa.types.is_dictionary(typ) else typ
     if not (pa.types.is_string(value) or pa.types.is_large_string(value) or pa.types.is_string_view(value)):
         raise GranularityError(f"{where}: column {name!r} has type {typ}, expected strings")
-    if col.null_count:
-        row = col.to_pylist().index(None)
-        raise GranularityError(f"{where}: column {name!r} has a missing value at leaf {row}")
+    if col.null_count or outside is not None:
+        null = np.fromiter((v is None for v in col.to_pylist()), dtype=bool, count=len(col))
+        expected = np.zeros(len(col), dtype=bool) if outside is None else outside
+        if not np.array_equal(null, expected):
+            row = int(np.flatnonzero(null != expected)[0])
+            if null[row]:
+                raise GranularityError(f"{where}: column {name!r} has a missing value at leaf {row}")
+            raise GranularityError(f"{where}: column {name!r} has a value at leaf {row}, whose {level!r} label is "
+                                   "null (a leaf outside the level has a null id and name too)")
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     return col if typ == pa.string() else col.cast(pa.string())
 
 
 def _check_one_value_per_label(values: list[str], labels: np.ndarray, column: str, where: str) -> None:
-    """Every leaf of a label has the same id (or name) in ``column``."""
-    if not values:
+    """Every leaf of a label has the same id (or name) in ``column`` (outside leaves have none)."""
+    inside = np.flatnonzero(labels >= 0)
+    if not values or inside.size == 0:
         return
-    _, firsts = np.unique(labels, return_index=True)
-    first_of = firsts[labels]  # labels are 0..K-1
+    lab = labels[inside]
+    _, firsts = np.unique(lab, return_index=True)  # labels are 0..K-1: firsts[k] is label k's first
+    first_of = inside[firsts[lab]]
     arr = np.asarray(values, dtype=object)
-    bad = np.flatnonzero(arr != arr[first_of])
+    bad = np.flatnonzero(arr[inside] != arr[first_of])
     if bad.size:
-        i = int(bad[0])
-        j = int(first_of[i])
+        i, j = int(inside[bad[0]]), int(first_of[bad[0]])
         raise GranularityError(
             f"{where}: column {column!r} has two values for label {int(labels[i])}: "
             f"{values[j]!r} (leaf {j}) and {values[i]!r} (leaf {i})"

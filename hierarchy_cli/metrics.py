@@ -141,7 +141,7 @@ def level_labels(obj: Any, level: str | None, name: str):
     if level not in levels:
         raise GranularityError(f"{name}: no level {level!r} in {source}; levels are: {', '.join(levels)}")
     if isinstance(obj, LabelMap):
-        return obj.leaf_ids, obj.lookup(level), level, source
+        return obj.leaf_ids, obj.lookup(level, outside=-1), level, source
     return list(obj.leaf_ids), obj.level(level).labels, level, source
 
 
@@ -160,5 +160,10 @@ def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = No
     if diff:
         raise GranularityError(f"the two maps have different leaves: {diff}")
     out = {"a": {"source": src_a, "level": lv_a}, "b": {"source": src_b, "level": lv_b}}
-    out.update(compare_labels(lab_a, lab_b))
+    inside = (lab_a >= 0) & (lab_b >= 0)  # leaves outside either level's label space do not count
+    if inside.all():
+        out.update(compare_labels(lab_a, lab_b))
+    else:
+        out.update(compare_labels(lab_a[inside], lab_b[inside]))
+        out["leaves_outside"] = int((~inside).sum())
     return out

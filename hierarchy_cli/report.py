@@ -92,14 +92,16 @@ def _read_maps(maps: list[Any]) -> list[dict[str, Any]]:
 
 def _size_stats(lm, level: str) -> dict[str, Any]:
     """Classes and the distribution of leaves per class of one level."""
-    sizes = np.bincount(lm.lookup(level))
+    lab = lm.lookup(level, outside=-1)
+    sizes = np.bincount(lab[lab >= 0], minlength=lm.num_classes(level))
     if not sizes.all():  # a strict reader refuses such a file; never count an empty class
         raise GranularityError(f"label map {lm.source!r}: level {level!r} skips label "
                                f"{int(np.flatnonzero(sizes == 0)[0])} (labels must be 0..K-1)")
     names = lm.names(level)
     big, small = int(sizes.argmax()), int(sizes.argmin())
     values, counts = np.unique(sizes, return_counts=True)
-    return {
+    outside = {"outside": int((lab < 0).sum())} if (lab < 0).any() else {}  # leaves in no class
+    return {**outside,
         "level": level,
         "classes": int(sizes.size),
         "leaves": int(sizes.sum()),

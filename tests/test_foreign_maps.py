@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import assert_one_line_error, invoke
+from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level
 from hierarchy_cli.labelmap import read_label_map, write_label_map
 
@@ -164,7 +165,8 @@ def test_id_or_name_varying_inside_a_label_is_refused(tmp_path, column):
 
 
 @pytest.mark.parametrize("column, fragment", [
-    ("grp", "column 'grp' has a missing value at leaf 3"),
+    # a null label marks a leaf outside the level, whose id and name must be null too
+    ("grp", "column 'grp_id' has a value at leaf 3, whose 'grp' label is null"),
     ("grp_id", "column 'grp_id' has a missing value at leaf 3"),
     ("grp_name", "column 'grp_name' has a missing value at leaf 3"),
     ("leaf_id", "column 'leaf_id' has a missing value at leaf 3"),
@@ -323,3 +325,45 @@ def test_extra_columns_listed_in_the_metadata_are_kept(tmp_path):
     table = pq.read_table(path).drop_columns(["split"])
     assert_all_refuse(tmp_path, save(tmp_path, table),
                       "is missing column 'split' (the metadata lists it in extra_columns)")
+
+
+# ----------------------------------------------------------------------------- outside leaves
+
+
+def test_null_labels_mark_leaves_outside_the_level_for_every_command(tmp_path):
+    """A leaf whose label, id and name are null is outside the level (a class outside the
+    task): every command agrees on it and none gives it a label."""
+    path = save(tmp_path, foreign([0, 0, None, 1, 1]))
+    lm = read_label_map(path)
+    assert lm.num_outside("grp") == 1 and lm.num_classes("grp") == 2 and lm.names("grp") == ["group 0", "group 1"]
+    with pytest.raises(GranularityError, match=r"leaves 1 of 5 leaves outside its label space .*outside=-1"):
+        lm.lookup("grp")  # a missing label never passes for a class index unnoticed
+    assert lm.lookup("grp", outside=-1).tolist() == [0, 0, -1, 1, 1]
+    got = run_all(tmp_path, path)
+    assert_one_line_error(got["apply"], "1 row of", "outside level 'grp'", "'c' (row 2)")
+    manifest = tmp_path / "manifest.csv"
+    res = invoke("apply", manifest, "--map", path, "--key", "id", "--unknown", "keep", "-f", "csv", "-o", "-")
+    assert res.code == 0, res.stderr
+    assert [r["grp"] for r in csv.DictReader(io.StringIO(res.out))] == ["0", "0", "", "1", "1"]
+    res = invoke("apply", manifest, "--map", path, "--key", "id", "--unknown", "drop", "-f", "csv", "-o", "-")
+    assert [r["leaf_id"] for r in csv.DictReader(io.StringIO(res.out))] == ["a", "b", "d", "e"]
+    assert got["export_ids"] == {0: "g0", 1: "g1"}
+    assert got["inspect"][2] == (None, None, None) and got["inspect"][3] == (1, "g1", "group 1")
+    assert got["compare"]["leaves_outside"] == 1 and got["compare"]["num_leaves"] == 4
+    assert got["random"].lookup("random_grp", outside=-1)[2] == -1  # the shuffle keeps it outside
+    res = invoke("export", path, "-f", "tsv", "-o", "-")
+    assert res.out.splitlines()[3].split("\t")[3:] == ["", "", ""]
+
+
+def test_a_hierarchy_with_outside_leaves_round_trips(tmp_path):
+    lv = Level.from_keys("grp", np.array([5, -1, 5, 7, -1]), lambda k: f"g{k}", lambda k: f"group {k}")
+    assert lv.labels.tolist() == [0, -1, 0, 1, -1] and lv.num_outside == 2
+    write_label_map(Hierarchy(LEAVES, NAMES, [lv]), tmp_path / "m.parquet")
+    table = pq.read_table(tmp_path / "m.parquet")
+    assert table.column("grp").to_pylist() == [0, None, 0, 1, None]
+    assert table.column("grp_id").to_pylist() == ["g5", None, "g5", "g7", None]
+    lm = read_label_map(tmp_path / "m.parquet")
+    assert lm.metadata["num_outside"] == {"grp": 2}
+    back = lm.to_hierarchy()
+    write_label_map(back, tmp_path / "again.parquet")
+    assert (tmp_path / "again.parquet").read_bytes() == (tmp_path / "m.parquet").read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrays import numpy_view
+from ..arrays import bool_numpy, numpy_view
 from ..errors import GranularityError
 from ..inputs import file_sha256 as _sha256_file
 from . import keys as keymod
@@ -139,15 +139,24 @@ def _relabelled(rel: Relabeler, src: Manifest, stats: ApplyStats, counter) -> It
             continue
         stats.rows_in += batch.num_rows
         stats.rows_out += out.num_rows
-        stats.unknown += (batch.num_rows - out.num_rows if rel.unknown == "drop"
-                          else out.column(rel.levels[0]).null_count)
+        stats.unknown += (batch.num_rows - out.num_rows if rel.unknown == "drop" else _rows_with_a_null(out, rel))
         counter.add(out)
         offset += batch.num_rows
         yield out, offset
     if failure is not None:
-        raise UnknownLeavesError(failure.count, failure.examples, failure.column, src.where)
+        raise UnknownLeavesError(failure.count, failure.examples, failure.column, src.where, failure.outside)
     if offset == 0:
         raise GranularityError(f"{src.where} has no rows")
+
+
+def _rows_with_a_null(batch, rel: Relabeler) -> int:
+    """Rows written with a null label (``--unknown keep``: an unknown or outside leaf)."""
+    if not rel.outside_levels:
+        return batch.column(rel.levels[0]).null_count
+    null = np.zeros(batch.num_rows, dtype=bool)
+    for lv in rel.levels:
+        null |= ~bool_numpy(batch.column(lv).is_valid())
+    return int(null.sum())
 
 
 class _LabelCounter:

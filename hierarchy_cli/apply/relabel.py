@@ -23,13 +23,16 @@ UNKNOWN_MODES = ("error", "drop", "keep")
 
 
 class UnknownLeavesError(GranularityError):
-    """Rows whose leaf is not in the label map (``--unknown error``)."""
+    """Rows whose leaf is not in the label map, or is outside the label space of a level
+    the map leaves it out of (a null label), under ``--unknown error``."""
 
-    def __init__(self, count: int, examples: list[tuple[object, str]], column: str, where: str):
+    def __init__(self, count: int, examples: list[tuple[object, str]], column: str, where: str,
+                 outside: str | None = None):
         self.count = count
         self.examples = examples
         self.column = column
         self.where = where
+        self.outside = outside  # a level that leaves some of these rows' leaves out, if any
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -37,7 +40,9 @@ class UnknownLeavesError(GranularityError):
         more = f", ... ({self.count - len(self.examples)} more)" if self.count > len(self.examples) else ""
         rows = "1 row of {} has".format(self.where) if self.count == 1 else \
             f"{self.count:,} rows of {self.where} have"
-        return (f"{rows} a leaf that is not in the label map "
+        what = "a leaf that is not in the label map" if self.outside is None else \
+            f"a leaf that is not in the label map or is outside level {self.outside!r} (a null label in the map)"
+        return (f"{rows} {what} "
                 f"(column {self.column!r}): {shown}{more}; "
                 "use --unknown drop or --unknown keep to go on without them")
 
@@ -72,9 +77,12 @@ class Relabeler:
     dictionary: bool = True             # _id/_name columns dictionary-encoded, else plain strings
     source: str = "label map"
     _ids: IdLookup = field(init=False, repr=False, compare=False)
+    _outside_level: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._ids = IdLookup(self.leaf_ids)
+        rows = np.flatnonzero((self.lookups < 0).any(axis=1)) if self.lookups.size else []
+        self._outside_level = self.levels[int(rows[0])] if len(rows) else None
 
     @property
     def num_leaves(self) -> int:
@@ -154,17 +162,37 @@ class Relabeler:
             offset += b.num_rows
         return pa.Table.from_batches(out, schema=self.output_schema(table.schema, where))
 
+    def _unplaced(self, idx: np.ndarray) -> np.ndarray:
+        """Rows whose leaf is unknown, or outside a chosen level (a null label in the map)."""
+        unknown = idx == self.num_leaves
+        if not self.outside_levels:
+            return unknown
+        lab = self.lookups.take(np.where(unknown, 0, idx), axis=1)
+        return unknown | ((lab < 0).any(axis=0) & ~unknown)
+
+    @property
+    def outside_level(self) -> str | None:
+        """The first chosen level that leaves some leaves outside its label space."""
+        return self._outside_level
+
+    @property
+    def outside_levels(self) -> bool:
+        """Does a chosen level leave some leaves outside its label space?"""
+        return self.outside_level is not None
+
     def _unknown(self, batch, idx: np.ndarray, col: str, row_offset: int, where: str):
         """Apply the unknown policy: ``(batch, idx, null mask or None)``."""
-        unknown = idx == self.num_leaves
-        if not unknown.any():
+        bad = self._unplaced(idx)
+        if not bad.any():
             return batch, idx, None
         if self.unknown == "error":
-            bad = np.flatnonzero(unknown)
-            raise UnknownLeavesError(int(bad.size), self._examples(batch, col, bad, row_offset), col, where)
+            rows = np.flatnonzero(bad)
+            raise UnknownLeavesError(int(rows.size), self._examples(batch, col, rows, row_offset), col, where,
+                                     self.outside_level)
         if self.unknown == "drop":
-            return batch.filter(bool_array(~unknown)), idx[~unknown], None
-        return batch, np.where(unknown, 0, idx), unknown
+            return batch.filter(bool_array(~bad)), idx[~bad], None
+        unknown = idx == self.num_leaves  # keep: unknown rows get no leaf index, outside ones keep theirs
+        return batch, np.where(unknown, 0, idx), unknown if unknown.any() else None
 
     def _label_arrays(self, new_cols, idx: np.ndarray, mask: np.ndarray | None) -> list:
         """The added columns' arrays, in ``new_cols`` order."""
@@ -177,7 +205,11 @@ class Relabeler:
                 out.append(int_array(idx, mask))
                 continue
             if j not in labels:
-                labels[j] = int_array(self.lookups[j].take(idx), mask)
+                lab = self.lookups[j].take(idx)
+                null = lab < 0 if self.outside_levels else None
+                if mask is not None:
+                    null = mask if null is None else (null | mask)
+                labels[j] = int_array(lab, null if null is not None and null.any() else None)
             if what == "label":
                 out.append(labels[j])
                 continue
@@ -195,9 +227,10 @@ class Relabeler:
 
     def unknown_rows(self, batch, row_offset: int = 0, where: str = "the manifest",
                      limit: int = 5) -> tuple[int, list[tuple[object, str]]]:
-        """``(count, first examples)`` of the rows of ``batch`` whose leaf is unknown."""
+        """``(count, first examples)`` of the rows of ``batch`` whose leaf is unknown (or
+        outside a chosen level)."""
         col, _ = self.resolve_key(batch.schema, where)
-        bad = np.flatnonzero(self.leaf_indices(batch, where) == self.num_leaves)
+        bad = np.flatnonzero(self._unplaced(self.leaf_indices(batch, where)))
         return int(bad.size), self._examples(batch, col, bad, row_offset, limit)
 
     def map_batches(self, batches: Iterable) -> Iterator:
@@ -268,7 +301,7 @@ def make_relabeler(
     lm = label_map if isinstance(label_map, LabelMap) else read_label_map(label_map)
     chosen = _chosen_levels(lm, levels)
     leaf_ids = _leaf_ids(lm)
-    lookups = np.stack([numpy_view(lm.table.column(lv)).astype(np.int32) for lv in chosen]) \
+    lookups = np.stack([lm.lookup(lv, outside=-1) for lv in chosen]) \
         if lm.num_leaves else np.zeros((len(chosen), 0), dtype=np.int32)
     return Relabeler(
         leaf_ids=leaf_ids, levels=chosen, lookups=lookups,
@@ -305,8 +338,9 @@ def _per_label(lm, level: str, what: str, labels: np.ndarray):
     """The ``<level>_<what>`` value of each label 0..K-1 (from its first leaf), as Arrow strings."""
     import pyarrow as pa
 
-    _, firsts = np.unique(labels, return_index=True)  # labels are 0..K-1: sorted = by label
-    values = lm.table.column(f"{level}_{what}").combine_chunks().take(int_array(firsts.astype(np.int64)))
+    inside = np.flatnonzero(labels >= 0)
+    _, firsts = np.unique(labels[inside], return_index=True)  # labels are 0..K-1: sorted = by label
+    values = lm.table.column(f"{level}_{what}").combine_chunks().take(int_array(inside[firsts].astype(np.int64)))
     return values if values.type == pa.string() else values.cast(pa.string())
 
 

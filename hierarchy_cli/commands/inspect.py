@@ -134,6 +134,9 @@ def _print_summary(s: dict) -> None:
     con = _console()
     con.print(title)
     con.print(table)
+    for lv in s["levels"]:
+        if lv.get("outside"):
+            con.print(f"{lv['name']}: {lv['outside']:,} leaves outside its label space (null labels)")
 
 
 def _label(node) -> "object":

@@ -273,8 +273,13 @@ def _within_groups(within, class_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
     missing = [(x, f"class {i}") for i, x in enumerate(class_ids) if x not in pos]
     if missing:
         raise GranularityError(offenders(missing, "classes not in the --within map", repr(spec)))
-    lookup = lm.lookup(level)
+    lookup = lm.lookup(level, outside=-1)
     g = lookup[np.fromiter((pos[x] for x in class_ids), dtype=np.int64, count=len(class_ids))]
+    if (g < 0).any():
+        i = int(np.flatnonzero(g < 0)[0])
+        raise GranularityError(
+            f"--within {spec!r}: {int((g < 0).sum()):,} classes are outside level {level!r} (null labels), "
+            f"first {class_ids[i]!r} (class {i}): every class needs a group to cluster within")
     from ..hierarchy import first_appearance_labels
 
     lab, _ = first_appearance_labels(g)

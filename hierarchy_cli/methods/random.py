@@ -73,20 +73,24 @@ def permuted_levels(ref_labels: Sequence[np.ndarray], rng: np.random.Generator) 
     """The reference levels with their leaves relabelled by one random permutation.
 
     Result level ``j`` at leaf ``i`` is ``ref_labels[j][perm[i]]``: group sizes,
-    nesting and every contingency table between levels are kept exactly.
+    nesting and every contingency table between levels are kept exactly. Leaves
+    outside the levels' label space (label -1, the same leaves at every level) stay
+    where they are: the permutation moves the other leaves among themselves.
     """
     n = len(ref_labels[0]) if ref_labels else 0
-    perm = rng.permutation(n)
+    inside = np.flatnonzero(np.asarray(ref_labels[0]) >= 0) if n else np.zeros(0, dtype=np.int64)
+    perm = np.arange(n)
+    perm[inside] = inside[rng.permutation(inside.size)]
     return [np.asarray(lab)[perm] for lab in ref_labels]
 
 
 def _level(name: str, keys: np.ndarray):
-    from ..hierarchy import Level, first_appearance_labels
+    """A level from group keys (-1: outside), its groups named r0, r1, ... by first appearance."""
+    from ..hierarchy import Level
 
-    labels, firsts = first_appearance_labels(keys)
-    k = len(firsts)
-    return Level(name, labels, tuple(f"r{i}" for i in range(k)),
-                 tuple(f"random group {i}" for i in range(k)))
+    lv = Level.from_keys(name, keys, lambda key: key, lambda key: key)
+    k = lv.num_classes
+    return Level(name, lv.labels, tuple(f"r{i}" for i in range(k)), tuple(f"random group {i}" for i in range(k)))
 
 
 # ----------------------------------------------------------------------------- references
@@ -167,6 +171,16 @@ def _reference(like: Any, like_levels: Sequence[str] | str | None):
     return ref, names, meta, source
 
 
+def _check_same_outside(levels, source: str) -> None:
+    """The levels leave the same leaves outside (or none): the shuffle keeps those in place."""
+    out = [np.flatnonzero(lv.labels < 0) for lv in levels]
+    for lv, o in zip(levels[1:], out[1:]):
+        if not np.array_equal(o, out[0]):
+            raise GranularityError(
+                f"--like {source!r}: levels {levels[0].name!r} and {lv.name!r} leave different leaves outside "
+                f"their label space ({out[0].size:,} and {o.size:,} leaves): pick levels that agree")
+
+
 # ----------------------------------------------------------------------------- leaves
 
 
@@ -241,6 +255,7 @@ def random_hierarchy(
                 raise GranularityError(f"the --like reference's leaves differ from the input's: {diff}")
             meta["classes"] = class_meta
         ref_levels = [ref.level(n) for n in names]
+        _check_same_outside(ref_levels, ref_source)
         keys = permuted_levels([lv.labels for lv in ref_levels], rng)
         levels = [_level(f"random_{lv.name}", key) for lv, key in zip(ref_levels, keys)]
         from ..hierarchy import is_refinement
