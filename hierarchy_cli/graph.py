@@ -202,7 +202,8 @@ def class_paths(paths: Paths, classes: np.ndarray) -> Paths:
     Each node's parent becomes its nearest ancestor on its chosen path that is a
     class (-1 when it has none: a class with no class above it is a root of the
     class tree), and its depth the number of classes above it. ``num_paths`` is
-    kept (it counts the paths in the full graph).
+    kept (it counts the paths in the full graph). (:func:`pruned_paths` uses it
+    with the nodes a pruned tree keeps.)
     """
     n = paths.parent.size
     is_class = np.zeros(n, dtype=bool)
@@ -217,6 +218,117 @@ def class_paths(paths: Paths, classes: np.ndarray) -> Paths:
         near[nodes] = np.where(is_class[p], p, near[p])
         above[nodes] = above[p] + is_class[p]
     return Paths(paths.rule, near, above, paths.num_paths)
+
+
+def below_root(g: Graph, root: int, layers: list[np.ndarray] | None = None) -> tuple[Graph, np.ndarray]:
+    """The graph cut at ``root``: ``(graph, below)``.
+
+    ``below[i]`` says node i is ``root`` or reaches it by some path. In the
+    returned graph ``root`` has no parents and a node below it keeps only the
+    parents below it too, so every path from such a node ends at ``root`` (the
+    other nodes keep their parents: they are not below the root whatever path
+    they take).
+    """
+    n = g.num_nodes
+    below = np.zeros(n, dtype=bool)
+    below[root] = True
+    for layer in layers if layers is not None else topological_layers(g):
+        pos, lengths = _segments(g.parent_ptr, layer)
+        if pos.size:
+            starts = np.cumsum(lengths) - lengths
+            hit = np.logical_or.reduceat(below[g.parents[pos]], starts[lengths > 0])
+            below[layer[lengths > 0]] |= hit
+    child = g.edge_children()
+    keep = ~(below[child] & ~below[g.parents]) & (child != root)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(child[keep], minlength=n), out=ptr[1:])
+    return Graph(g.ids, g.names, ptr, g.parents[keep]), below
+
+
+def pruned_paths(paths: Paths, leaves: np.ndarray) -> Paths:
+    """The tree of the leaves' chosen paths without its single-child nodes.
+
+    The tree is the union of the chosen paths of ``leaves``; a node of it with one
+    child, that is neither a leaf nor a root, is dropped and its child hangs from
+    its parent (making-better-mistakes' tieredImageNet-H and ImageNet-H rule). A
+    node with two or more children keeps them, so one pass leaves no single-child
+    node. Depths count the kept nodes.
+    """
+    leaves = np.asarray(leaves, dtype=np.int64)
+    m = path_matrix(paths, leaves)
+    on_tree = np.unique(m[m >= 0])
+    parents = paths.parent[on_tree]
+    children = np.bincount(parents[parents >= 0], minlength=paths.parent.size)
+    keep = on_tree[(children[on_tree] >= 2) | (paths.parent[on_tree] < 0)]
+    return class_paths(paths, np.union1d(keep, leaves))
+
+
+ANCESTOR_RULES = ("unique", "path")
+
+
+def under_matrix(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = None) -> np.ndarray:
+    """``U[i, j]``: node i is ``nodes[j]`` or lies below it on some path (bool, nodes x len(nodes))."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    under = np.zeros((g.num_nodes, nodes.size), dtype=bool)
+    under[nodes, np.arange(nodes.size)] = True
+    for layer in layers if layers is not None else topological_layers(g):
+        pos, lengths = _segments(g.parent_ptr, layer)
+        if pos.size:
+            starts = np.cumsum(lengths) - lengths
+            has = lengths > 0
+            under[layer[has]] |= np.logical_or.reduceat(under[g.parents[pos]], starts[has], axis=0)
+    return under
+
+
+def ancestor_keys(g: Graph, leaves: np.ndarray, ancestors: np.ndarray, rule: str = "unique",
+                  paths: Paths | None = None) -> np.ndarray:
+    """For each leaf, the one of ``ancestors`` (node indices) it falls under, as a node
+    index; -1 when it falls under none.
+
+    ``unique``: a leaf falls under a node when the node lies on any of its paths
+    (or is the leaf). Under several, the most specific wins when they lie on one
+    line (``dog`` and ``animal``: ``dog``); two of them neither of which is below
+    the other is an error naming the leaf and both. ``path``: only the leaf's
+    chosen path counts (``paths``), and the nearest of them on it wins.
+    """
+    if rule not in ANCESTOR_RULES:
+        raise GranularityError(f"unknown ancestor rule {rule!r}; choose one of {', '.join(ANCESTOR_RULES)}")
+    leaves = np.asarray(leaves, dtype=np.int64)
+    ancestors = np.asarray(ancestors, dtype=np.int64)
+    if rule == "path":
+        which = np.full(g.num_nodes, -1, dtype=np.int64)
+        which[ancestors] = ancestors
+        m = path_matrix(paths, leaves)
+        hits = np.where(m >= 0, which[np.maximum(m, 0)], -1)
+        deepest = hits.shape[1] - 1 - np.argmax(hits[:, ::-1] >= 0, axis=1)
+        return np.where((hits >= 0).any(axis=1), hits[np.arange(leaves.size), deepest], -1)
+    under = under_matrix(g, ancestors)
+    hit = under[leaves]                           # leaves x ancestors
+    count = hit.sum(axis=1)
+    keys = np.full(leaves.size, -1, dtype=np.int64)
+    one = count == 1
+    keys[one] = ancestors[np.argmax(hit[one], axis=1)]
+    nested = under[ancestors]                     # nested[i, j]: ancestors[i] is below ancestors[j]
+    for i in np.flatnonzero(count > 1).tolist():
+        js = np.flatnonzero(hit[i])
+        below_all = [j for j in js if nested[j, js].all()]  # below every other hit: the most specific
+        if len(below_all) != 1:
+            a, b = _unrelated_pair(nested, js)
+            raise GranularityError(
+                f"class {str(g.ids[leaves[i]])!r} (class {i}) falls under two of the given ancestors, "
+                f"{str(g.ids[ancestors[a]])!r} ({g.names[ancestors[a]]}) and {str(g.ids[ancestors[b]])!r} "
+                f"({g.names[ancestors[b]]}), neither below the other: give only one of them, or follow one "
+                "path per class (ancestor rule 'path')")
+        keys[i] = ancestors[below_all[0]]
+    return keys
+
+
+def _unrelated_pair(nested: np.ndarray, js: np.ndarray) -> tuple[int, int]:
+    for x in js.tolist():
+        for y in js.tolist():
+            if x < y and not nested[x, y] and not nested[y, x]:
+                return x, y
+    return int(js[0]), int(js[1])
 
 
 def path_matrix(paths: Paths, leaves: np.ndarray) -> np.ndarray:
@@ -254,18 +366,26 @@ def _given(value) -> bool:
     return value is not None and not (isinstance(value, (list, tuple, range)) and len(value) == 0)
 
 
-def check_cut_request(levels, depths, rule: str) -> None:
+def check_cut_request(levels, depths, rule: str, ancestors: bool = False) -> None:
     """Check what :func:`cut_levels` is asked for before any input is read.
 
     ``levels``/``depths``: ``"0-9"``, ``"1,3,5"``, an int or a list of ints (exactly
-    one of the two); ``rule``: one of :data:`RULES`. Messages name the parameter.
+    one of the two, or neither with ``ancestors``); ``rule``: one of :data:`RULES`.
+    Messages name the parameter.
     """
     from .inputs import int_ranges
 
     if _given(levels) and _given(depths):
         raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
+    if ancestors:
+        if _given(levels) or _given(depths):
+            raise GranularityError("give --ancestors or levels (--level, --levels, --depth), not both: "
+                                   "--ancestors makes one level of its own")
+        if rule not in RULES:
+            raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
+        return
     if not _given(levels) and not _given(depths):
-        raise GranularityError("say which levels to build: --level K, --levels 0-9 or --depth D")
+        raise GranularityError("say which levels to build: --level K, --levels 0-9, --depth D or --ancestors IDS")
     if _given(levels):
         int_ranges(levels, "levels")
     else:
@@ -317,6 +437,61 @@ class CutInfo:
     leaves_with_choice: int
     max_depth: int
     notes: list[str] = field(default_factory=list)  # levels beyond the deepest class
+    unplaced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # leaf positions
+
+
+MISSING_CLASSES = ("error", "own-group", "drop")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How the tree is read off the graph before it is cut.
+
+    ``rule`` picks each node's path (:data:`RULES`); ``class_tree`` skips every
+    node that is not a leaf (:func:`class_paths`); ``root`` (a node index) ends
+    every path there and leaves the classes not below it unplaced
+    (:func:`below_root`); ``prune`` drops the tree's single-child nodes
+    (:func:`pruned_paths`); ``ancestors`` (node indices) replaces the levels by
+    one level, ``ancestors``: which of them each leaf falls under
+    (:func:`ancestor_keys`, with ``ancestor_rule``). ``missing`` says what an
+    unplaced leaf becomes: a group of its own (``own-group``), outside the levels
+    (``drop``: label -1), or, with ``error``, the caller refuses it (``CutInfo.unplaced``).
+    """
+
+    rule: str = "longest"
+    class_tree: bool = False
+    root: int | None = None
+    prune: bool = False
+    ancestors: np.ndarray | None = None
+    ancestor_rule: str = "unique"
+    missing: str = "error"
+
+    def check(self) -> None:
+        if self.rule not in RULES:
+            raise GranularityError(f"unknown --multi-parent rule {self.rule!r}; choose one of {', '.join(RULES)}")
+        if self.missing not in MISSING_CLASSES:
+            raise GranularityError(f"--missing-classes {self.missing!r}: choose one of {', '.join(MISSING_CLASSES)}")
+        if self.ancestor_rule not in ANCESTOR_RULES:
+            raise GranularityError(f"--ancestor-rule {self.ancestor_rule!r}: choose one of {', '.join(ANCESTOR_RULES)}")
+        if self.prune and self.class_tree:
+            raise GranularityError("give --prune or --class-tree, not both (the class tree keeps no node that "
+                                   "is not a class, so nothing is left to prune)")
+
+
+def shaped_paths(g: Graph, leaves: np.ndarray, shape: Shape) -> tuple[Graph, Paths, np.ndarray]:
+    """``(graph, paths, placed)``: the graph cut at ``shape.root`` (if any), the chosen
+    paths shaped by ``shape``, and which leaves they place (bool per leaf)."""
+    leaves = np.asarray(leaves, dtype=np.int64)
+    placed = np.ones(leaves.size, dtype=bool)
+    if shape.root is not None:
+        g, below = below_root(g, shape.root)
+        placed = below[leaves]
+    paths = choose_paths(g, shape.rule)
+    if shape.class_tree:
+        paths = class_paths(paths, leaves)
+    if shape.prune:
+        paths = pruned_paths(paths, leaves[placed])
+    return g, paths, placed
 
 
 def cut_levels(
@@ -326,33 +501,60 @@ def cut_levels(
     depths: Sequence[int] | str = (),
     rule: str = "longest",
     class_tree: bool = False,
+    shape: Shape | None = None,
+    placed: np.ndarray | None = None,
 ) -> tuple[list, CutInfo]:
     """Levels ``level_<k>`` (k hops up) and ``depth_<d>`` (cut d below the root), finest first.
 
     ``leaves`` are node indices in class-index order; ``levels``/``depths`` as in
     :func:`check_cut_request`. With ``class_tree`` the hops and depths count only
     the leaves themselves (:func:`class_paths`): a node that is not a class is
-    skipped. Levels or depths beyond the deepest class: see :func:`_within`
-    (``CutInfo.notes`` says what was cut or repeated). Returns the
-    :class:`~hierarchy_cli.hierarchy.Level` list and a :class:`CutInfo`.
+    skipped. ``shape`` (a :class:`Shape`, which then gives ``rule`` and
+    ``class_tree`` too) may also set a root, prune single-child nodes or ask for
+    the ``ancestors`` level instead of ``levels``/``depths``. Levels or depths
+    beyond the deepest class: see :func:`_within` (``CutInfo.notes`` says what
+    was cut or repeated). ``placed`` (bool per leaf) marks leaves the source has
+    no place for (a class absent from an edge list): they are unplaced from the
+    start. Returns the :class:`~hierarchy_cli.hierarchy.Level` list and a
+    :class:`CutInfo` (``unplaced``: the positions of the unplaced leaves).
     """
     from .hierarchy import Level
 
-    check_cut_request(levels, depths, rule)
-    paths = choose_paths(g, rule)
+    shape = shape or Shape(rule, class_tree)
+    shape.check()
+    check_cut_request(levels, depths, shape.rule, shape.ancestors is not None)
     leaves = np.asarray(leaves, dtype=np.int64)
-    if class_tree:
-        paths = class_paths(paths, leaves)
-    leaf_depth = paths.depth[leaves]
-    deepest = int(leaf_depth.max()) if leaves.size else 0
+    cut, paths, reached = shaped_paths(g, leaves, shape)
+    placed = reached if placed is None else (reached & np.asarray(placed, dtype=bool))
+    chosen = leaves[placed]
+    leaf_depth = paths.depth[chosen]
+    deepest = int(leaf_depth.max()) if chosen.size else 0
     notes: list[str] = []
-    ks = _within(levels, "levels", "level", deepest, notes) if _given(levels) else []
-    ds = _within(depths, "depths", "depth", deepest, notes) if _given(depths) else []
-    m = path_matrix(paths, leaves)
     out = []
-    for k in ks:
-        out.append(Level.from_keys(f"level_{k}", level_nodes(m, leaf_depth, k), g.ids, g.names))
-    for d in reversed(ds):
-        out.append(Level.from_keys(f"depth_{d}", depth_nodes(m, leaf_depth, d), g.ids, g.names))
-    info = CutInfo(int((paths.num_paths[leaves] > 1).sum()), deepest, notes)
+    if shape.ancestors is not None:
+        keys = ancestor_keys(cut, chosen, shape.ancestors, shape.ancestor_rule, paths)
+        placed[np.flatnonzero(placed)[keys < 0]] = False
+        out.append(Level.from_keys("ancestors", _placed(keys[keys >= 0], placed, leaves, shape.missing),
+                                   g.ids, g.names))
+    else:
+        ks = _within(levels, "levels", "level", deepest, notes) if _given(levels) else []
+        ds = _within(depths, "depths", "depth", deepest, notes) if _given(depths) else []
+        m = path_matrix(paths, chosen)
+        for k in ks:
+            keys = _placed(level_nodes(m, leaf_depth, k), placed, leaves, shape.missing)
+            out.append(Level.from_keys(f"level_{k}", keys, g.ids, g.names))
+        for d in reversed(ds):
+            keys = _placed(depth_nodes(m, leaf_depth, d), placed, leaves, shape.missing)
+            out.append(Level.from_keys(f"depth_{d}", keys, g.ids, g.names))
+    info = CutInfo(int((paths.num_paths[chosen] > 1).sum()), deepest, notes, np.flatnonzero(~placed))
     return out, info
+
+
+def _placed(keys: np.ndarray, placed: np.ndarray, leaves: np.ndarray, missing: str) -> np.ndarray:
+    """Keys of every leaf: ``keys`` for the placed ones, in order; an unplaced leaf is its
+    own group (``own-group``) or outside (-1)."""
+    if placed.all():
+        return keys
+    out = leaves.copy() if missing == "own-group" else np.full(leaves.size, -1, dtype=np.int64)
+    out[placed] = keys
+    return out

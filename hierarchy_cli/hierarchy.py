@@ -155,6 +155,51 @@ def renumber(level: Level, order: Sequence[int]) -> Level:
     return Level(level.name, labels, ids, names, "given")
 
 
+LABEL_ORDER_FROM_IDS = "from-ids"  # --label-order keyword: the level's ids are its labels
+
+
+def order_labels(levels: Sequence[Level], order: Sequence[str] | str, source: str) -> list[Level]:
+    """The levels renumbered by ``order``: label ``k`` is the ``k``-th id of ``order``
+    (ids of a level missing from it are an error, and so is an id no level uses), or,
+    with ``order="from-ids"``, each level's ids are the integers ``0..K-1`` that
+    become its labels. ``source`` names the order in errors."""
+    if isinstance(order, str):
+        if order != LABEL_ORDER_FROM_IDS:
+            raise GranularityError(f"--label-order {order!r}: give ids in label order, or {LABEL_ORDER_FROM_IDS!r}")
+        return [_labels_from_ids(lv) for lv in levels]
+    position = {x: k for k, x in enumerate(order)}
+    out, used = [], set()
+    for lv in levels:
+        absent = [x for x in lv.ids if x not in position]
+        if absent:
+            raise GranularityError(f"level {lv.name!r}: {len(absent):,} of its ids are not in the label order "
+                                   f"{source}, first {absent[0]!r}: the order must list every id of the level")
+        ranks = [position[x] for x in lv.ids]
+        used.update(ranks)
+        out.append(renumber(lv, np.argsort(ranks, kind="stable")))
+    unused = [x for k, x in enumerate(order) if k not in used]
+    if unused:
+        raise GranularityError(f"the label order {source} lists {len(unused):,} ids no level has, first "
+                               f"{unused[0]!r}: every label needs a class")
+    return out
+
+
+def _labels_from_ids(lv: Level) -> Level:
+    k = lv.num_classes
+    try:
+        numbers = [int(x) for x in lv.ids]
+    except ValueError:
+        bad = next(x for x in lv.ids if not x.strip().lstrip("+-").isdigit())
+        raise GranularityError(f"--label-order {LABEL_ORDER_FROM_IDS}: level {lv.name!r} has id {bad!r}, "
+                               "which is not an integer") from None
+    if sorted(numbers) != list(range(k)):
+        missing = sorted(set(range(k)) - set(numbers))
+        what = f"not {missing[0]}" if missing else "one twice"
+        raise GranularityError(f"--label-order {LABEL_ORDER_FROM_IDS}: level {lv.name!r} has {k} groups whose ids "
+                               f"run {min(numbers)}..{max(numbers)} but {what}: the ids must be 0..{k - 1}")
+    return renumber(lv, np.argsort(numbers, kind="stable"))
+
+
 def is_refinement(fine: np.ndarray, coarse: np.ndarray) -> bool:
     """True when every group of ``fine`` lies inside one group of ``coarse`` (and both
     leave the same leaves outside: a coarse group is then a union of fine groups)."""

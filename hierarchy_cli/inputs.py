@@ -477,6 +477,27 @@ def read_id_list(spec: str | os.PathLike, what: str = "class list", column: str 
     return parse_id_list(inp, what, column, allow_empty)
 
 
+def id_list(value, what: str, column: str | None = None) -> IdList:
+    """Ids from a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet column) or a
+    Python sequence of ids, each taken exactly as given (empty or repeated ids are errors)."""
+    if isinstance(value, (str, os.PathLike)):
+        return read_id_list(value, what, column=column)
+    ids = [str(c) for c in value]
+    empty = [i for i, x in enumerate(ids) if not x.strip()]
+    if empty:
+        raise GranularityError(f"{what}: item {empty[0]} is an empty id")
+    data = ("\n".join(ids) + "\n").encode()
+    return check_ids(IdList(ids, list(range(len(ids))), InputFile("<list>", data), "item"), what, False)
+
+
+def cli_id_list(value: str | None) -> str | list[str] | None:
+    """An option that takes a file or ids: the path (or ``-``) when it names one, else the
+    comma-separated ids (``--ancestors n02084071,n02121808``)."""
+    if value is None or value == "-" or Path(value).exists() or "," not in value:
+        return value
+    return [x.strip() for x in value.split(",")]
+
+
 def parse_id_list(inp: InputFile, what: str, column: str | None = None,
                   allow_empty: bool = False) -> IdList:
     if inp.kind == "text":

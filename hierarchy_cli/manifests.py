@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import GranularityError
-from .inputs import IdList, InputFile, check_ids, parse_id_list
+from .inputs import IdList, InputFile, parse_id_list
 
 DEFAULT_DATASET = "imagenet21k"
 
@@ -74,7 +74,7 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
     """
     import os
 
-    from .inputs import read_id_list
+    from .inputs import id_list
 
     if classes is not None and dataset is not None:
         raise GranularityError("give --classes or --dataset, not both")
@@ -84,18 +84,12 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
             return None
         idl = load_dataset(dataset)
         return idl, {"dataset": dataset, "sha256": idl.source.sha256}, f"dataset {dataset}"
-    if isinstance(classes, (str, os.PathLike)):
-        idl = read_id_list(classes, "class list", column=column)
-        meta = idl.source.describe()
-        if column:
-            meta["column"] = column
-        if idl.notes:
-            meta["notes"] = list(idl.notes)
-        return idl, meta, f"class list {idl.source.name!r}"
-    ids = [str(c) for c in classes]
-    data = ("\n".join(ids) + "\n").encode()
-    empty = [i for i, x in enumerate(ids) if not x.strip()]
-    if empty:
-        raise GranularityError(f"classes: item {empty[0]} is an empty id")
-    idl = check_ids(IdList(ids, list(range(len(ids))), InputFile("<list>", data), "item"), "class list", False)
-    return idl, {"name": "<list>", "sha256": idl.source.sha256}, "class list"
+    idl = id_list(classes, "class list", column)
+    if not isinstance(classes, (str, os.PathLike)):
+        return idl, {"name": "<list>", "sha256": idl.source.sha256}, "class list"
+    meta = idl.source.describe()
+    if column:
+        meta["column"] = column
+    if idl.notes:
+        meta["notes"] = list(idl.notes)
+    return idl, meta, f"class list {idl.source.name!r}"

@@ -277,7 +277,7 @@ def test_bad_class_lists(tmp_path, content, fragments):
         (["--levels", "3-1"], ["runs backwards"]),
         (["--levels", "a"], ["'a' is not a whole number"]),
         (["--depth", "-2"], ["-2 is negative"]),
-        ([], ["--level K, --levels 0-9 or --depth D"]),
+        ([], ["--level K, --levels 0-9, --depth D or --ancestors IDS"]),
         (["--level", "1", "--depth", "2"], ["not --level and --depth"]),
         (["--level", "1", "--dataset", "imagenet99k"], ["unknown --dataset 'imagenet99k'", "imagenet1k"]),
         (["--level", "1", "--source", "freebase"], ["unknown --source 'freebase'"]),

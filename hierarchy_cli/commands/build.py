@@ -19,6 +19,7 @@ from ..cliutil import (
     resolve_output,
 )
 from ..errors import GranularityError
+from ..inputs import cli_id_list
 
 SOURCES = ("wordnet", "taxonomy", "edges")
 RULES = ("longest", "shortest", "first", "last")
@@ -85,10 +86,45 @@ def build(
         "Example: --rank-ids name",
     ),
     missing_classes: str = typer.Option(
-        "error", "--missing-classes", autocompletion=_complete(lambda: ("error", "own-group")),
-        help="Edges source: what a class of --classes (or --dataset) absent from the edge list "
-        "becomes: error (default) or own-group (a group of its own at every level; leaf_index "
-        "stays the class index; the summary counts them). Example: --missing-classes own-group",
+        "error", "--missing-classes", autocompletion=_complete(lambda: ("error", "own-group", "drop")),
+        help="What a class the hierarchy has no place for becomes (absent from the edge list, not "
+        "below --root, under none of --ancestors): error (default), own-group (a group of its own "
+        "at every level) or drop (outside the label space: null labels, which apply --unknown "
+        "treats as unknown); leaf_index stays the class index and the summary counts them. "
+        "Example: --missing-classes drop",
+    ),
+    ancestors: Optional[str] = typer.Option(
+        None, "--ancestors", metavar="FILE|IDS",
+        help="Label each class by which of these nodes it falls under (a file of ids, one per "
+        "line, or a comma-separated list): one level named 'ancestors', instead of --level/--depth. "
+        "A class under two of them takes the most specific when one is below the other, else is "
+        "an error (see --ancestor-rule); under none: --missing-classes. "
+        "Example: --ancestors tiered_categories.txt",
+    ),
+    ancestor_rule: str = typer.Option(
+        "unique", "--ancestor-rule", autocompletion=_complete(lambda: ("unique", "path")),
+        help="With --ancestors: unique (any path counts; two unrelated ancestors are an error) or "
+        "path (only the path --multi-parent chooses counts; the nearest ancestor on it wins). "
+        "Example: --ancestor-rule path",
+    ),
+    root: Optional[str] = typer.Option(
+        None, "--root", metavar="ID",
+        help="WordNet and edges: end every path at this node (only paths through it count; depth 0 "
+        "is this node); classes not below it follow --missing-classes. "
+        "Example: --root n00001930  (physical entity)",
+    ),
+    prune: bool = typer.Option(
+        False, "--prune",
+        help="WordNet and edges: drop the nodes with a single child from the classes' tree (the tree "
+        "of their chosen paths), so --level and --depth count branching nodes only "
+        "(making-better-mistakes' ImageNet-H, with --root n00001930). Example: --prune",
+    ),
+    label_order: Optional[str] = typer.Option(
+        None, "--label-order", metavar="FILE|IDS|from-ids",
+        help="Number each level's labels in this order of ids (a file, one per line, or a "
+        "comma-separated list; every id of the level listed, and each listed id used) instead of "
+        "by first appearance; 'from-ids': the ids are the integers 0..K-1 themselves. "
+        "Example: --label-order cifar100_coarse_names.txt",
     ),
     dataset: Optional[str] = dataset_option("when --classes is not given; with --edges no default"),
     classes: Optional[str] = classes_option(
@@ -153,31 +189,69 @@ def build(
     _check_unused(source, dataset=dataset, classes=classes, names=names, ranks=ranks,
                   parent_column=parent_column, child_column=child_column, depth=depth,
                   missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
-                  class_tree=class_tree or None, missing_classes=missing_classes)
+                  class_tree=class_tree or None, missing_classes=missing_classes, root=root,
+                  prune=prune or None)
+    if level is not None or levels is not None or depth is not None:
+        if ancestors is not None:
+            raise GranularityError(f"give --ancestors or {given[0]}, not both: --ancestors makes one level of its own")
+    shaping = dict(root=root, prune=prune, ancestors=cli_id_list(ancestors), ancestor_rule=ancestor_rule,
+                   missing_classes=missing_classes, label_order=cli_id_list(label_order))
     if source == "taxonomy":
-        _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output)
+        _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output, shaping)
         return
     ks = level if level is not None else levels if levels is not None else ()
     ds = depth if depth is not None else ()
     if source == "edges":
         _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                     class_tree, missing_classes, output)
+                     class_tree, output, shaping)
         return
 
     from ..sources.wordnet import build_wordnet
 
     h = build_wordnet(classes=classes, dataset=dataset, levels=ks, depths=ds,
-                      multi_parent=multi_parent, wordnet=wordnet, column=column, class_tree=class_tree)
+                      multi_parent=multi_parent, wordnet=wordnet, column=column, class_tree=class_tree, **shaping)
     stem = input_stem(classes, dataset or (None if classes else "imagenet21k"), "classes")
     tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
-                     ("wn-", wordnet and input_stem(wordnet.rstrip("/\\"), None, "dict"), None))
+                     ("wn-", wordnet and input_stem(wordnet.rstrip("/\\"), None, "dict"), None),
+                     *_shaping_tags(shaping))
     target = resolve_output(output, f"{stem}.{source}.{level_span(h.level_names)}{tags}.parquet")
     from ..labelmap import write_label_map
 
     write_label_map(h, target)
     n = h.num_leaves
-    notes = [_path_note(h, multi_parent, class_tree), *h.metadata.get("notes", [])]
+    notes = [_path_note(h, multi_parent, class_tree), *_shaping_notes(h), *h.metadata.get("notes", [])]
     print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
+
+
+def _shaping_tags(shaping: dict) -> list[tuple]:
+    """Default-name tags of the options that shape the tree (each changes the content)."""
+    anc = shaping["ancestors"]
+    order = shaping["label_order"]
+    return [("root-", shaping["root"], None), ("prune", shaping["prune"], False),
+            ("ancestors-", anc and (input_stem(anc, None, "ids") if isinstance(anc, str) else f"{len(anc)}ids"), None),
+            ("ancestor-rule-", shaping["ancestor_rule"], "unique"),
+            ("missing-classes-", shaping["missing_classes"], "error"),
+            ("label-order-", order and (input_stem(order, None, "ids") if isinstance(order, str) else
+                                        f"{len(order)}ids"), None)]
+
+
+def _shaping_notes(h) -> list[str]:
+    """What the summary says about --root, --prune, --ancestors and the classes they leave out."""
+    meta = h.metadata
+    notes = []
+    if meta.get("root"):
+        notes.append(f"paths end at --root {meta['root']}")
+    if meta.get("prune"):
+        notes.append("single-child nodes pruned (--prune): levels count branching nodes")
+    unplaced = meta.get("classes_unplaced")
+    if unplaced:
+        how = {"own-group": "each is a group of its own", "drop": "outside the label space (null labels)"}
+        where = "under none of --ancestors" if meta.get("ancestors") else "not below --root"
+        notes.append(f"{unplaced:,} of {h.num_leaves:,} classes {where}: {how[meta['missing_classes']]} "
+                     f"(--missing-classes {meta['missing_classes']})")
+    if meta.get("label_order"):
+        notes.append("labels numbered by --label-order")
+    return notes
 
 
 def _path_note(h, multi_parent: str, class_tree: bool) -> str:
@@ -225,25 +299,29 @@ def _check_unused(source: str, **given) -> None:
             raise GranularityError(f"{opt} does not apply to --source {source} (it is for {' and '.join(sources)})")
     if given.get("rank_ids") not in (None, "path") and source != "taxonomy":
         raise GranularityError(f"--rank-ids does not apply to --source {source} (it is for taxonomy)")
-    if given.get("missing_classes") not in (None, "error") and source != "edges":
-        raise GranularityError(f"--missing-classes does not apply to --source {source} (it is for edges)")
+    for key, opt in (("root", "--root"), ("prune", "--prune")):
+        if given.get(key) is not None and source == "taxonomy":
+            raise GranularityError(f"{opt} does not apply to --source taxonomy (it is for wordnet and edges)")
     if given.get("missing") not in (None, "fill") and source != "taxonomy":
         raise GranularityError(f"--missing does not apply to --source {source} (it is for taxonomy)")
     if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
         raise GranularityError("--multi-parent does not apply to --source taxonomy (a taxonomy is a tree)")
 
 
-def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -> None:
+def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output, shaping) -> None:
     from ..labelmap import write_label_map
     from ..sources.taxonomy import build_taxonomy
 
+    if shaping["ancestors"] is not None:
+        level = "ancestors"
     h = build_taxonomy(taxonomy, level if level is not None else levels, missing=missing, ranks=ranks,
-                       rank_ids=rank_ids)
+                       rank_ids=rank_ids, ancestors=shaping["ancestors"], missing_classes=shaping["missing_classes"],
+                       label_order=shaping["label_order"])
     stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
     names = h.level_names
     span = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
     tags = name_tags(("missing-", missing, "fill"), ("ranks-", ranks and "+".join(r.strip() for r in ranks.split(",")), None),
-                     ("rank-ids-", rank_ids, "path"))
+                     ("rank-ids-", rank_ids, "path"), *_shaping_tags(shaping))
     target = resolve_output(output, f"{stem}.taxonomy.{span}{tags}.parquet")
     write_label_map(h, target)
     meta = h.metadata
@@ -270,17 +348,17 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -
 
 
 def _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                 class_tree, missing_classes, output) -> None:
+                 class_tree, output, shaping) -> None:
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 
     h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
                     column=column, parent_column=parent_column, child_column=child_column,
-                    class_tree=class_tree, dataset=dataset, missing_classes=missing_classes)
+                    class_tree=class_tree, dataset=dataset, **shaping)
     stem = input_stem(classes if classes is not None else edges, dataset, "edges")
     tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
                      ("names-", names and input_stem(names, None, "names"), None),
-                     ("parent-", parent_column, None), ("child-", child_column, None))
+                     ("parent-", parent_column, None), ("child-", child_column, None), *_shaping_tags(shaping))
     target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}{tags}.parquet")
     write_label_map(h, target)
     meta = h.metadata
@@ -289,8 +367,10 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
     if classes is None and dataset is None:
         notes.append(f"leaves: the {n:,} nodes without children, in order of first appearance")
     if meta.get("classes_missing"):
-        notes.append(f"{meta['classes_missing']:,} of {n:,} classes are not in the edge list: each is a group "
-                     "of its own at every level (--missing-classes own-group)")
+        how = {"own-group": "each is a group of its own at every level",
+               "drop": "outside the label space (null labels)"}[meta["missing_classes"]]
+        notes.append(f"{meta['classes_missing']:,} of {n:,} classes are not in the edge list: {how} "
+                     f"(--missing-classes {meta['missing_classes']})")
     if meta["artificial_root"]:
         notes.append(f"{meta['roots']:,} roots above the classes: joined under an artificial root {ROOT_ID!r} "
                      "(depth 0)")
@@ -300,5 +380,6 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
     if meta["duplicate_edges"]:
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
     notes.append(_path_note(h, multi_parent, class_tree))
+    notes.extend(_shaping_notes(h))
     notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)

@@ -341,7 +341,7 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
     return EdgeGraph(graph, artificial, counted.tolist(), duplicates, int(el.parents.size), int(roots.size))
 
 
-MISSING_CLASSES = ("error", "own-group")
+from ..graph import MISSING_CLASSES  # noqa: E402  (error, own-group, drop)
 
 
 def build_edges(
@@ -357,6 +357,11 @@ def build_edges(
     class_tree: bool = False,
     dataset: str | None = None,
     missing_classes: str = "error",
+    root: str | None = None,
+    prune: bool = False,
+    ancestors: Sequence[str] | str | os.PathLike | None = None,
+    ancestor_rule: str = "unique",
+    label_order: Sequence[str] | str | os.PathLike | None = None,
 ):
     """Relabel classes with their ancestors in a parent-child edge list.
 
@@ -369,23 +374,28 @@ def build_edges(
     mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
     (the same :func:`~hierarchy_cli.graph.cut_levels` does the work). ``names`` is
     an optional ``id<TAB>name`` file. ``missing_classes`` says what a class (of
-    ``classes`` or ``dataset``) absent
-    from the edge list becomes: ``error`` (the default) or ``own-group`` (a group of
-    its own at every level, so ``leaf_index`` stays the class index;
-    ``h.metadata["classes_missing"]`` counts them). Returns a validated, nested Hierarchy.
+    ``classes`` or ``dataset``) absent from the edge list (or, with
+    ``root``/``ancestors``, not placed by them) becomes: ``error`` (the default),
+    ``own-group`` (a group of its own at every level, so ``leaf_index`` stays the
+    class index; ``h.metadata["classes_missing"]`` counts them) or ``drop``
+    (outside the label space: null labels). ``root``, ``prune``, ``ancestors``,
+    ``ancestor_rule`` and ``label_order`` mean what they mean for
+    :func:`~hierarchy_cli.sources.wordnet.build_wordnet`, with the edge list's
+    node ids. Returns a validated, nested Hierarchy.
     """
     import pyarrow.compute as pc
 
     from ..graph import check_cut_request, cut_levels
     from ..hierarchy import Hierarchy
+    from .cuts import make_shape, numbered, refuse_unplaced, unplaced_meta
 
-    check_cut_request(levels, depths, multi_parent)
+    check_cut_request(levels, depths, multi_parent, ancestors is not None)
     if missing_classes not in MISSING_CLASSES:
         raise GranularityError(
             f"missing_classes {missing_classes!r}: choose one of {', '.join(MISSING_CLASSES)}")
-    if missing_classes != "error" and classes is None and dataset is None:
-        raise GranularityError("missing_classes applies to a class list (--classes or --dataset): without one, "
-                               "the leaves are the edge list's own nodes")
+    if missing_classes != "error" and classes is None and dataset is None and root is None and ancestors is None:
+        raise GranularityError("missing_classes applies to a class list (--classes or --dataset), --root or "
+                               "--ancestors: without them, the leaves are the edge list's own nodes")
     stdin_users = [opt for opt, v in (("--edges", edges), ("--classes", classes), ("--names", names))
                    if isinstance(v, (str, os.PathLike)) and str(v) == "-"]
     if len(stdin_users) > 1:
@@ -411,7 +421,8 @@ def build_edges(
             raise GranularityError(offenders(
                 [(idl.ids[i], idl.where(int(i))) for i in missing],
                 f"classes missing from edge list {el.name!r}", source_name,
-            ) + " (keep each as its own group with --missing-classes own-group)")
+            ) + " (keep each as its own group with --missing-classes own-group, or leave them outside the "
+                "label space with --missing-classes drop)")
         leaves = numpy_view(pos).astype(np.int64)  # the missing ones (nulls) are set below
         missing_ids = [idl.ids[i] for i in missing.tolist()]
         leaves[missing] = len(el.ids) + np.arange(missing.size)
@@ -422,7 +433,19 @@ def build_edges(
         has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
         leaves = np.flatnonzero(~has_child)
     leaf_ids = [g.ids[i] for i in leaves.tolist()]
-    lvls, info = cut_levels(g, leaves, levels, depths, multi_parent, class_tree)
+    index = {x: i for i, x in enumerate(g.ids)}
+
+    def node_of(ids, what):
+        unknown = [(x, f"item {i}") for i, x in enumerate(ids) if x not in index or index[x] >= len(el.ids)]
+        if unknown:
+            raise GranularityError(offenders(unknown, f"ids not in edge list {el.name!r}", what))
+        return np.asarray([index[x] for x in ids], dtype=np.int64)
+
+    shape, shape_meta = make_shape(node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
+                                   missing_classes)
+    placed = leaves < len(el.ids) if missing_ids else None  # classes absent from the edge list have no place
+    lvls, info = cut_levels(g, leaves, levels, depths, shape=shape, placed=placed)
+    refuse_unplaced(info, leaf_ids, lambda i: f"class {i}", "the classes", shape)
     meta = {
         "method": "build",
         "source": "edges",
@@ -434,6 +457,7 @@ def build_edges(
         "roots": len(eg.roots),
         "roots_in_file": eg.all_roots,
         "duplicate_edges": eg.duplicates,
+        **shape_meta,
     }
     if class_tree:
         meta["class_tree"] = True
@@ -442,10 +466,14 @@ def build_edges(
     if classes is not None or dataset is not None:
         meta["missing_classes"] = missing_classes
         meta["classes_missing"] = len(missing_ids)
+    placement = unplaced_meta(info, shape)
+    if placement and (root is not None or ancestors is not None):
+        meta.update(placement, classes_unplaced=int(info.unplaced.size) - len(missing_ids))
     if names_meta is not None:
         meta["names"] = names_meta
     if parent_column or child_column:
         meta["columns"] = {"parent": parent_column, "child": child_column}
     leaf_names = [g.names[i] for i in leaves.tolist()]
+    lvls = numbered(lvls, label_order, meta)
     h = Hierarchy(leaf_ids, leaf_names, lvls, meta, nested=True)
     return h.validate()

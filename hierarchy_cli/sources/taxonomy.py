@@ -455,6 +455,9 @@ def build_taxonomy(
     missing: str = "fill",
     ranks: Sequence[str] | str | None = None,
     rank_ids: str = "path",
+    ancestors: Sequence[str] | str | os.PathLike | None = None,
+    missing_classes: str = "error",
+    label_order: Sequence[str] | str | os.PathLike | None = None,
 ):
     """Relabel species with their ranks (genus, family, ..., supercategory).
 
@@ -469,6 +472,13 @@ def build_taxonomy(
     ``rank_ids`` says what identifies a group: ``path`` (default; the path from
     the top rank, so same-named genera in two families stay apart) or ``name``
     (the rank's value alone, as iNaturalist's labels and published counts do).
+    ``ancestors`` (taxa: path ids like ``Animalia/Chordata/Aves``, or names like
+    ``Aves`` when only one taxon has that name) replaces the levels by one level,
+    ``ancestors``: the most specific of them each species falls under;
+    ``missing_classes`` says what a species under none becomes (``error``,
+    ``own-group`` or ``drop``: outside the label space). ``label_order`` numbers
+    the labels in a given order of ids (see
+    :func:`~hierarchy_cli.sources.wordnet.build_wordnet`).
     Returns a validated :class:`~hierarchy_cli.hierarchy.Hierarchy`, nested over
     the path ranks (``h.metadata["nested"]`` says whether ``supercategory`` nests
     too); ``h.metadata["missing_ranks"]`` counts the leaves filled per rank.
@@ -476,12 +486,15 @@ def build_taxonomy(
     import numpy as np
 
     from ..hierarchy import Hierarchy, Level, is_refinement
+    from .cuts import numbered
 
     if missing not in MISSING_POLICIES:
         raise GranularityError(f"unknown --missing {missing!r}; choose one of {', '.join(MISSING_POLICIES)}")
     if rank_ids not in RANK_ID_MODES:
         raise GranularityError(f"unknown --rank-ids {rank_ids!r}; choose one of {', '.join(RANK_ID_MODES)}")
     by_name = rank_ids == "name"
+    if ancestors is not None:
+        levels = "all"
     if levels is None or (not isinstance(levels, str) and len(levels) == 0):
         raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
     if isinstance(ranks, str):
@@ -492,14 +505,71 @@ def build_taxonomy(
     if isinstance(taxonomy, TaxonTable) and ranks:
         raise GranularityError("ranks applies when reading a table, not to a TaxonTable already read")
     t = taxonomy if isinstance(taxonomy, TaxonTable) else read_taxonomy(taxonomy, ranks)
-    wanted = resolve_levels(t, levels)
+    wanted = [LEAF_RANK, *resolve_levels(t, levels)] if ancestors is not None else resolve_levels(t, levels)
     n = len(t)
     path_wanted = [r for r in wanted if r in t.ranks or r == LEAF_RANK]
     # ranks that shape the ids: from the top down to the finest wanted path rank
     finest = len(t.ranks) if LEAF_RANK in wanted else max(
         (t.ranks.index(r) + 1 for r in path_wanted), default=0)
     used = t.ranks[:finest]
+    level_keys, missing_count, affected = _rank_groups(t, used, missing)
+    if LEAF_RANK in wanted:
+        path_ids = level_keys[used[-1]][0] if used else [""] * n
+        level_keys[LEAF_RANK] = ([f"{p}{SEP}{s}" if p else s for p, s in zip(path_ids, t.leaf_names)],
+                                 list(t.leaf_names))
+        _check_duplicate_species(t, list(t.leaf_names) if by_name else level_keys[LEAF_RANK][0])
+    if SUPERCATEGORY in wanted:
+        sup = [v if v is not None else f"unclassified {SUPERCATEGORY}" for v in t.supercategory]
+        missing_count[SUPERCATEGORY] = sum(v is None for v in t.supercategory)
+        affected |= np.array([v is None for v in t.supercategory], dtype=bool)
+        level_keys[SUPERCATEGORY] = (sup, sup)
+    _check_duplicate_leaf_ids(t)
 
+    meta_extra: dict = {}
+    if ancestors is not None:
+        out_levels = [_ancestor_level(t, used, level_keys, ancestors, missing_classes, meta_extra)]
+        homonyms, breaks = {}, []
+    else:
+        out_levels, homonyms = _rank_levels(wanted, level_keys, by_name, n)
+        # Path ranks nest by construction: promise it, so Hierarchy.validate checks it.
+        # supercategory is not on the path, and groups identified by name alone can
+        # span several parents: whether those nest is a fact of the data.
+        breaks = [(a.name, b.name) for a, b in zip(out_levels, out_levels[1:])
+                  if (by_name or SUPERCATEGORY in (a.name, b.name)) and not is_refinement(a.labels, b.labels)]
+    nested = not breaks
+    meta = {
+        "method": "build",
+        "source": "taxonomy",
+        "taxonomy": t.inputs,
+        "input_format": t.kind,
+        "ranks": list(t.ranks),
+        "missing": missing,
+        "rank_ids": rank_ids,
+        "missing_ranks": {r: c for r, c in missing_count.items() if c},
+        "leaves_with_missing_rank": int(affected.sum()),
+        "homonyms": homonyms,
+        "nested": nested,
+        **meta_extra,
+    }
+    if breaks:
+        meta["not_nested"] = [list(b) for b in breaks]
+    if t.notes:
+        meta["notes"] = list(t.notes)
+    out_levels = numbered(out_levels, label_order, meta)
+    h = Hierarchy(list(t.leaf_ids), list(t.leaf_names), out_levels, meta, nested=nested)
+    return h.validate()
+
+
+def _rank_groups(t: TaxonTable, used: list[str], missing: str):
+    """``({rank: (path ids, names)}, missing count per rank, leaves missing a rank)``.
+
+    One pass per rank, from the top: each leaf's running path id and name; a
+    missing rank is filled (``fill``), takes the nearest known ancestor's group
+    (``parent``) or, with ``error``, the missing ranks are refused.
+    """
+    import numpy as np
+
+    n = len(t)
     missing_count = {r: 0 for r in used}
     affected = np.zeros(n, dtype=bool)
     if missing == "error":
@@ -510,8 +580,6 @@ def build_taxonomy(
                     bad.append((t.leaf_names[i], f"{t.where[i]}: no {r}"))
         if bad:
             raise GranularityError(offenders(bad, "missing ranks", f"taxonomy {t.name!r}") + " (see --missing)")
-
-    # one pass per rank: the running path id and name of every leaf
     path_ids = [""] * n
     known_name = [""] * n  # nearest classified ancestor's name
     level_keys: dict[str, tuple] = {}
@@ -529,25 +597,21 @@ def build_taxonomy(
                     names_r.append(known_name[i])
                     continue
                 v = f"unclassified {known_name[i]} {r}" if known_name[i] else f"unclassified {r}"
-                name = v
             else:
-                name = v
                 known_name[i] = v
             pid = f"{parent}{SEP}{v}" if parent else v
             path_ids[i] = pid
             ids_r.append(pid)
-            names_r.append(name)
+            names_r.append(v)
         level_keys[r] = (ids_r, names_r)
-    if LEAF_RANK in wanted:
-        level_keys[LEAF_RANK] = ([f"{p}{SEP}{s}" if p else s for p, s in zip(path_ids, t.leaf_names)],
-                                 list(t.leaf_names))
-        _check_duplicate_species(t, list(t.leaf_names) if by_name else level_keys[LEAF_RANK][0])
-    if SUPERCATEGORY in wanted:
-        sup = [v if v is not None else f"unclassified {SUPERCATEGORY}" for v in t.supercategory]
-        missing_count[SUPERCATEGORY] = sum(v is None for v in t.supercategory)
-        affected |= np.array([v is None for v in t.supercategory], dtype=bool)
-        level_keys[SUPERCATEGORY] = (sup, sup)
-    _check_duplicate_leaf_ids(t)
+    return level_keys, missing_count, affected
+
+
+def _rank_levels(wanted: list[str], level_keys: dict, by_name: bool, n: int):
+    """One :class:`Level` per wanted rank, and the names shared by groups with different paths."""
+    import numpy as np
+
+    from ..hierarchy import Level
 
     out_levels = []
     homonyms = {}
@@ -563,33 +627,64 @@ def build_taxonomy(
         group_names = [""] * len(intern)
         for k, nm in zip(keys.tolist(), names_r):
             group_names[k] = nm
-        group_ids = list(intern)
-        out_levels.append(Level.from_keys(r, keys, group_ids, group_names))
-    # Path ranks nest by construction: promise it, so Hierarchy.validate checks it.
-    # supercategory is not on the path, and groups identified by name alone can
-    # span several parents: whether those nest is a fact of the data.
-    breaks = [(a.name, b.name) for a, b in zip(out_levels, out_levels[1:])
-              if (by_name or SUPERCATEGORY in (a.name, b.name)) and not is_refinement(a.labels, b.labels)]
-    nested = not breaks
-    meta = {
-        "method": "build",
-        "source": "taxonomy",
-        "taxonomy": t.inputs,
-        "input_format": t.kind,
-        "ranks": list(t.ranks),
-        "missing": missing,
-        "rank_ids": rank_ids,
-        "missing_ranks": {r: c for r, c in missing_count.items() if c},
-        "leaves_with_missing_rank": int(affected.sum()),
-        "homonyms": homonyms,
-        "nested": nested,
-    }
-    if breaks:
-        meta["not_nested"] = [list(b) for b in breaks]
-    if t.notes:
-        meta["notes"] = list(t.notes)
-    h = Hierarchy(list(t.leaf_ids), list(t.leaf_names), out_levels, meta, nested=nested)
-    return h.validate()
+        out_levels.append(Level.from_keys(r, keys, list(intern), group_names))
+    return out_levels, homonyms
+
+
+def _ancestor_level(t: TaxonTable, used: list[str], level_keys: dict, ancestors, missing_classes: str,
+                    meta: dict):
+    """The ``ancestors`` level: the taxonomy as a graph (a node per path id, the
+    species at the bottom), cut by the same :func:`~hierarchy_cli.graph.cut_levels`
+    as WordNet and edge lists."""
+    import numpy as np
+
+    from ..graph import Graph, cut_levels
+    from .cuts import make_shape, refuse_unplaced, unplaced_meta
+
+    ranks = [*used, LEAF_RANK]
+    index: dict[str, int] = {}
+    names: list[str] = []
+    parent_of: dict[int, int] = {}
+    for j, r in enumerate(ranks):
+        ids_r, names_r = level_keys[r]
+        above = level_keys[ranks[j - 1]][0] if j else None
+        for i, (pid, nm) in enumerate(zip(ids_r, names_r)):
+            node = index.setdefault(pid, len(index))
+            if node == len(names):
+                names.append(nm)
+            if above is not None and above[i] != pid:
+                parent_of.setdefault(node, index[above[i]])
+    ids = list(index)
+    child = np.fromiter(parent_of, dtype=np.int64, count=len(parent_of))
+    order = np.argsort(child, kind="stable")
+    ptr = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(child, minlength=len(ids)), out=ptr[1:])
+    parents = np.fromiter(parent_of.values(), dtype=np.int64, count=len(parent_of))[order].astype(np.int32)
+    g = Graph(ids, names, ptr, parents)
+    by_name: dict[str, list[int]] = {}
+    for node, nm in enumerate(names):
+        by_name.setdefault(nm, []).append(node)
+
+    def node_of(wanted, what):
+        out = []
+        for x in wanted:
+            if x in index:
+                out.append(index[x])
+                continue
+            found = by_name.get(x, [])
+            if len(found) != 1:
+                why = "is no taxon of the taxonomy" if not found else \
+                    f"names {len(found)} taxa ({', '.join(repr(ids[k]) for k in found[:2])}): give its path"
+                raise GranularityError(f"{what}: {x!r} {why}")
+            out.append(found[0])
+        return np.asarray(out, dtype=np.int64)
+
+    leaves = np.asarray([index[p] for p in level_keys[LEAF_RANK][0]], dtype=np.int64)
+    shape, shape_meta = make_shape(node_of, ancestors=ancestors, missing=missing_classes)
+    (level,), info = cut_levels(g, leaves, shape=shape)
+    refuse_unplaced(info, t.leaf_names, lambda i: t.where[i], f"taxonomy {t.name!r}", shape)
+    meta.update(shape_meta, **unplaced_meta(info, shape))
+    return level
 
 
 def _check_duplicate_species(t: TaxonTable, species_ids: list[str]) -> None:

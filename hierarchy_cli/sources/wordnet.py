@@ -303,6 +303,12 @@ def build_wordnet(
     wordnet: str | os.PathLike | None = None,
     column: str | None = None,
     class_tree: bool = False,
+    root: str | None = None,
+    prune: bool = False,
+    ancestors: Sequence[str] | str | os.PathLike | None = None,
+    ancestor_rule: str = "unique",
+    missing_classes: str = "error",
+    label_order: Sequence[str] | str | os.PathLike | None = None,
 ):
     """Relabel a list of wnids with their WordNet ancestors.
 
@@ -314,19 +320,42 @@ def build_wordnet(
     beyond the deepest class. ``multi_parent`` picks the path for leaves with several
     (``longest``, ``shortest``, ``first``, ``last``). ``class_tree`` counts hops
     and depths through the classes alone, skipping every other node (MIIL's
-    ImageNet-21K-P semantic tree). Returns a validated, nested
+    ImageNet-21K-P semantic tree).
+
+    ``root`` (a wnid) ends every path there (only paths through it count);
+    ``prune`` drops the single-child nodes of the classes' tree (both as
+    making-better-mistakes' ImageNet-H). ``ancestors`` (wnids, or a class-list
+    path) replaces the levels by one level, ``ancestors``: which of them each
+    class falls under (``ancestor_rule``: ``unique`` -- any path, the most
+    specific of nested ones, two unrelated ones an error; ``path`` -- the nearest
+    on the chosen path). ``missing_classes`` says what a class below none of the
+    ancestors (or not below ``root``) becomes: ``error``, ``own-group`` or
+    ``drop`` (outside the label space: a null label). ``label_order`` numbers the
+    labels in the order of those ids (or ``"from-ids"``: the ids are the labels)
+    instead of by first appearance. Returns a validated, nested
     :class:`~hierarchy_cli.hierarchy.Hierarchy`; ``h.metadata["leaves_with_choice"]``
     counts the leaves that had more than one path.
     """
     from ..graph import check_cut_request, cut_levels
     from ..hierarchy import Hierarchy
     from ..manifests import resolve_classes
+    from .cuts import make_shape, numbered, refuse_unplaced, unplaced_meta
 
-    check_cut_request(levels, depths, multi_parent)
+    check_cut_request(levels, depths, multi_parent, ancestors is not None)
+    if missing_classes != "error" and root is None and ancestors is None:
+        raise GranularityError(f"--missing-classes {missing_classes} applies to --source wordnet with --root or "
+                               "--ancestors (every WordNet noun has a place below the root entity)")
     idl, class_meta, source_name = resolve_classes(classes, dataset, column)
     wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
-    lvls, info = cut_levels(wn.graph, leaves, levels, depths, multi_parent, class_tree)
+
+    def node_of(ids, what):
+        return check_wnids(wn, list(ids), lambda i: f"item {i}" if len(ids) > 1 else "the value", what)
+
+    shape, shape_meta = make_shape(node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
+                                   missing_classes)
+    lvls, info = cut_levels(wn.graph, leaves, levels, depths, shape=shape)
+    refuse_unplaced(info, idl.ids, idl.where, source_name, shape)
     names = wn.graph.names.take(leaves)
     meta = {
         "method": "build",
@@ -335,11 +364,14 @@ def build_wordnet(
         "classes": class_meta,
         "multi_parent": multi_parent,
         "leaves_with_choice": info.leaves_with_choice,
+        **shape_meta,
+        **unplaced_meta(info, shape),
     }
     if class_tree:
         meta["class_tree"] = True
     if info.notes:
         meta["notes"] = info.notes
+    lvls = numbered(lvls, label_order, meta)
     h = Hierarchy(list(idl.ids), names, lvls, meta, nested=True)
     return h.validate()
 

@@ -1,0 +1,89 @@
+"""What the graph sources (WordNet, edge lists) share between reading a graph and cutting it.
+
+A user may end every path at a root (``--root``), prune single-child nodes
+(``--prune``), ask for the ancestor each class falls under among given nodes
+(``--ancestors``), say what a class the cut cannot place becomes
+(``--missing-classes``) and number the labels in a given order (``--label-order``).
+:func:`make_shape` turns those options into a :class:`~hierarchy_cli.graph.Shape`
+(and the metadata that records them), :func:`refuse_unplaced` names the classes
+left without a place under ``--missing-classes error``, and :func:`numbered` applies
+the label order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import GranularityError, offenders
+
+# ids -> node indices (an error naming the unknown ones), for the option named
+NodeOf = Callable[[Sequence[str], str], np.ndarray]
+
+
+def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False, root: str | None = None,
+               prune: bool = False, ancestors=None, ancestor_rule: str = "unique",
+               missing: str = "error") -> tuple[Any, dict[str, Any]]:
+    """``(Shape, metadata)`` for the options; ids are resolved with ``node_of``."""
+    from ..graph import Shape
+    from ..inputs import id_list
+
+    meta: dict[str, Any] = {}
+    root_node = None
+    if root is not None:
+        root_node = int(node_of([str(root)], "--root")[0])
+        meta["root"] = str(root)
+    if prune:
+        meta["prune"] = True
+    ancestor_nodes = None
+    if ancestors is not None:
+        idl = id_list(ancestors, "ancestor list")
+        ancestor_nodes = node_of(idl.ids, f"ancestor list {idl.source.name!r}")
+        meta["ancestors"] = {**idl.source.describe(), "count": len(idl.ids)}
+        meta["ancestor_rule"] = ancestor_rule
+    shape = Shape(rule, class_tree, root_node, prune, ancestor_nodes, ancestor_rule, missing)
+    shape.check()
+    if ancestor_rule != "unique" and ancestors is None:
+        raise GranularityError("--ancestor-rule applies with --ancestors")
+    return shape, meta
+
+
+def refuse_unplaced(info, ids: Sequence[str], where_of: Callable[[int], str], source: str, shape) -> None:
+    """Under ``--missing-classes error``, the classes the cut could not place are an error."""
+    if shape.missing != "error" or info.unplaced.size == 0:
+        return
+    if shape.ancestors is not None:
+        why = "classes under none of the given ancestors"
+    elif shape.root is not None:
+        why = "classes not below --root"
+    else:
+        why = "classes the hierarchy cannot place"
+    items = [(ids[i], where_of(int(i))) for i in info.unplaced.tolist()]
+    raise GranularityError(offenders(items, why, source) +
+                           " (keep each as its own group with --missing-classes own-group, or leave them "
+                           "outside the label space with --missing-classes drop)")
+
+
+def numbered(levels: list, label_order, meta: dict[str, Any]) -> list:
+    """The levels renumbered by ``label_order`` (ids, a class-list path, or ``from-ids``)."""
+    if label_order is None:
+        return levels
+    from ..hierarchy import LABEL_ORDER_FROM_IDS, order_labels
+    from ..inputs import id_list
+
+    if isinstance(label_order, str) and label_order == LABEL_ORDER_FROM_IDS and not os.path.exists(label_order):
+        meta["label_order"] = LABEL_ORDER_FROM_IDS
+        return order_labels(levels, LABEL_ORDER_FROM_IDS, LABEL_ORDER_FROM_IDS)
+    idl = id_list(label_order, "label order")
+    meta["label_order"] = idl.source.describe()
+    return order_labels(levels, idl.ids, repr(idl.source.name))
+
+
+def unplaced_meta(info, shape) -> dict[str, Any]:
+    """Metadata on the classes the cut left without a place (none: nothing)."""
+    if shape.missing == "error" and info.unplaced.size == 0:
+        return {}
+    return {"missing_classes": shape.missing, "classes_unplaced": int(info.unplaced.size)}
