@@ -263,7 +263,7 @@ def pruned_paths(paths: Paths, leaves: np.ndarray) -> Paths:
     return class_paths(paths, np.union1d(keep, leaves))
 
 
-ANCESTOR_RULES = ("unique", "path")
+ANCESTOR_RULES = ("unique", "exclusive", "path")
 
 
 def under_matrix(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = None) -> np.ndarray:
@@ -281,15 +281,18 @@ def under_matrix(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = 
 
 
 def ancestor_keys(g: Graph, leaves: np.ndarray, ancestors: np.ndarray, rule: str = "unique",
-                  paths: Paths | None = None) -> np.ndarray:
+                  paths: Paths | None = None, positions: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """For each leaf, the one of ``ancestors`` (node indices) it falls under, as a node
-    index; -1 when it falls under none.
+    index (-1: none), and how many leaves fall under two unrelated ones.
 
-    ``unique``: a leaf falls under a node when the node lies on any of its paths
-    (or is the leaf). Under several, the most specific wins when they lie on one
-    line (``dog`` and ``animal``: ``dog``); two of them neither of which is below
-    the other is an error naming the leaf and both. ``path``: only the leaf's
-    chosen path counts (``paths``), and the nearest of them on it wins.
+    A leaf falls under a node when the node lies on any of its paths (or is the
+    leaf). Under several, the most specific wins when they lie on one line (``dog``
+    and ``animal``: ``dog``). Under two of them neither of which is below the
+    other, ``unique`` raises an error naming the first few such leaves and
+    ``exclusive`` leaves them under none (tieredImageNet's rule: a class belongs to
+    a category only when no other category claims it too). ``path``: only the
+    leaf's chosen path counts (``paths``), and the nearest of them on it wins.
+    ``positions`` are the leaves' class indices, for the error (default 0..N-1).
     """
     if rule not in ANCESTOR_RULES:
         raise GranularityError(f"unknown ancestor rule {rule!r}; choose one of {', '.join(ANCESTOR_RULES)}")
@@ -301,26 +304,26 @@ def ancestor_keys(g: Graph, leaves: np.ndarray, ancestors: np.ndarray, rule: str
         m = path_matrix(paths, leaves)
         hits = np.where(m >= 0, which[np.maximum(m, 0)], -1)
         deepest = hits.shape[1] - 1 - np.argmax(hits[:, ::-1] >= 0, axis=1)
-        return np.where((hits >= 0).any(axis=1), hits[np.arange(leaves.size), deepest], -1)
+        return np.where((hits >= 0).any(axis=1), hits[np.arange(leaves.size), deepest], -1), 0
     under = under_matrix(g, ancestors)
     hit = under[leaves]                           # leaves x ancestors
+    nested = under[ancestors]                     # nested[i, j]: ancestors[i] is below ancestors[j]
     count = hit.sum(axis=1)
     keys = np.full(leaves.size, -1, dtype=np.int64)
     one = count == 1
     keys[one] = ancestors[np.argmax(hit[one], axis=1)]
-    nested = under[ancestors]                     # nested[i, j]: ancestors[i] is below ancestors[j]
+    ambiguous = []
     for i in np.flatnonzero(count > 1).tolist():
         js = np.flatnonzero(hit[i])
-        below_all = [j for j in js if nested[j, js].all()]  # below every other hit: the most specific
-        if len(below_all) != 1:
-            a, b = _unrelated_pair(nested, js)
-            raise GranularityError(
-                f"class {str(g.ids[leaves[i]])!r} (class {i}) falls under two of the given ancestors, "
-                f"{str(g.ids[ancestors[a]])!r} ({g.names[ancestors[a]]}) and {str(g.ids[ancestors[b]])!r} "
-                f"({g.names[ancestors[b]]}), neither below the other: give only one of them, or follow one "
-                "path per class (ancestor rule 'path')")
-        keys[i] = ancestors[below_all[0]]
-    return keys
+        specific = js[nested[np.ix_(js, js)].all(axis=1)]  # the hit below every other hit
+        if specific.size == 1:
+            keys[i] = ancestors[specific[0]]
+        else:
+            ambiguous.append((i, _unrelated_pair(nested, js)))
+    if ambiguous and rule == "unique":
+        where = np.arange(leaves.size) if positions is None else np.asarray(positions)
+        raise GranularityError(_ambiguous_message(g, leaves, ancestors, ambiguous, where))
+    return keys, len(ambiguous)
 
 
 def _unrelated_pair(nested: np.ndarray, js: np.ndarray) -> tuple[int, int]:
@@ -329,6 +332,17 @@ def _unrelated_pair(nested: np.ndarray, js: np.ndarray) -> tuple[int, int]:
             if x < y and not nested[x, y] and not nested[y, x]:
                 return x, y
     return int(js[0]), int(js[1])
+
+
+def _ambiguous_message(g: Graph, leaves, ancestors, ambiguous: list, where) -> str:
+    shown = []
+    for i, (a, b) in ambiguous[:3]:
+        shown.append(f"{str(g.ids[leaves[i]])!r} (class {int(where[i])}: {str(g.ids[ancestors[a]])!r} {g.names[ancestors[a]]} "
+                     f"and {str(g.ids[ancestors[b]])!r} {g.names[ancestors[b]]})")
+    more = f", ... ({len(ambiguous) - 3} more)" if len(ambiguous) > 3 else ""
+    return (f"{len(ambiguous):,} classes fall under two of the given ancestors, neither below the other: "
+            f"{', '.join(shown)}{more}; give only one of each pair, leave such classes out with "
+            "--ancestor-rule exclusive, or follow one path per class with --ancestor-rule path")
 
 
 def path_matrix(paths: Paths, leaves: np.ndarray) -> np.ndarray:
@@ -438,6 +452,7 @@ class CutInfo:
     max_depth: int
     notes: list[str] = field(default_factory=list)  # levels beyond the deepest class
     unplaced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # leaf positions
+    ambiguous: int = 0  # leaves under two unrelated ancestors (--ancestor-rule exclusive)
 
 
 MISSING_CLASSES = ("error", "own-group", "drop")
@@ -532,7 +547,8 @@ def cut_levels(
     notes: list[str] = []
     out = []
     if shape.ancestors is not None:
-        keys = ancestor_keys(cut, chosen, shape.ancestors, shape.ancestor_rule, paths)
+        keys, ambiguous = ancestor_keys(cut, chosen, shape.ancestors, shape.ancestor_rule, paths,
+                                        np.flatnonzero(placed))
         placed[np.flatnonzero(placed)[keys < 0]] = False
         out.append(Level.from_keys("ancestors", _placed(keys[keys >= 0], placed, leaves, shape.missing),
                                    g.ids, g.names))
@@ -546,7 +562,8 @@ def cut_levels(
         for d in reversed(ds):
             keys = _placed(depth_nodes(m, leaf_depth, d), placed, leaves, shape.missing)
             out.append(Level.from_keys(f"depth_{d}", keys, g.ids, g.names))
-    info = CutInfo(int((paths.num_paths[chosen] > 1).sum()), deepest, notes, np.flatnonzero(~placed))
+    info = CutInfo(int((paths.num_paths[chosen] > 1).sum()), deepest, notes, np.flatnonzero(~placed),
+                   ambiguous if shape.ancestors is not None else 0)
     return out, info
 
 

@@ -173,7 +173,8 @@ def order_labels(levels: Sequence[Level], order: Sequence[str] | str, source: st
         absent = [x for x in lv.ids if x not in position]
         if absent:
             raise GranularityError(f"level {lv.name!r}: {len(absent):,} of its ids are not in the label order "
-                                   f"{source}, first {absent[0]!r}: the order must list every id of the level")
+                                   f"{source}, first {absent[0]!r}: the order must list every id of the level (one order "
+                                   "serves every level written: list the ids of each)")
         ranks = [position[x] for x in lv.ids]
         used.update(ranks)
         out.append(renumber(lv, np.argsort(ranks, kind="stable")))

@@ -485,16 +485,22 @@ def id_list(value, what: str, column: str | None = None) -> IdList:
     ids = [str(c) for c in value]
     empty = [i for i, x in enumerate(ids) if not x.strip()]
     if empty:
-        raise GranularityError(f"{what}: item {empty[0]} is an empty id")
+        raise GranularityError(f"{what}: item {empty[0] + 1} is an empty id")
     data = ("\n".join(ids) + "\n").encode()
-    return check_ids(IdList(ids, list(range(len(ids))), InputFile("<list>", data), "item"), what, False)
+    return check_ids(IdList(ids, list(range(1, len(ids) + 1)), InputFile("<list>", data), "item"), what, False)
+
+
+LIST_FILE_SUFFIXES = (".txt", ".csv", ".tsv", ".tab", ".parquet", ".json")
 
 
 def cli_id_list(value: str | None) -> str | list[str] | None:
-    """An option that takes a file or ids: the path (or ``-``) when it names one, else the
-    comma-separated ids (``--ancestors n02084071,n02121808``)."""
-    if value is None or value == "-" or Path(value).exists() or "," not in value:
+    """An option that takes a file or ids: the path (or ``-``) when it names a file (or
+    looks like a path: a folder separator or a list file's extension), else the ids,
+    comma-separated (``--ancestors n02084071`` or ``--ancestors n02084071,n02121808``)."""
+    if value is None or value == "-" or Path(value).exists():
         return value
+    if os.sep in value or "/" in value or value.lower().endswith(LIST_FILE_SUFFIXES):
+        return value  # a file that does not exist: its reader says so
     return [x.strip() for x in value.split(",")]
 
 

@@ -123,7 +123,7 @@ def test_one_leaf_name_rule_for_cluster_and_random():
 def test_a_python_list_of_ids_is_taken_as_given():
     h = build_edges(FIX / "edges_is_a.txt", classes=["cat", "dog"], levels=[1])
     assert list(h.leaf_ids) == ["cat", "dog"]
-    with pytest.raises(GranularityError, match=r"'cat' \(item 2, first at item 0\)"):
+    with pytest.raises(GranularityError, match=r"'cat' \(item 3, first at item 1\)"):
         build_edges(FIX / "edges_is_a.txt", classes=["cat", "dog", "cat"], levels=[1])
 
 

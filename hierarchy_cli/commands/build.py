@@ -102,10 +102,11 @@ def build(
         "Example: --ancestors tiered_categories.txt",
     ),
     ancestor_rule: str = typer.Option(
-        "unique", "--ancestor-rule", autocompletion=_complete(lambda: ("unique", "path")),
-        help="With --ancestors: unique (any path counts; two unrelated ancestors are an error) or "
-        "path (only the path --multi-parent chooses counts; the nearest ancestor on it wins). "
-        "Example: --ancestor-rule path",
+        "unique", "--ancestor-rule", autocompletion=_complete(lambda: ("unique", "exclusive", "path")),
+        help="With --ancestors, a class under two of them neither below the other: unique (an "
+        "error naming them), exclusive (no place for it: --missing-classes; tieredImageNet's rule) "
+        "or path (only the path --multi-parent chooses counts; the nearest ancestor on it wins). "
+        "Example: --ancestor-rule exclusive",
     ),
     root: Optional[str] = typer.Option(
         None, "--root", metavar="ID",
@@ -219,7 +220,7 @@ def build(
 
     write_label_map(h, target)
     n = h.num_leaves
-    notes = [_path_note(h, multi_parent, class_tree), *_shaping_notes(h), *h.metadata.get("notes", [])]
+    notes = [*_path_note(h, multi_parent, class_tree), *_shaping_notes(h), *h.metadata.get("notes", [])]
     print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
 
 
@@ -247,6 +248,8 @@ def _shaping_notes(h) -> list[str]:
     if unplaced:
         how = {"own-group": "each is a group of its own", "drop": "outside the label space (null labels)"}
         where = "under none of --ancestors" if meta.get("ancestors") else "not below --root"
+        if meta.get("classes_ambiguous"):
+            where += f" ({meta['classes_ambiguous']:,} of them under two unrelated ones, --ancestor-rule exclusive)"
         notes.append(f"{unplaced:,} of {h.num_leaves:,} classes {where}: {how[meta['missing_classes']]} "
                      f"(--missing-classes {meta['missing_classes']})")
     if meta.get("label_order"):
@@ -254,14 +257,18 @@ def _shaping_notes(h) -> list[str]:
     return notes
 
 
-def _path_note(h, multi_parent: str, class_tree: bool) -> str:
+def _path_note(h, multi_parent: str, class_tree: bool) -> list[str]:
+    """What the summary says about the path rule (nothing when no path was followed:
+    --ancestors with any-path rules)."""
+    if h.metadata.get("ancestors") and h.metadata.get("ancestor_rule") != "path" and not h.metadata.get("prune"):
+        return []
     note = (f"{h.metadata['leaves_with_choice']:,} of {h.num_leaves:,} leaves have more than one path to the "
             f"root; followed the {multi_parent} one")
     if multi_parent not in ("first", "last"):
         note += " (ties: first-listed parent)"
     if class_tree:
         note += "; levels count classes only (--class-tree)"
-    return note
+    return [note]
 
 
 def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optional[str]) -> str:
@@ -379,7 +386,7 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
                      "so it is depth 0 (no artificial root)")
     if meta["duplicate_edges"]:
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
-    notes.append(_path_note(h, multi_parent, class_tree))
+    notes.extend(_path_note(h, multi_parent, class_tree))
     notes.extend(_shaping_notes(h))
     notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)

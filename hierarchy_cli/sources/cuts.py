@@ -56,7 +56,8 @@ def refuse_unplaced(info, ids: Sequence[str], where_of: Callable[[int], str], so
     if shape.missing != "error" or info.unplaced.size == 0:
         return
     if shape.ancestors is not None:
-        why = "classes under none of the given ancestors"
+        why = "classes under none of the given ancestors" + \
+            (" (or under two unrelated ones)" if info.ambiguous else "")
     elif shape.root is not None:
         why = "classes not below --root"
     else:
@@ -84,6 +85,9 @@ def numbered(levels: list, label_order, meta: dict[str, Any]) -> list:
 
 def unplaced_meta(info, shape) -> dict[str, Any]:
     """Metadata on the classes the cut left without a place (none: nothing)."""
-    if shape.missing == "error" and info.unplaced.size == 0:
-        return {}
-    return {"missing_classes": shape.missing, "classes_unplaced": int(info.unplaced.size)}
+    out: dict[str, Any] = {}
+    if shape.ancestor_rule == "exclusive":
+        out["classes_ambiguous"] = int(info.ambiguous)  # under two unrelated ancestors: no place
+    if shape.missing != "error" or info.unplaced.size:
+        out.update(missing_classes=shape.missing, classes_unplaced=int(info.unplaced.size))
+    return out

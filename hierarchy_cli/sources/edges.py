@@ -436,7 +436,7 @@ def build_edges(
     index = {x: i for i, x in enumerate(g.ids)}
 
     def node_of(ids, what):
-        unknown = [(x, f"item {i}") for i, x in enumerate(ids) if x not in index or index[x] >= len(el.ids)]
+        unknown = [(x, f"item {i + 1}") for i, x in enumerate(ids) if x not in index or index[x] >= len(el.ids)]
         if unknown:
             raise GranularityError(offenders(unknown, f"ids not in edge list {el.name!r}", what))
         return np.asarray([index[x] for x in ids], dtype=np.int64)

@@ -350,7 +350,7 @@ def build_wordnet(
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
 
     def node_of(ids, what):
-        return check_wnids(wn, list(ids), lambda i: f"item {i}" if len(ids) > 1 else "the value", what)
+        return check_wnids(wn, list(ids), lambda i: f"item {i + 1}", what)
 
     shape, shape_meta = make_shape(node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
                                    missing_classes)
