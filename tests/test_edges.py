@@ -231,7 +231,9 @@ def test_bad_class_missing_from_edges(tmp_path):
 
 def test_bad_headers_and_options(tmp_path):
     res = _bad(tmp_path, "from_node\tto_node\na\tb\n", name="e.tsv")
-    assert_one_line_error(res, "no parent column", "--parent-column", "columns are: from_node, to_node")
+    assert_one_line_error(res, "('from_node', 'to_node') names no parent or child column", "--parent-column")
+    res = _bad(tmp_path, "from_node\tto_node\tweight\na\tb\t1\n", name="e.tsv")
+    assert_one_line_error(res, "no parent column", "--parent-column", "columns are: from_node, to_node, weight")
     res = _bad(tmp_path, "parent,child\na,b\n", "--level", "1", name="e.csv", extra=("--parent-column", "up"))
     assert_one_line_error(res, "--parent-column", "no column 'up'")
     res = _bad(tmp_path, "a b\n", "--level", "1", extra=("--child-column", "c"))

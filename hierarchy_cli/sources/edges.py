@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,10 +57,16 @@ class EdgeList:
     lines: np.ndarray  # int64 per edge: line (text/CSV) or row (parquet)
     position: str  # "line" or "row"
     source: object  # InputFile
+    info: dict = field(default_factory=dict)  # what the metadata adds to the input's name and sha256
+    notes: list = field(default_factory=list)  # what the summary says about how the file was read
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    def describe(self) -> dict:
+        """The input's name and sha256, with ``info`` (``header_row: false`` ...), for the metadata."""
+        return {**self.source.describe(), **self.info}
 
 
 def _interleaved(n: int):
@@ -163,26 +169,97 @@ def _parse_text_edges(inp) -> EdgeList:
     return EdgeList(ids, idx[0::2], idx[1::2], rows + 1, "line", inp)
 
 
+def _pair_columns(inp, what: str, roles) -> tuple:
+    """The table of a CSV/TSV/parquet with two roles (parent/child, id/name) and their columns.
+
+    ``roles`` is two ``(given, guesses, option, role)``. A CSV/TSV's first row is a
+    header when it names a column of either role (the one given, else any guess);
+    when it names none and has exactly two fields it is data (no header row):
+    column 1 takes the first role, column 2 the second. Returns ``(table, columns)``.
+    """
+    from ..inputs import first_row, read_table
+
+    if inp.kind != "parquet":
+        fields, _ = first_row(inp, what)
+        wanted = {n.lower() for given, guesses, *_ in roles for n in ((given,) if given else guesses)}
+        if len(fields) == 2 and not wanted & {f.lower() for f in fields}:
+            given = [(opt, g) for g, _, opt, _ in roles if g is not None]
+            if given:
+                opt, g = given[0]
+                raise GranularityError(
+                    f"{opt}: {what} {inp.name!r} has no column {g!r}: its first row ({', '.join(fields)}) names no "
+                    f"column, so the file has no header row; leave out {'/'.join(r[2] for r in roles)} to read "
+                    f"column 1 as the {roles[0][3]} and column 2 as the {roles[1][3]}")
+            t = read_table(inp, what, header=False)
+            return t, ["column_1", "column_2"]
+    t = read_table(inp, what)
+    return t, [t.pick(given, guesses, option, role) for given, guesses, option, role in roles]
+
+
+def _recurring(values: Sequence[str], p, c, skip_row: int | None = None):
+    """The first ``(value, row)`` where one of ``values`` is a node id in ``p``/``c`` (row ``skip_row`` aside)."""
+    import pyarrow.compute as pc
+
+    vs = string_array(list(values))
+    hit_p, hit_c = bool_numpy(pc.is_in(p, value_set=vs)), bool_numpy(pc.is_in(c, value_set=vs))
+    rows = np.flatnonzero(hit_p | hit_c)
+    if skip_row is not None:
+        rows = rows[rows != skip_row]
+    if not rows.size:
+        return None
+    r = int(rows[0])
+    return (p if hit_p[r] else c)[r].as_py(), r
+
+
+def _check_header_row(t, pcol: str, ccol: str, p, c, named: bool) -> list[str]:
+    """Check the first row against the data; the notes the summary prints about it.
+
+    With a header, a column name that is also a node id means the first row was an
+    edge: refused. Without one, the first row must share a node with the rest of
+    the file (else it may be a header naming unknown columns): refused otherwise.
+    """
+    label = t.label
+    if t.header:
+        again = _recurring([pcol, ccol], p, c)
+        if again is not None:
+            value, r = again
+            fix = ("leave out --parent-column/--child-column: a two-column file whose first row names no column "
+                   "is read as parent, child" if named else "rename that column or that node")
+            raise GranularityError(
+                f"{label} line {t.header_line}: the header names column {value!r}, but {value!r} is also a node id "
+                f"({t.where(r)}), so the first row is an edge, not a header: {fix}")
+        return []
+    if len(p) and _recurring([p[0].as_py(), c[0].as_py()], p, c, skip_row=0) is None:
+        first = f"{p[0].as_py()!r}, {c[0].as_py()!r}"
+        raise GranularityError(
+            f"{label} {t.where(0)}: the first row ({first}) names no parent or child column "
+            f"({', '.join(PARENT_GUESSES)}; {', '.join(CHILD_GUESSES)}) and neither id occurs again, so it may be "
+            "a header: name its columns with --parent-column and --child-column, or, if it is an edge, add a header "
+            "row parent,child above it")
+    return [f"edge list {t.source.describe()['name']!r} has no header row (its first row names no column): "
+            "column 1 is the parent, column 2 the child"]
+
+
 def _parse_table_edges(inp, parent_column: str | None, child_column: str | None) -> EdgeList:
-    """CSV/TSV (header row) or parquet edges, through the one table reader."""
+    """CSV/TSV (header row, or two columns without one) or parquet edges, through the one table reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..inputs import read_table
-
-    t = read_table(inp, "edge list")
-    pcol = t.pick(parent_column, PARENT_GUESSES, "--parent-column", "parent")
-    ccol = t.pick(child_column, CHILD_GUESSES, "--child-column", "child")
+    t, (pcol, ccol) = _pair_columns(inp, "edge list", ((parent_column, PARENT_GUESSES, "--parent-column", "parent"),
+                                                       (child_column, CHILD_GUESSES, "--child-column", "child")))
     if pcol == ccol:
         raise GranularityError(f"{t.label}: the parent and child columns are both {pcol!r}")
     if t.num_rows == 0:
         raise GranularityError(f"{t.label} holds no edges below its header")
     p, c = t.strings(pcol), t.strings(ccol)
+    notes = _check_header_row(t, pcol, ccol, p, c, parent_column is not None or child_column is not None) \
+        if inp.kind != "parquet" else []
     n = t.num_rows
     # interleave parent, child per row so nodes are numbered by first appearance
     inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
     idx, ids = _encode(inter, "edge list", inp.name)
-    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp)
+    info = {} if t.header else {"header_row": False}
+    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp, info, notes)
 
 
 def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
@@ -201,24 +278,58 @@ def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
     return _parse_text_edges(inp)
 
 
+@dataclass
+class Names:
+    """A names file: ids and names as Arrow string arrays, the input, and how it was read."""
+
+    ids: object
+    names: object
+    source: object  # InputFile
+    info: dict = field(default_factory=dict)  # added to the input's name and sha256 in the metadata
+    notes: list = field(default_factory=list)  # printed under the summary
+
+    def describe(self) -> dict:
+        return {**self.source.describe(), **self.info}
+
+
 def read_names(spec: str | os.PathLike):
     """Read ``id<TAB>name`` lines (or a CSV/parquet with id and name columns).
 
-    Returns ``(ids, names, source)`` as Arrow string arrays and the InputFile.
+    Returns ``(ids, names, source)`` as Arrow string arrays and the InputFile;
+    :func:`read_names_file` also says how the file was read.
     """
-    import pyarrow.compute as pc
+    n = read_names_file(spec)
+    return n.ids, n.names, n.source
 
-    from ..inputs import read_input, read_table, text_lines
+
+def read_names_file(spec: str | os.PathLike) -> Names:
+    """Read a names file (see the module doc) as :class:`Names`."""
+    from ..inputs import read_input
 
     inp = read_input(str(spec), "names file")
-    what = f"names file {inp.name!r}"
     if inp.kind in ("parquet", "csv"):
-        t = read_table(inp, "names file")
-        icol = t.pick(None, NAME_ID_GUESSES, "a header column 'id'", "id")
-        ncol = t.pick(None, NAME_GUESSES, "a header column 'name'", "name")
-        ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
-        _check_dup_names(ids, [t.where(i) for i in range(len(ids))], what)
-        return ids, names, inp
+        return _table_names(inp)
+    return _text_names(inp)
+
+
+def _table_names(inp) -> Names:
+    t, (icol, ncol) = _pair_columns(inp, "names file", ((None, NAME_ID_GUESSES, "a header column 'id'", "id"),
+                                                        (None, NAME_GUESSES, "a header column 'name'", "name")))
+    ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
+    _check_dup_names(ids, [t.where(i) for i in range(len(ids))], t.label)
+    if t.header:
+        return Names(ids, names, inp)
+    note = (f"names file {inp.describe()['name']!r} has no header row (its first row names no column): "
+            "column 1 is the id, column 2 the name")
+    return Names(ids, names, inp, {"header_row": False}, [note])
+
+
+def _text_names(inp) -> Names:
+    import pyarrow.compute as pc
+
+    from ..inputs import text_lines
+
+    what = f"names file {inp.name!r}"
     lines = text_lines(inp, "names file")
     stripped = pc.utf8_trim_whitespace(lines)
     keep_np = ~empty_strings(stripped) & ~bool_numpy(pc.starts_with(stripped, "#"))
@@ -234,12 +345,12 @@ def read_names(spec: str | os.PathLike):
             "(expected 'id<TAB>name')"
         )
     if rows.size == 0:
-        return string_array([]), string_array([]), inp
+        return Names(string_array([]), string_array([]), inp)
     pairs = parts.flatten()  # id, name, id, name, ...
     ids = pairs.take(int_array(np.arange(0, len(pairs), 2)))
     names = pc.utf8_trim_whitespace(pairs.take(int_array(np.arange(1, len(pairs), 2))))
     _check_dup_names(ids, rows + 1, what)
-    return ids, names, inp
+    return Names(ids, names, inp)
 
 
 def _check_dup_names(ids, positions, what: str) -> None:
@@ -393,10 +504,12 @@ def build_edges(
     el = read_edges(edges, parent_column, child_column)
     name_pair = None
     names_meta = None
+    input_notes = list(el.notes)
     if names is not None:
-        nid, nval, ninp = read_names(names)
-        name_pair = (nid, nval)
-        names_meta = ninp.describe()
+        nm = read_names_file(names)
+        name_pair = (nm.ids, nm.names)
+        names_meta = nm.describe()
+        input_notes += nm.notes
     missing_ids: list[str] = []
     if classes is None and dataset is None:
         leaves = None
@@ -426,7 +539,7 @@ def build_edges(
     meta = {
         "method": "build",
         "source": "edges",
-        "edges": el.source.describe(),
+        "edges": el.describe(),
         "classes": class_meta,
         "multi_parent": multi_parent,
         "leaves_with_choice": info.leaves_with_choice,
@@ -437,8 +550,8 @@ def build_edges(
     }
     if class_tree:
         meta["class_tree"] = True
-    if info.notes:
-        meta["notes"] = info.notes
+    if info.notes or input_notes:
+        meta["notes"] = input_notes + info.notes
     if classes is not None or dataset is not None:
         meta["missing_classes"] = missing_classes
         meta["classes_missing"] = len(missing_ids)

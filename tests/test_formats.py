@@ -1,0 +1,121 @@
+"""Real input formats of ``build --edges``: header-less CSV/TSV files, names files with other
+column names, Open Images' hierarchy JSON, NCBI's taxdump, and edge lists that carry ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error, invoke
+from hierarchy_cli.errors import GranularityError
+from hierarchy_cli.labelmap import read_label_map
+from hierarchy_cli.sources.edges import build_edges
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def _labels(h, name):
+    lv = h.level(name)
+    return [lv.ids[k] for k in lv.labels]
+
+
+def _run(tmp_path, *args):
+    """``build ARGS -o out.parquet``: the result and the map (None when it failed; no file then)."""
+    out = tmp_path / "out.parquet"
+    if out.exists():
+        out.unlink()
+    res = invoke("build", *map(str, args), "-o", str(out))
+    if res.code != 0:
+        assert not out.exists()
+        assert [f.name for f in tmp_path.iterdir() if f.name.startswith(".out")] == []
+        return res, None
+    return res, read_label_map(out)
+
+
+# ----------------------------------------------------------------------------- header-less CSV/TSV
+
+
+def _leaf_edges(n: int = 351) -> str:
+    """A header-less edge list whose first row is an edge: one parent over n classes."""
+    return "".join(f"animal,c{i}\n" for i in range(n))
+
+
+def test_naming_columns_after_the_first_row_of_a_headerless_file_is_refused_not_shortened(tmp_path):
+    """The silent loss this fixes: --parent-column/--child-column set to the first row's values
+    made that row the header, and 350 of the 351 classes came out, without a word."""
+    e = tmp_path / "e.csv"
+    e.write_text(_leaf_edges())
+    res, lm = _run(tmp_path, "--edges", e, "--parent-column", "animal", "--child-column", "c0", "--level", "1")
+    assert lm is None
+    assert_one_line_error(res, "e.csv' line 1", "'animal' is also a node id (line 2)", "not a header",
+                          "leave out --parent-column/--child-column")
+    with pytest.raises(GranularityError, match="not a header"):
+        build_edges(e, levels=[1], parent_column="animal", child_column="c0")
+
+
+def test_a_headerless_two_column_file_is_read_whole(tmp_path):
+    for name, sep in (("e.csv", ","), ("e.tsv", "\t")):
+        e = tmp_path / name
+        e.write_text(_leaf_edges().replace(",", sep))
+        res, lm = _run(tmp_path, "--edges", e, "--level", "1")
+        assert res.code == 0, res.stderr
+        assert lm.num_leaves == 351 and lm.leaf_ids[0] == "c0"
+        assert lm.metadata["edges"] == {"name": name, "sha256": lm.metadata["edges"]["sha256"], "header_row": False}
+        assert "no header row" in " ".join(res.stderr.split())
+        assert "no header row" in lm.metadata["notes"][0]
+    h = build_edges(e, levels=[0])
+    assert len(h.leaf_ids) == 351
+
+
+def test_a_file_with_a_header_has_no_header_row_note(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text("parent,child\n" + _leaf_edges(3))
+    res, lm = _run(tmp_path, "--edges", e, "--level", "1")
+    assert lm.num_leaves == 3 and "header_row" not in lm.metadata["edges"] and "notes" not in lm.metadata
+    assert "header row" not in res.stderr
+
+
+def test_named_columns_that_the_first_row_names_are_still_a_header(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text("broader,narrower\n" + _leaf_edges(3))
+    res, lm = _run(tmp_path, "--edges", e, "--parent-column", "broader", "--child-column", "narrower", "--level", "1")
+    assert lm.num_leaves == 3 and lm.metadata["columns"] == {"parent": "broader", "child": "narrower"}
+
+
+def test_headerless_rules_refuse_what_they_cannot_tell(tmp_path):
+    e = tmp_path / "e.csv"
+    # a first row that names no known column and shares no node with the rest: header or edge?
+    e.write_text("broader,narrower\n" + _leaf_edges(3))
+    res, _ = _run(tmp_path, "--edges", e, "--level", "1")
+    assert_one_line_error(res, "e.csv' line 1", "('broader', 'narrower') names no parent or child column",
+                          "--parent-column and --child-column", "add a header row parent,child")
+    # columns named for a file that has no header row
+    e.write_text(_leaf_edges(3))
+    res, _ = _run(tmp_path, "--edges", e, "--parent-column", "up", "--level", "1")
+    assert_one_line_error(res, "--parent-column", "has no column 'up'", "first row (animal, c0) names no column",
+                          "no header row")
+    # a known header whose column name is also a node: the first row is an edge
+    e.write_text("parent,child\nparent,a\nparent,b\n")
+    res, _ = _run(tmp_path, "--edges", e, "--level", "1")
+    assert_one_line_error(res, "line 1", "column 'parent'", "also a node id (line 2)", "rename")
+    # three columns, none named: the first row is taken as the header, and names no parent column
+    e.write_text("a,b,1\na,c,1\n")
+    res, _ = _run(tmp_path, "--edges", e, "--level", "1")
+    assert_one_line_error(res, "no parent column", "columns are: a, b, 1")
+
+
+def test_headerless_names_file(tmp_path):
+    """Open Images' class-descriptions-boxable.csv: '/m/011k07,Tortoise' lines, no header."""
+    e = tmp_path / "e.csv"
+    e.write_text("parent,child\n/m/06bt6,/m/09dzg\n/m/09dzg,/m/011k07\n/m/09dzg,/m/0120dh\n")
+    names = tmp_path / "names.csv"
+    names.write_text("/m/011k07,Tortoise\n/m/0120dh,Sea turtle\n/m/09dzg,Turtle\n")
+    res, lm = _run(tmp_path, "--edges", e, "--names", names, "--level", "1")
+    assert res.code == 0, res.stderr
+    assert lm.leaf_names == ["Tortoise", "Sea turtle"] and lm.names("level_1") == ["Turtle"]
+    assert lm.metadata["names"]["header_row"] is False
+    assert any("names file 'names.csv' has no header row" in n for n in lm.metadata["notes"])
+    names.write_text("/m/011k07,Tortoise,reptile\n")  # three columns, none known: the first row is a header
+    res, _ = _run(tmp_path, "--edges", e, "--names", names, "--level", "1")
+    assert_one_line_error(res, "names.csv' has no id column", "columns are: /m/011k07, Tortoise, reptile")
