@@ -119,3 +119,59 @@ def test_headerless_names_file(tmp_path):
     names.write_text("/m/011k07,Tortoise,reptile\n")  # three columns, none known: the first row is a header
     res, _ = _run(tmp_path, "--edges", e, "--names", names, "--level", "1")
     assert_one_line_error(res, "names.csv' has no id column", "columns are: /m/011k07, Tortoise, reptile")
+
+
+# ----------------------------------------------------------------------------- names files
+
+
+PETS = "parent,child\n/m/0jbk,/m/01yrx\n/m/0jbk,/m/0bt9lr\n"  # Animal: Cat, Dog
+
+
+@pytest.mark.parametrize("header", ["LabelName,DisplayName", "wnid,words", "id,display_name", "node_id,class_name",
+                                    "taxon_id,scientific_name"])
+def test_names_files_with_other_known_column_names(tmp_path, header):
+    e = tmp_path / "e.csv"
+    e.write_text(PETS)
+    names = tmp_path / "names.csv"
+    names.write_text(f"{header}\n/m/01yrx,Cat\n/m/0bt9lr,Dog\n/m/0jbk,Animal\n")
+    h = build_edges(e, levels=[1], names=names)
+    assert list(h.leaf_names) == ["Cat", "Dog"] and h.level("level_1").names == ("Animal",)
+
+
+def test_names_columns_option_names_them(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text(PETS)
+    names = tmp_path / "names.tsv"
+    names.write_text("label\tclass\tsource\n/m/01yrx\tCat\tx\n/m/0bt9lr\tDog\tx\n")
+    res, lm = _run(tmp_path, "--edges", e, "--names", names, "--names-columns", "label,class", "--level", "1")
+    assert res.code == 0, res.stderr
+    assert lm.leaf_names == ["Cat", "Dog"]
+    assert lm.metadata["names"]["columns"] == ["label", "class"]
+    # without the option the header names 'label' (a name column) and no id column: refused, pointing at it
+    res, _ = _run(tmp_path, "--edges", e, "--names", names, "--level", "1")
+    assert_one_line_error(res, "names.tsv' has no id column", "--names-columns", "columns are: label, class, source")
+    res, _ = _run(tmp_path, "--edges", e, "--names", names, "--names-columns", "label,nope", "--level", "1")
+    assert_one_line_error(res, "--names-columns", "has no column 'nope'")
+    for bad, frag in (("label", "give the id column and the name column"), ("a,a", "names the column 'a' twice"),
+                      ("a,b,c", "give the id column")):
+        res, _ = _run(tmp_path, "--edges", e, "--names", names, "--names-columns", bad, "--level", "1")
+        assert_one_line_error(res, f"--names-columns '{bad}'", frag)
+    res, _ = _run(tmp_path, "--edges", e, "--names-columns", "label,class", "--level", "1")
+    assert_one_line_error(res, "--names-columns", "give one with --names")
+    words = tmp_path / "words.txt"
+    words.write_text("/m/01yrx\tCat\n")
+    res, _ = _run(tmp_path, "--edges", e, "--names", words, "--names-columns", "a,b", "--level", "1")
+    assert_one_line_error(res, "--names-columns needs a CSV, TSV or parquet names file")
+    res, _ = _run(tmp_path, "--taxonomy", FIX / "taxonomy.csv", "--names-columns", "a,b", "--level", "genus")
+    assert_one_line_error(res, "--names-columns does not apply to --source taxonomy")
+    with pytest.raises(GranularityError, match="give the id column"):
+        build_edges(e, levels=[1], names=names, names_columns=["label"])
+
+
+def test_a_tsv_names_file_without_a_header_is_still_read_as_id_tab_name(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text(PETS)
+    names = tmp_path / "names.tsv"
+    names.write_text('/m/01yrx\t"Cat" (house cat)\n/m/0bt9lr\tDog\n')  # a quote is text, as in words.txt
+    h = build_edges(e, levels=[1], names=names)
+    assert list(h.leaf_names) == ['"Cat" (house cat)', "Dog"]

@@ -52,8 +52,15 @@ def build(
     names: Optional[str] = typer.Option(
         None, "--names", metavar="FILE",
         help="Edges source: node names, 'id<TAB>name' per line (ImageNet's words.txt, "
-        "BREEDS' node_names.txt) or a CSV/parquet with id and name columns; ids without "
-        "a name keep their id. Example: --names words.txt",
+        "BREEDS' node_names.txt) or a CSV/TSV/parquet with id and name columns (id, "
+        "LabelName, ...; name, DisplayName, ...), or two columns without a header row "
+        "(Open Images' class-descriptions-boxable.csv); ids without a name keep their id. "
+        "Example: --names words.txt",
+    ),
+    names_columns: Optional[str] = typer.Option(
+        None, "--names-columns", metavar="ID,NAME",
+        help="Edges source: the id and name columns of a CSV/TSV/parquet names file, when "
+        "its header uses other names. Example: --names-columns label,class",
     ),
     parent_column: Optional[str] = typer.Option(
         None, "--parent-column", metavar="NAME",
@@ -150,7 +157,7 @@ def build(
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
-    _check_unused(source, dataset=dataset, classes=classes, names=names, ranks=ranks,
+    _check_unused(source, dataset=dataset, classes=classes, names=names, names_columns=names_columns, ranks=ranks,
                   parent_column=parent_column, child_column=child_column, depth=depth,
                   missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
                   class_tree=class_tree or None, missing_classes=missing_classes)
@@ -160,8 +167,8 @@ def build(
     ks = level if level is not None else levels if levels is not None else ()
     ds = depth if depth is not None else ()
     if source == "edges":
-        _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                     class_tree, missing_classes, output)
+        _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, ks, ds,
+                     multi_parent, class_tree, missing_classes, output)
         return
 
     from ..sources.wordnet import build_wordnet
@@ -214,6 +221,7 @@ def _check_unused(source: str, **given) -> None:
         "class_tree": ("--class-tree", ("wordnet", "edges")),
         "classes": ("--classes", ("wordnet", "edges")),
         "names": ("--names", ("edges",)),
+        "names_columns": ("--names-columns", ("edges",)),
         "parent_column": ("--parent-column", ("edges",)),
         "child_column": ("--child-column", ("edges",)),
         "ranks": ("--ranks", ("taxonomy",)),
@@ -269,17 +277,19 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -
     print_level_summary(h, f"{h.num_leaves:,} species from {stem} ({meta['input_format']})", notes, target)
 
 
-def _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                 class_tree, missing_classes, output) -> None:
+def _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, ks, ds,
+                 multi_parent, class_tree, missing_classes, output) -> None:
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 
     h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
                     column=column, parent_column=parent_column, child_column=child_column,
-                    class_tree=class_tree, dataset=dataset, missing_classes=missing_classes)
+                    class_tree=class_tree, dataset=dataset, missing_classes=missing_classes,
+                    names_columns=names_columns)
     stem = input_stem(classes if classes is not None else edges, dataset, "edges")
     tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
                      ("names-", names and input_stem(names, None, "names"), None),
+                     ("names-columns-", names_columns and names_columns.replace(",", "+"), None),
                      ("parent-", parent_column, None), ("child-", child_column, None))
     target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}{tags}.parquet")
     write_label_map(h, target)

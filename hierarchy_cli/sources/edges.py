@@ -43,8 +43,11 @@ ROOT_ID = "__root__"
 ROOT_NAME = "root"
 PARENT_GUESSES = ("parent", "parent_id", "hypernym", "source", "from")
 CHILD_GUESSES = ("child", "child_id", "hyponym", "target", "to")
-NAME_ID_GUESSES = ("id", "wnid", "node", "node_id", "leaf_id")
-NAME_GUESSES = ("name", "names", "label", "words")
+# names files: the id and the name columns (Open Images: LabelName, DisplayName)
+NAME_ID_GUESSES = ("id", "wnid", "node", "node_id", "leaf_id", "labelname", "label_name", "class_id", "synset",
+                   "mid", "tax_id", "taxon_id")
+NAME_GUESSES = ("name", "names", "displayname", "display_name", "class_name", "classname", "label", "words",
+                "scientific_name")
 
 
 @dataclass
@@ -188,7 +191,7 @@ def _pair_columns(inp, what: str, roles) -> tuple:
                 opt, g = given[0]
                 raise GranularityError(
                     f"{opt}: {what} {inp.name!r} has no column {g!r}: its first row ({', '.join(fields)}) names no "
-                    f"column, so the file has no header row; leave out {'/'.join(r[2] for r in roles)} to read "
+                    f"column, so the file has no header row; leave out {'/'.join(dict.fromkeys(r[2] for r in roles))} to read "
                     f"column 1 as the {roles[0][3]} and column 2 as the {roles[1][3]}")
             t = read_table(inp, what, header=False)
             return t, ["column_1", "column_2"]
@@ -302,23 +305,46 @@ def read_names(spec: str | os.PathLike):
     return n.ids, n.names, n.source
 
 
-def read_names_file(spec: str | os.PathLike) -> Names:
-    """Read a names file (see the module doc) as :class:`Names`."""
-    from ..inputs import read_input
+def names_columns_pair(value) -> tuple[str, str] | None:
+    """``"LabelName,DisplayName"`` (or a pair) -> ``("LabelName", "DisplayName")``: the id and name columns."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
+    if len(parts) != 2 or not all(parts):
+        raise GranularityError(f"--names-columns {value!r}: give the id column and the name column, like "
+                               "LabelName,DisplayName")
+    if parts[0] == parts[1]:
+        raise GranularityError(f"--names-columns {value!r} names the column {parts[0]!r} twice")
+    return parts[0], parts[1]
 
+
+def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
+    """Read a names file (see the module doc) as :class:`Names`; ``columns`` names its id and name
+    columns (``"LabelName,DisplayName"``; CSV/TSV/parquet only)."""
+    from ..inputs import first_row, read_input
+
+    columns = names_columns_pair(columns)
     inp = read_input(str(spec), "names file")
-    if inp.kind in ("parquet", "csv"):
-        return _table_names(inp)
-    return _text_names(inp)
+    table = inp.kind in ("parquet", "csv") or columns is not None
+    if inp.kind == "tsv" and not table:  # a TSV is read as id<TAB>name lines unless its first row is a header
+        fields, _ = first_row(inp, "names file")
+        table = bool({f.lower() for f in fields} & set(NAME_ID_GUESSES + NAME_GUESSES))
+    if table and inp.kind == "text":
+        raise GranularityError(f"--names-columns needs a CSV, TSV or parquet names file, but {inp.name!r} is plain "
+                               "text ('id<TAB>name' per line)")
+    return _table_names(inp, columns) if table else _text_names(inp)
 
 
-def _table_names(inp) -> Names:
-    t, (icol, ncol) = _pair_columns(inp, "names file", ((None, NAME_ID_GUESSES, "a header column 'id'", "id"),
-                                                        (None, NAME_GUESSES, "a header column 'name'", "name")))
+def _table_names(inp, columns: tuple[str, str] | None = None) -> Names:
+    given = columns or (None, None)
+    t, (icol, ncol) = _pair_columns(inp, "names file", ((given[0], NAME_ID_GUESSES, "--names-columns", "id"),
+                                                        (given[1], NAME_GUESSES, "--names-columns", "name")))
+    if icol == ncol:
+        raise GranularityError(f"{t.label}: the id and name columns are both {icol!r} (name them with --names-columns)")
     ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
     _check_dup_names(ids, [t.where(i) for i in range(len(ids))], t.label)
     if t.header:
-        return Names(ids, names, inp)
+        return Names(ids, names, inp, {"columns": [icol, ncol]} if columns else {})
     note = (f"names file {inp.describe()['name']!r} has no header row (its first row names no column): "
             "column 1 is the id, column 2 the name")
     return Names(ids, names, inp, {"header_row": False}, [note])
@@ -468,6 +494,7 @@ def build_edges(
     class_tree: bool = False,
     dataset: str | None = None,
     missing_classes: str = "error",
+    names_columns: str | Sequence[str] | None = None,
 ):
     """Relabel classes with their ancestors in a parent-child edge list.
 
@@ -483,7 +510,10 @@ def build_edges(
     ``classes`` or ``dataset``) absent
     from the edge list becomes: ``error`` (the default) or ``own-group`` (a group of
     its own at every level, so ``leaf_index`` stays the class index;
-    ``h.metadata["classes_missing"]`` counts them). Returns a validated, nested Hierarchy.
+    ``h.metadata["classes_missing"]`` counts them). ``names_columns`` names the id and
+    name columns of a CSV/TSV/parquet names file (``"LabelName,DisplayName"``; default:
+    the guesses of the module doc, or columns 1 and 2 of a file without a header row).
+    Returns a validated, nested Hierarchy.
     """
     import pyarrow.compute as pc
 
@@ -491,6 +521,9 @@ def build_edges(
     from ..hierarchy import Hierarchy
 
     check_cut_request(levels, depths, multi_parent)
+    names_columns = names_columns_pair(names_columns)
+    if names_columns is not None and names is None:
+        raise GranularityError("--names-columns names the columns of a names file: give one with --names")
     if missing_classes not in MISSING_CLASSES:
         raise GranularityError(
             f"missing_classes {missing_classes!r}: choose one of {', '.join(MISSING_CLASSES)}")
@@ -506,7 +539,7 @@ def build_edges(
     names_meta = None
     input_notes = list(el.notes)
     if names is not None:
-        nm = read_names_file(names)
+        nm = read_names_file(names, names_columns)
         name_pair = (nm.ids, nm.names)
         names_meta = nm.describe()
         input_notes += nm.notes
