@@ -502,9 +502,19 @@ class IdList:
     source: InputFile
     position: str = "line"  # how ``lines`` are named in messages
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # A CSV/TSV whose header named no id column (neither --column nor a guess): its first
+    # row's cell in the column taken, and that row's line. The edge source reads the row as
+    # a class when that cell is a node of the graph (a class list without a header row).
+    first_row: str | None = None
+    first_row_line: int = 0
 
     def where(self, i: int) -> str:
         return f"{self.position} {self.lines[i]}"
+
+    def with_first_row(self, note: str) -> IdList:
+        """The list with :attr:`first_row` read as its first id (the file had no header row)."""
+        return IdList([self.first_row, *self.ids], [self.first_row_line, *self.lines], self.source, self.position,
+                      (*self.notes, note))
 
 
 def read_id_list(spec: str | os.PathLike, what: str = "class list", column: str | None = None,
@@ -534,7 +544,9 @@ def parse_id_list(inp: InputFile, what: str, column: str | None = None,
                 padded = sum(1 for a, b in zip(raw.to_pylist(), ids) if a != b)
                 if padded:
                     notes = (f"{padded:,} ids in column {col!r} had spaces around them: stripped",)
-            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes)
+            defaulted = inp.kind != "parquet" and column is None and col.lower() not in ID_COLUMN_GUESSES
+            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes,
+                         col if defaulted else None, t.header_line)
     return check_ids(out, what, allow_empty)
 
 

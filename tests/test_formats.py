@@ -175,3 +175,74 @@ def test_a_tsv_names_file_without_a_header_is_still_read_as_id_tab_name(tmp_path
     names.write_text('/m/01yrx\t"Cat" (house cat)\n/m/0bt9lr\tDog\n')  # a quote is text, as in words.txt
     h = build_edges(e, levels=[1], names=names)
     assert list(h.leaf_names) == ['"Cat" (house cat)', "Dog"]
+
+
+# ----------------------------------------------------------------------------- Open Images
+
+
+OI = FIX / "openimages"
+OI_TREE = OI / "bbox_labels_600_hierarchy.json"
+OI_CLASSES = OI / "class-descriptions-boxable.csv"
+ENTITY, TEDDY, CRAB, HEAD = "/m/0bl9f", "/m/0kmg4", "/m/0n28_", "/m/04hgtk"
+
+
+def test_open_images_hierarchy_with_its_class_descriptions(tmp_path):
+    res, lm = _run(tmp_path, "--edges", OI_TREE, "--names", OI_CLASSES, "--classes", OI_CLASSES, "--levels", "0-2")
+    assert res.code == 0, res.stderr
+    ids = [ln.split(",")[0] for ln in OI_CLASSES.read_text().splitlines()]
+    assert lm.leaf_ids == ids and lm.num_leaves == 30  # the first row is a class: no header row
+    assert lm.leaf_names[:3] == ["Toy", "Doll", "Bicycle"]
+    lv1 = dict(zip(lm.leaf_ids, (lm.names("level_1")[k] for k in lm.lookup("level_1"))))
+    assert lv1[TEDDY] == "Bear" and lv1[CRAB] == "Marine invertebrates"  # longest of two paths
+    assert lv1["/m/0h9mv"] == "Auto part"  # the Part object's own Subcategory is is-a: read
+    assert lv1[HEAD] == ENTITY and lv1["/m/02p0tk3"] == ENTITY  # Part links left out: under the root
+    meta = lm.metadata
+    assert meta["edges"]["format"] == "open-images-hierarchy" and meta["edges"]["part_links_left_out"] == 5
+    assert meta["duplicate_edges"] == 2 and meta["leaves_with_choice"] == 2
+    assert meta["classes"]["header_row"] is False and meta["names"]["header_row"] is False
+    err = " ".join(res.stderr.split())
+    assert "5 part links ('Part': a part, not a kind) left out" in err
+    assert "class list 'class-descriptions-boxable.csv' has no header row" in err
+    h = build_edges(OI_TREE, levels=[1], multi_parent="shortest", names=OI_CLASSES)
+    assert _labels(h, "level_1")[list(h.leaf_ids).index(TEDDY)] == "/m/0138tl"  # Toy
+    assert h.level("level_1").names[h.level("level_1").labels[list(h.leaf_ids).index(CRAB)]] == "Shellfish"
+
+
+def test_open_images_reads_the_same_with_crlf_and_bom_and_gives_the_same_bytes(tmp_path):
+    crlf = tmp_path / "h.json"
+    crlf.write_bytes(b"\xef\xbb\xbf" + OI_TREE.read_bytes().replace(b"\n", b"\r\n"))
+    a, b, c = (tmp_path / f"{x}.parquet" for x in "abc")
+    for src, out in ((OI_TREE, a), (OI_TREE, b), (crlf, c)):
+        assert invoke("build", "--edges", str(src), "--names", str(OI_CLASSES), "--depth", "0-3", "-o", str(out)).code == 0
+    assert a.read_bytes() == b.read_bytes()
+    la, lc = read_label_map(a), read_label_map(c)
+    assert la.leaf_ids == lc.leaf_ids and [la.lookup(v).tolist() for v in la.levels] == \
+        [lc.lookup(v).tolist() for v in lc.levels]
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ('{"LabelName": "/m/0bl9f", "Subcategory": [\n{"LabelName": "/m/0jbk"},\n', ["line 3", "invalid JSON"]),
+    ('[{"LabelName": "/m/0bl9f"}]', ["is not an Open Images hierarchy", "top level is a JSON list"]),
+    ('{"LabelName": "/m/0bl9f",\n "Subcategory": [{"LabelName": "/m/0jbk"},\n  {"Name": "x"}]}',
+     ["line 3 ($.Subcategory[1])", "unknown key 'Name'"]),
+    ('{"LabelName": "/m/0bl9f",\n "Subcategory": [{"LabelName": "/m/0jbk"},\n  {"Part": []}]}',
+     ["line 3 ($.Subcategory[1])", "no 'LabelName'"]),
+    ('{"LabelName": "/m/0bl9f", "Subcategory": {"LabelName": "/m/0jbk"}}',
+     ["line 1 ($)", "'Subcategory' is a JSON dict, expected a list"]),
+    ('{"LabelName": "/m/0bl9f", "Subcategory": ["/m/0jbk"]}',
+     ["at $.Subcategory[0]", "expected an object with 'LabelName', got a JSON str"]),
+    ('{"LabelName": "", "Subcategory": []}', ["line 1 ($)", "an empty or non-text ('') 'LabelName'"]),
+    ('{"LabelName": "/m/0bl9f"}', ["holds no edges"]),
+    ('{"LabelName": "/m/0bl9f", "Subcategory": [\n  {"LabelName": "/m/0jbk", "Subcategory": [\n'
+     '    {"LabelName": "/m/0jbk"}]}]}', ["self-loops", "'/m/0jbk' (line 3)"]),
+])
+def test_bad_open_images_hierarchy(tmp_path, text, fragments):
+    p = tmp_path / "h.json"
+    p.write_text(text)
+    res, _ = _run(tmp_path, "--edges", p, "--level", "1")
+    assert_one_line_error(res, "h.json", *fragments)
+
+
+def test_open_images_refuses_column_options(tmp_path):
+    res, _ = _run(tmp_path, "--edges", OI_TREE, "--parent-column", "LabelName", "--level", "1")
+    assert_one_line_error(res, "need a CSV, TSV or parquet edge list", "is an Open Images hierarchy (JSON)")

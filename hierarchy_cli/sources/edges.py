@@ -273,11 +273,14 @@ def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
     inp = read_input(str(spec), "edge list")
     if inp.kind != "text":
         return _parse_table_edges(inp, parent_column, child_column)
+    from .openimages import looks_like_open_images, read_open_images
+
+    fmt = "an Open Images hierarchy (JSON)" if looks_like_open_images(inp) else "plain text ('parent child' per line)"
     if parent_column is not None or child_column is not None:
         raise GranularityError(
-            f"--parent-column/--child-column need a CSV, TSV or parquet edge list, but {inp.name!r} "
-            "is plain text ('parent child' per line)"
-        )
+            f"--parent-column/--child-column need a CSV, TSV or parquet edge list, but {inp.name!r} is {fmt}")
+    if looks_like_open_images(inp):
+        return read_open_images(inp)
     return _parse_text_edges(inp)
 
 
@@ -481,6 +484,20 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
 MISSING_CLASSES = ("error", "own-group")
 
 
+def _headerless_classes(idl, class_meta: dict, el: EdgeList):
+    """A CSV/TSV class list whose header names no id column, and whose first row's id is a
+    node of the edge list, has no header row: that row is the first class (Open Images'
+    ``class-descriptions-boxable.csv``). Anything else keeps the first row as the header."""
+    from ..inputs import check_ids
+
+    if idl.first_row is None or idl.first_row not in set(el.ids):
+        return idl, class_meta
+    note = (f"class list {class_meta['name']!r} has no header row: its first row ({idl.first_row!r}) is a node of "
+            "the edge list, so it is the first class")
+    idl = check_ids(idl.with_first_row(note), "class list", False)
+    return idl, {**class_meta, "header_row": False, "notes": list(idl.notes)}
+
+
 def build_edges(
     edges: str | os.PathLike,
     classes: Sequence[str] | str | os.PathLike | None = None,
@@ -551,6 +568,7 @@ def build_edges(
         from ..manifests import resolve_classes
 
         idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
+        idl, class_meta = _headerless_classes(idl, class_meta, el)
         pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
         missing = np.flatnonzero(bool_numpy(pos.is_null()))
         if missing.size and missing_classes == "error":
