@@ -246,3 +246,42 @@ def test_bad_open_images_hierarchy(tmp_path, text, fragments):
 def test_open_images_refuses_column_options(tmp_path):
     res, _ = _run(tmp_path, "--edges", OI_TREE, "--parent-column", "LabelName", "--level", "1")
     assert_one_line_error(res, "need a CSV, TSV or parquet edge list", "is an Open Images hierarchy (JSON)")
+
+
+# ----------------------------------------------------------------------------- rank tables
+
+
+SK_TABLE = FIX / "taxonomy_superkingdom.csv"
+
+
+def test_a_rank_table_uses_every_standard_rank_column_and_names_the_others(tmp_path):
+    res, lm = _run(tmp_path, "--taxonomy", SK_TABLE, "--levels", "all")
+    assert res.code == 0, res.stderr
+    assert lm.levels == ["genus", "subfamily", "family", "order", "class", "phylum", "kingdom", "superkingdom"]
+    sk = lm.lookup("superkingdom")
+    assert [lm.names("superkingdom")[k] for k in sk] == ["Eukaryota"] * 4 + ["Bacteria"]
+    kingdom = lm.names("kingdom")[lm.lookup("kingdom")[4]]
+    assert kingdom == "unclassified Bacteria kingdom"  # E. coli has no kingdom: filled under its superkingdom
+    assert lm.metadata["ranks"] == ["superkingdom", "kingdom", "phylum", "class", "order", "family", "subfamily",
+                                    "genus"]
+    assert lm.metadata["columns_not_used"] == ["common_name"]
+    assert lm.metadata["nested"] is True
+    err = " ".join(res.stderr.split())
+    assert "columns not used: common_name" in err
+
+
+def test_ranks_given_by_hand_name_the_rank_columns_they_leave_out(tmp_path):
+    res, lm = _run(tmp_path, "--taxonomy", SK_TABLE, "--ranks", "kingdom,family,genus", "--levels", "all")
+    assert lm.levels == ["genus", "family", "kingdom"]
+    assert lm.metadata["columns_not_used"] == ["superkingdom", "phylum", "class", "order", "subfamily", "common_name"]
+    assert "columns not used: superkingdom, phylum" in " ".join(res.stderr.split())
+
+
+def test_inat_shaped_inputs_have_no_unused_columns_and_the_same_levels():
+    """iNat has kingdom..genus only: nothing new is used or reported, so its maps do not change."""
+    from hierarchy_cli.sources.taxonomy import build_taxonomy
+
+    for src in (FIX / "taxonomy.csv", FIX / "inat_train_mini.json", FIX / "inat_folders.txt"):
+        h = build_taxonomy(src, "all")
+        assert "columns_not_used" not in h.metadata
+        assert h.metadata["ranks"] == ["kingdom", "phylum", "class", "order", "family", "genus"]

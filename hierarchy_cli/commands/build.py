@@ -74,8 +74,10 @@ def build(
     ),
     ranks: Optional[str] = typer.Option(
         None, "--ranks", metavar="LIST",
-        help="Taxonomy table: the rank columns, coarsest first (default: those of kingdom, "
-        "phylum, class, order, family, genus present). Example: --ranks kingdom,family,tribe,genus",
+        help="Taxonomy table: the rank columns, coarsest first (default: every column named "
+        "after a standard rank above the species, superkingdom/domain, kingdom, phylum, ..., "
+        "family, subfamily, tribe, genus; other columns are named in a note). "
+        "Example: --ranks kingdom,family,tribe,genus",
     ),
     missing: str = typer.Option(
         "fill", "--missing", autocompletion=_complete(lambda: ("fill", "parent", "error")),
@@ -270,11 +272,18 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output) -
         else:
             notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
     if not meta["nested"]:
-        pairs = ", ".join(f"{a} -> {b}" for a, b in meta["not_nested"])
-        notes.append(f"not nested: {pairs} (a {meta['not_nested'][0][0]} group spans several "
-                     f"{meta['not_nested'][0][1]} groups); the other levels nest")
+        notes.append(_not_nested_note(meta["not_nested"]))
+    if meta.get("columns_not_used"):
+        notes.append(f"columns not used: {', '.join(meta['columns_not_used'])} (neither a rank used nor a known "
+                     "column; name rank columns with --ranks)")
     notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{h.num_leaves:,} species from {stem} ({meta['input_format']})", notes, target)
+
+
+def _not_nested_note(pairs: list) -> str:
+    shown = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    return (f"not nested: {shown} (a {pairs[0][0]} group spans several {pairs[0][1]} groups); "
+            "the other levels nest")
 
 
 def _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, ks, ds,
