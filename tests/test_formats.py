@@ -245,7 +245,7 @@ def test_bad_open_images_hierarchy(tmp_path, text, fragments):
 
 def test_open_images_refuses_column_options(tmp_path):
     res, _ = _run(tmp_path, "--edges", OI_TREE, "--parent-column", "LabelName", "--level", "1")
-    assert_one_line_error(res, "need a CSV, TSV or parquet edge list", "is an Open Images hierarchy (JSON)")
+    assert_one_line_error(res, "--parent-column needs a CSV, TSV or parquet edge list", "is an Open Images hierarchy (JSON)")
 
 
 # ----------------------------------------------------------------------------- rank tables
@@ -285,3 +285,186 @@ def test_inat_shaped_inputs_have_no_unused_columns_and_the_same_levels():
         h = build_taxonomy(src, "all")
         assert "columns_not_used" not in h.metadata
         assert h.metadata["ranks"] == ["kingdom", "phylum", "class", "order", "family", "genus"]
+
+
+# ----------------------------------------------------------------------------- NCBI taxdump
+
+
+NCBI = FIX / "ncbi"
+NODES, NAMES = NCBI / "nodes.dmp", NCBI / "names.dmp"
+LEAVES = ["562", "9606", "9615", "9685", "9689", "9694"]  # the childless tax ids, in file order
+
+
+def _named(lm, level):
+    return [lm.names(level)[k] for k in lm.lookup(level)]
+
+
+def test_ncbi_taxdump_cut_at_family(tmp_path):
+    res, lm = _run(tmp_path, "--edges", NODES, "--names", NAMES, "--level", "family")
+    assert res.code == 0, res.stderr
+    assert lm.leaf_ids == LEAVES
+    assert lm.leaf_names == ["Escherichia coli", "Homo sapiens", "Canis lupus familiaris", "Felis catus",
+                             "Panthera leo", "Panthera tigris"]
+    assert _named(lm, "family") == ["Enterobacteriaceae", "Hominidae", "Canidae", "Felidae", "Felidae", "Felidae"]
+    assert [lm.metadata["levels"], lm.num_classes("family")] == [["family"], 4]
+    meta = lm.metadata
+    assert meta["edges"] == {"name": "nodes.dmp", "sha256": meta["edges"]["sha256"], "format": "ncbi-taxdump",
+                             "root": "1"}
+    assert meta["names"]["names_not_used"] == {"authority": 1, "common name": 2, "genbank common name": 8,
+                                               "synonym": 7}  # synonyms are not duplicate names
+    assert meta["ranks_not_ordered"] == {"clade": 14, "no rank": 2}
+    assert meta["nested"] is True and meta["missing_ranks"] == {} and meta["roots"] == 1
+    err = " ".join(res.stderr.split())
+    assert "18 names that are not a scientific name left out (authority 1, common name 2" in err
+    assert "ranks outside the standard order, never a level: clade (14 nodes), no rank (2 nodes)" in err
+    res = invoke("build", "--edges", str(NODES), "--level", "family", "-o", str(tmp_path / "b.parquet"))
+    assert (tmp_path / "b.parquet").read_bytes() != (tmp_path / "out.parquet").read_bytes()  # names change bytes
+    res = invoke("build", "--edges", str(NODES), "--names", str(NAMES), "--level", "family",
+                 "-o", str(tmp_path / "c.parquet"))
+    assert (tmp_path / "c.parquet").read_bytes() == (tmp_path / "out.parquet").read_bytes()
+
+
+def test_ncbi_every_rank_finest_first_nested_with_missing_ranks_filled(tmp_path):
+    res, lm = _run(tmp_path, "--edges", NODES, "--names", NAMES, "--levels", "all")
+    assert lm.levels == ["subspecies", "species", "genus", "subfamily", "family", "superfamily", "parvorder",
+                         "infraorder", "suborder", "order", "superorder", "class", "superclass", "subphylum",
+                         "phylum", "kingdom", "superkingdom"]
+    assert lm.metadata["nested"] is True
+    # E. coli: Bacteria has no kingdom in this dump
+    k = lm.lookup("kingdom")[0]
+    assert (lm.names("kingdom")[k], lm.ids("kingdom")[k]) == ("unclassified Bacteria kingdom", "unclassified 2 kingdom")
+    assert _named(lm, "species") == ["Escherichia coli", "Homo sapiens", "Canis lupus", "Felis catus",
+                                     "Panthera leo", "Panthera tigris"]  # the dog's species is Canis lupus
+    assert _named(lm, "subspecies")[0] == "Escherichia coli"  # a species lies above the subspecies cut
+    assert lm.metadata["above_rank"] == {"subspecies": 5}
+    assert lm.metadata["missing_ranks"]["kingdom"] == 1 and lm.metadata["leaves_with_missing_rank"] == 5
+    h = build_edges(NODES, levels="family,order", names=NAMES)
+    assert h.level_names == ["family", "order"] and h.is_nested()
+
+
+def test_ncbi_missing_policies_and_hops(tmp_path):
+    h = build_edges(NODES, levels=["kingdom"], missing="parent")
+    assert _labels(h, "kingdom") == ["2", "33208", "33208", "33208", "33208", "33208"]  # Bacteria's own group
+    with pytest.raises(GranularityError, match=r"1 missing ranks in edge list .*: '562' \(562: no kingdom\)"):
+        build_edges(NODES, levels=["kingdom", "family"], missing="error")
+    res, _ = _run(tmp_path, "--edges", NODES, "--names", NAMES, "--level", "kingdom", "--missing", "error")
+    assert_one_line_error(res, "missing ranks", "'562' (Escherichia coli: no kingdom)", "--missing")
+    hops = build_edges(NODES, levels=[1])  # numbers keep meaning hops up
+    assert _labels(hops, "level_1") == ["561", "9605", "9612", "9682", "9688", "9688"]
+    cl = tmp_path / "taxids.txt"
+    cl.write_text("9615\n9612\n9685\n")
+    h = build_edges(NODES, classes=str(cl), levels="species,genus")
+    assert _labels(h, "species") == ["9612", "9612", "9685"] and _labels(h, "genus") == ["9611", "9611", "9682"]
+
+
+def _dmp(rows):
+    return "".join("\t|\t".join(map(str, r)) + "\t|\n" for r in rows)
+
+
+@pytest.mark.parametrize("nodes, fragments", [
+    (_dmp([(1, 1, "no rank"), (2, 1, "genus"), (3, 3, "species")]),
+     ["2 self-loops", "'1' (line 1)", "'3' (line 3)"]),
+    (_dmp([(1, 1, "no rank"), (2, 1, "genus"), (3, 2, "species"), (2, 1, "genus")]),
+     ["tax ids listed twice", "'2' (line 4, first at line 2)"]),
+    (_dmp([(1, 1, "no rank"), (2, 1)]), ["line 2", "has 2 fields, expected tax_id, parent tax_id, rank"]),
+    ("1\t|\t1\t|\tno rank\t|\n2\t|\t1\t|\tgenus\n", ["line 2", "does not end in '\\t|'"]),
+    (_dmp([(1, 1, "no rank"), ("", 1, "genus")]), ["line 2", "empty tax_id"]),
+    (_dmp([(1, 1, "no rank")]), ["holds no edges: only the root"]),
+])
+def test_bad_nodes_dmp(tmp_path, nodes, fragments):
+    p = tmp_path / "nodes.dmp"
+    p.write_text(nodes)
+    res, _ = _run(tmp_path, "--edges", p, "--level", "1")
+    assert_one_line_error(res, "nodes.dmp", *fragments)
+
+
+def test_bad_names_dmp_and_self_loops_outside_the_taxdump(tmp_path):
+    names = tmp_path / "names.dmp"
+    names.write_text(_dmp([(1, "root", "", "scientific name"), (2, "Felis", "", "scientific name"),
+                           (2, "cats", "", "common name"), (2, "Felix", "", "scientific name")]))
+    res, _ = _run(tmp_path, "--edges", NODES, "--names", names, "--level", "1")
+    assert_one_line_error(res, "names.dmp", "tax ids with two scientific names", "'2' (line 4, first at line 2)")
+    res, _ = _run(tmp_path, "--edges", NODES, "--names", names, "--names-columns", "a,b", "--level", "1")
+    assert_one_line_error(res, "--names-columns", "NCBI's names.dmp")
+    e = tmp_path / "e.csv"
+    e.write_text("parent,child\n1,1\n1,2\n")  # the root's self-loop is exempt in nodes.dmp only
+    res, _ = _run(tmp_path, "--edges", e, "--level", "1")
+    assert_one_line_error(res, "self-loops", "'1' (line 2)")
+
+
+# ----------------------------------------------------------------------------- edge lists with a rank column
+
+
+RANKED = ("parent,child,rank\nMammalia,Carnivora,order\n"
+          "Carnivora,Felidae,family\nCarnivora,Canidae,family\nFelidae,Felis,genus\nFelidae,Panthera,genus\n"
+          "Canidae,Canis,genus\nFelis,Felis catus,species\nPanthera,Panthera leo,species\n"
+          "Canis,Canis lupus,species\nCarnivora,Carnivora incertae,species\n")
+
+
+def test_a_csv_tsv_or_parquet_edge_list_with_a_rank_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv = tmp_path / "ranked.csv"
+    csv.write_text(RANKED)
+    res, lm = _run(tmp_path, "--edges", csv, "--levels", "genus,family")
+    assert res.code == 0, res.stderr
+    assert lm.leaf_ids == ["Felis catus", "Panthera leo", "Canis lupus", "Carnivora incertae"]
+    assert _named(lm, "genus") == ["Felis", "Panthera", "Canis", "unclassified Carnivora genus"]
+    assert _named(lm, "family")[3] == "unclassified Carnivora family"
+    assert lm.metadata["edges"]["rank_column"] == "rank" and lm.metadata["nested"] is True
+    assert "1 of 4 leaves miss a rank (genus 1, family 1)" in " ".join(res.stderr.split())
+    rows = [ln.split(",") for ln in RANKED.splitlines()[1:]]
+    tsv = tmp_path / "ranked.tsv"
+    tsv.write_text("broader\tnarrower\ttaxon_rank\n" + "".join("\t".join(r) + "\n" for r in rows))
+    par = tmp_path / "ranked.parquet"
+    pq.write_table(pa.table({"parent": [r[0] for r in rows], "child": [r[1] for r in rows],
+                             "rank": [r[2] for r in rows]}), par)
+    for path, kw in ((tsv, {"parent_column": "broader", "child_column": "narrower", "rank_column": "taxon_rank"}),
+                     (par, {})):
+        h = build_edges(path, levels="genus,family", **kw)
+        assert [h.level(v).labels.tolist() for v in h.level_names] == [lm.lookup(v).tolist() for v in lm.levels]
+
+
+def test_rank_column_errors(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text(RANKED + "Felidae,Felis,subfamily\n")
+    res, _ = _run(tmp_path, "--edges", e, "--level", "genus")
+    assert_one_line_error(res, "line 12: rank 'subfamily' for a node that line 5 gives the rank 'genus'")
+    e.write_text(RANKED)
+    for args, frags in (
+            (("--level", "family,1"), ["mix rank names and numbers"]),
+            (("--level", "clade"), ["'clade' is not a whole number", "standard rank name"]),
+            (("--level", "tribe"), ["unknown rank 'tribe'", "are: species, genus, family, order, or all"]),
+            (("--depth", "2", "--missing", "error"), ["--missing applies to levels by rank name"]),
+            (("--level", "family", "--class-tree"), ["--class-tree", "levels by rank name do not use it"]),
+            (("--level", "family", "--rank-column", "nope"), ["--rank-column", "no column 'nope'"])):
+        res, _ = _run(tmp_path, "--edges", e, *args)
+        assert_one_line_error(res, *frags)
+    txt = tmp_path / "e.txt"
+    txt.write_text("a b\n")
+    res, _ = _run(tmp_path, "--edges", txt, "--level", "1", "--rank-column", "rank")
+    assert_one_line_error(res, "--rank-column needs a CSV, TSV or parquet edge list")
+    with pytest.raises(GranularityError, match="rank names go with --level/--levels, not --depth"):
+        build_edges(e, levels="family", depths=[1])
+
+
+def test_ranks_in_an_inconsistent_order_are_reported_not_nested(tmp_path):
+    e = tmp_path / "e.csv"  # a genus above a family on one path: genus does not nest in family
+    e.write_text("parent,child,rank\nroot,F1,family\nF1,G1,genus\nG1,s1,species\nroot,G2,genus\nG2,F2,family\n"
+                 "F2,s2,species\nF2,s3,species\nG2,s4,species\n")
+    res, lm = _run(tmp_path, "--edges", e, "--levels", "genus,family")
+    assert res.code == 0, res.stderr
+    assert lm.metadata["nested"] is False and lm.metadata["not_nested"] == [["genus", "family"]]
+    assert "not nested: genus -> family" in " ".join(res.stderr.split())
+
+
+def test_classes_missing_from_the_edges_keep_their_own_group_at_every_rank(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text(RANKED)
+    cl = tmp_path / "c.txt"
+    cl.write_text("Felis catus\nLynx rufus\nCanis lupus\n")
+    h = build_edges(e, classes=str(cl), levels="genus,family", missing_classes="own-group")
+    assert _labels(h, "genus") == ["Felis", "Lynx rufus", "Canis"]
+    assert _labels(h, "family") == ["Felidae", "Lynx rufus", "Canidae"]
+    assert h.metadata["missing_ranks"] == {}

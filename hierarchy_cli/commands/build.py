@@ -72,6 +72,12 @@ def build(
         help="Edges source: the child column of a CSV/TSV/parquet edge list "
         "(default: child). Example: --child-column hyponym",
     ),
+    rank_column: Optional[str] = typer.Option(
+        None, "--rank-column", metavar="NAME",
+        help="Edges source: the column of a CSV/TSV/parquet edge list that holds each child's "
+        "rank (default: rank, if present), so that --level can name a rank. "
+        "Example: --rank-column taxon_rank",
+    ),
     ranks: Optional[str] = typer.Option(
         None, "--ranks", metavar="LIST",
         help="Taxonomy table: the rank columns, coarsest first (default: every column named "
@@ -81,9 +87,9 @@ def build(
     ),
     missing: str = typer.Option(
         "fill", "--missing", autocompletion=_complete(lambda: ("fill", "parent", "error")),
-        help="Taxonomy: what a missing rank becomes: fill (a group 'unclassified <nearest "
-        "known ancestor> <rank>'), parent (the leaf stays in its nearest known ancestor's "
-        "group at that rank) or error. Example: --missing error",
+        help="Taxonomy, and edge lists cut by rank name: what a missing rank becomes: fill "
+        "(a group 'unclassified <nearest known ancestor> <rank>'), parent (the leaf stays in "
+        "its nearest known ancestor's group at that rank) or error. Example: --missing error",
     ),
     rank_ids: str = typer.Option(
         "path", "--rank-ids", autocompletion=_complete(lambda: RANK_ID_MODES),
@@ -107,13 +113,15 @@ def build(
     level: Optional[str] = typer.Option(
         None, "--level", "-l",
         help="Relabel each leaf with its ancestor K hops up its path to the root "
-        "(0 = the leaf itself; the root once reached); with --source taxonomy, a rank name. "
+        "(0 = the leaf itself; the root once reached); with --source taxonomy, or an edge "
+        "list that carries ranks (nodes.dmp, a rank column), a rank name. "
         "Example: --level 3  or  --level genus",
     ),
     levels: Optional[str] = typer.Option(
         None, "--levels",
         help="Several levels in one file, finest first: a range and/or a list; with --source "
-        "taxonomy, rank names or 'all'. Example: --levels 0-9  or  --levels family,order",
+        "taxonomy or an edge list with ranks, rank names or 'all'. "
+        "Example: --levels 0-9  or  --levels family,order",
     ),
     depth: Optional[str] = typer.Option(
         None, "--depth",
@@ -159,7 +167,8 @@ def build(
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
-    _check_unused(source, dataset=dataset, classes=classes, names=names, names_columns=names_columns, ranks=ranks,
+    _check_unused(source, dataset=dataset, classes=classes, names=names, names_columns=names_columns,
+                  rank_column=rank_column, ranks=ranks,
                   parent_column=parent_column, child_column=child_column, depth=depth,
                   missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
                   class_tree=class_tree or None, missing_classes=missing_classes)
@@ -169,8 +178,8 @@ def build(
     ks = level if level is not None else levels if levels is not None else ()
     ds = depth if depth is not None else ()
     if source == "edges":
-        _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, ks, ds,
-                     multi_parent, class_tree, missing_classes, output)
+        _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column,
+                     rank_column, ks, ds, multi_parent, class_tree, missing_classes, missing, output)
         return
 
     from ..sources.wordnet import build_wordnet
@@ -224,6 +233,7 @@ def _check_unused(source: str, **given) -> None:
         "classes": ("--classes", ("wordnet", "edges")),
         "names": ("--names", ("edges",)),
         "names_columns": ("--names-columns", ("edges",)),
+        "rank_column": ("--rank-column", ("edges",)),
         "parent_column": ("--parent-column", ("edges",)),
         "child_column": ("--child-column", ("edges",)),
         "ranks": ("--ranks", ("taxonomy",)),
@@ -237,8 +247,9 @@ def _check_unused(source: str, **given) -> None:
         raise GranularityError(f"--rank-ids does not apply to --source {source} (it is for taxonomy)")
     if given.get("missing_classes") not in (None, "error") and source != "edges":
         raise GranularityError(f"--missing-classes does not apply to --source {source} (it is for edges)")
-    if given.get("missing") not in (None, "fill") and source != "taxonomy":
-        raise GranularityError(f"--missing does not apply to --source {source} (it is for taxonomy)")
+    if given.get("missing") not in (None, "fill") and source == "wordnet":
+        raise GranularityError("--missing does not apply to --source wordnet (it is for taxonomy, and edge lists "
+                               "cut by rank name)")
     if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
         raise GranularityError("--multi-parent does not apply to --source taxonomy (a taxonomy is a tree)")
 
@@ -286,23 +297,27 @@ def _not_nested_note(pairs: list) -> str:
             "the other levels nest")
 
 
-def _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, ks, ds,
-                 multi_parent, class_tree, missing_classes, output) -> None:
+def _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, rank_column,
+                 ks, ds, multi_parent, class_tree, missing_classes, missing, output) -> None:
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 
     h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
                     column=column, parent_column=parent_column, child_column=child_column,
                     class_tree=class_tree, dataset=dataset, missing_classes=missing_classes,
-                    names_columns=names_columns)
+                    names_columns=names_columns, rank_column=rank_column, missing=missing)
+    meta = h.metadata
+    by_rank = "missing" in meta
     stem = input_stem(classes if classes is not None else edges, dataset, "edges")
     tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
                      ("names-", names and input_stem(names, None, "names"), None),
                      ("names-columns-", names_columns and names_columns.replace(",", "+"), None),
-                     ("parent-", parent_column, None), ("child-", child_column, None))
-    target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}{tags}.parquet")
+                     ("parent-", parent_column, None), ("child-", child_column, None),
+                     ("rank-column-", rank_column, None), ("missing-", missing, "fill"))
+    names_ = h.level_names
+    span = (names_[0] if len(names_) == 1 else f"{names_[0]}-{names_[-1]}") if by_rank else level_span(names_)
+    target = resolve_output(output, f"{stem}.edges.{span}{tags}.parquet")
     write_label_map(h, target)
-    meta = h.metadata
     n = h.num_leaves
     notes = []
     if classes is None and dataset is None:
@@ -319,5 +334,27 @@ def _build_edges(edges, classes, dataset, column, names, names_columns, parent_c
     if meta["duplicate_edges"]:
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
     notes.append(_path_note(h, multi_parent, class_tree))
+    if by_rank:
+        notes += _rank_notes(meta, n)
     notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)
+
+
+def _rank_notes(meta: dict, n: int) -> list[str]:
+    """What the summary says about a cut by rank name."""
+    notes = []
+    if meta["leaves_with_missing_rank"]:
+        per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
+        how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
+               "parent": "kept in their nearest known ancestor's group"}[meta["missing"]]
+        notes.append(f"{meta['leaves_with_missing_rank']:,} of {n:,} leaves miss a rank ({per}): {how}")
+    for r, k in meta.get("above_rank", {}).items():
+        notes.append(f"{k:,} classes are of a rank coarser than {r}: each is its own {r} group")
+    for r, k in meta.get("repeated_ranks", {}).items():
+        notes.append(f"{k:,} classes have two or more {r} nodes on their path: the nearest is their {r}")
+    if meta.get("ranks_not_ordered"):
+        per = ", ".join(f"{r} ({c:,} nodes)" for r, c in meta["ranks_not_ordered"].items())
+        notes.append(f"ranks outside the standard order, never a level: {per}")
+    if not meta["nested"]:
+        notes.append(_not_nested_note(meta["not_nested"]))
+    return notes

@@ -43,6 +43,7 @@ ROOT_ID = "__root__"
 ROOT_NAME = "root"
 PARENT_GUESSES = ("parent", "parent_id", "hypernym", "source", "from")
 CHILD_GUESSES = ("child", "child_id", "hyponym", "target", "to")
+RANK_GUESSES = ("rank",)  # the child's rank, in an edge list that carries ranks
 # names files: the id and the name columns (Open Images: LabelName, DisplayName)
 NAME_ID_GUESSES = ("id", "wnid", "node", "node_id", "leaf_id", "labelname", "label_name", "class_id", "synset",
                    "mid", "tax_id", "taxon_id")
@@ -62,6 +63,8 @@ class EdgeList:
     source: object  # InputFile
     info: dict = field(default_factory=dict)  # what the metadata adds to the input's name and sha256
     notes: list = field(default_factory=list)  # what the summary says about how the file was read
+    rank_codes: np.ndarray | None = None  # int32 per node: its rank in ``rank_names``, -1 none; None: no ranks
+    rank_names: list = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -243,7 +246,8 @@ def _check_header_row(t, pcol: str, ccol: str, p, c, named: bool) -> list[str]:
             "column 1 is the parent, column 2 the child"]
 
 
-def _parse_table_edges(inp, parent_column: str | None, child_column: str | None) -> EdgeList:
+def _parse_table_edges(inp, parent_column: str | None, child_column: str | None,
+                       rank_column: str | None = None) -> EdgeList:
     """CSV/TSV (header row, or two columns without one) or parquet edges, through the one table reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -257,28 +261,72 @@ def _parse_table_edges(inp, parent_column: str | None, child_column: str | None)
     p, c = t.strings(pcol), t.strings(ccol)
     notes = _check_header_row(t, pcol, ccol, p, c, parent_column is not None or child_column is not None) \
         if inp.kind != "parquet" else []
+    if not t.header and rank_column is not None:
+        raise GranularityError(f"--rank-column: {t.label} has no header row, so no column {rank_column!r}")
+    rcol = t.pick(rank_column, RANK_GUESSES, "--rank-column", "rank") if rank_column is not None else \
+        next((col for col in t.columns if col.lower() in RANK_GUESSES), None)
+    if rcol in (pcol, ccol):
+        raise GranularityError(f"{t.label}: the rank column {rcol!r} is also the parent or child column")
     n = t.num_rows
     # interleave parent, child per row so nodes are numbered by first appearance
     inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
     idx, ids = _encode(inter, "edge list", inp.name)
     info = {} if t.header else {"header_row": False}
-    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp, info, notes)
+    codes, names = None, []
+    if rcol is not None:
+        codes, names = node_ranks(len(ids), idx[1::2], t.strings(rcol, allow_empty=True), t.where, t.label)
+        info["rank_column"] = rcol
+    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp, info, notes, codes, names)
+
+
+def node_ranks(num_nodes: int, children: np.ndarray, ranks, where, label: str) -> tuple[np.ndarray, list[str]]:
+    """Each node's rank from the edges listing it as the child (``ranks``: one string per edge,
+    ``""`` = none given). A node given two different ranks is an error naming both rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(ranks)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    names = enc.dictionary.to_pylist()
+    code = numpy_view(enc.indices).astype(np.int32)
+    if "" in names:
+        code = np.where(code == names.index(""), -1, code).astype(np.int32)
+    given = np.flatnonzero(code >= 0)
+    node = np.full(num_nodes, -1, dtype=np.int32)
+    kids, first_row = np.unique(children[given], return_index=True)
+    node[kids] = code[given[first_row]]  # the first row that gives a node's rank
+    given = code >= 0
+    clash = np.flatnonzero(given & (code != node[children]))
+    if clash.size:
+        e = int(clash[0])
+        first = int(np.flatnonzero(given & (children == children[e]))[0])
+        raise GranularityError(
+            f"{label} {where(e)}: rank {names[code[e]]!r} for a node that {where(first)} gives the rank "
+            f"{names[code[first]]!r} (a node has one rank)")
+    return node, names
 
 
 def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
-               child_column: str | None = None) -> EdgeList:
-    """Read an edge list (text, CSV/TSV with a header, or parquet; ``-`` = stdin)."""
+               child_column: str | None = None, rank_column: str | None = None) -> EdgeList:
+    """Read an edge list (text, CSV/TSV, parquet, Open Images' hierarchy JSON or NCBI's
+    ``nodes.dmp``; ``-`` = stdin); see the module doc."""
     from ..inputs import read_input
+    from .ncbi import looks_like_taxdump, read_nodes
+    from .openimages import looks_like_open_images, read_open_images
 
     inp = read_input(str(spec), "edge list")
     if inp.kind != "text":
-        return _parse_table_edges(inp, parent_column, child_column)
-    from .openimages import looks_like_open_images, read_open_images
-
-    fmt = "an Open Images hierarchy (JSON)" if looks_like_open_images(inp) else "plain text ('parent child' per line)"
-    if parent_column is not None or child_column is not None:
-        raise GranularityError(
-            f"--parent-column/--child-column need a CSV, TSV or parquet edge list, but {inp.name!r} is {fmt}")
+        return _parse_table_edges(inp, parent_column, child_column, rank_column)
+    fmt = ("NCBI's nodes.dmp (tax_id, parent, rank)" if looks_like_taxdump(inp) else
+           "an Open Images hierarchy (JSON)" if looks_like_open_images(inp) else "plain text ('parent child' per line)")
+    given = [opt for opt, v in (("--parent-column", parent_column), ("--child-column", child_column),
+                                ("--rank-column", rank_column)) if v is not None]
+    if given:
+        raise GranularityError(f"{'/'.join(given)} need{'s' if len(given) == 1 else ''} a CSV, TSV or parquet edge "
+                               f"list, but {inp.name!r} is {fmt}")
+    if looks_like_taxdump(inp):
+        return read_nodes(inp)
     if looks_like_open_images(inp):
         return read_open_images(inp)
     return _parse_text_edges(inp)
@@ -326,8 +374,14 @@ def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
     columns (``"LabelName,DisplayName"``; CSV/TSV/parquet only)."""
     from ..inputs import first_row, read_input
 
+    from .ncbi import looks_like_taxdump, read_names as read_names_dmp
+
     columns = names_columns_pair(columns)
     inp = read_input(str(spec), "names file")
+    if inp.kind == "text" and looks_like_taxdump(inp):
+        if columns is not None:
+            raise GranularityError(f"--names-columns: {inp.name!r} is NCBI's names.dmp, whose columns are fixed")
+        return read_names_dmp(inp)
     table = inp.kind in ("parquet", "csv") or columns is not None
     if inp.kind == "tsv" and not table:  # a TSV is read as id<TAB>name lines unless its first row is a header
         fields, _ = first_row(inp, "names file")
@@ -501,7 +555,7 @@ def _headerless_classes(idl, class_meta: dict, el: EdgeList):
 def build_edges(
     edges: str | os.PathLike,
     classes: Sequence[str] | str | os.PathLike | None = None,
-    levels: Sequence[int] | str = (),
+    levels: Sequence[int] | Sequence[str] | str = (),
     depths: Sequence[int] | str = (),
     multi_parent: str = "longest",
     names: str | os.PathLike | None = None,
@@ -512,32 +566,39 @@ def build_edges(
     dataset: str | None = None,
     missing_classes: str = "error",
     names_columns: str | Sequence[str] | None = None,
+    rank_column: str | None = None,
+    missing: str = "fill",
 ):
     """Relabel classes with their ancestors in a parent-child edge list.
 
     ``edges`` is a path (``-`` for stdin) to a text (``parent child`` per line),
-    CSV/TSV (header with parent/child columns, or ``parent_column``/``child_column``)
-    or parquet edge list. ``classes`` (ids, or a class-list path; ``column`` picks
+    CSV/TSV (header with parent/child columns, or ``parent_column``/``child_column``;
+    or two columns without a header row), parquet, Open Images' hierarchy JSON or
+    NCBI's ``nodes.dmp`` edge list. ``classes`` (ids, or a class-list path; ``column`` picks
     its column) are the leaves in class-index order, or ``dataset`` names a
     shipped class list; without either, the nodes with no children in order of
     first appearance. ``levels``, ``depths``, ``multi_parent`` and ``class_tree``
     mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
     (the same :func:`~hierarchy_cli.graph.cut_levels` does the work). ``names`` is
-    an optional ``id<TAB>name`` file. ``missing_classes`` says what a class (of
-    ``classes`` or ``dataset``) absent
+    an optional names file (``id<TAB>name``, CSV/TSV/parquet, or NCBI's ``names.dmp``).
+    ``missing_classes`` says what a class (of ``classes`` or ``dataset``) absent
     from the edge list becomes: ``error`` (the default) or ``own-group`` (a group of
     its own at every level, so ``leaf_index`` stays the class index;
     ``h.metadata["classes_missing"]`` counts them). ``names_columns`` names the id and
     name columns of a CSV/TSV/parquet names file (``"LabelName,DisplayName"``; default:
     the guesses of the module doc, or columns 1 and 2 of a file without a header row).
-    Returns a validated, nested Hierarchy.
-    """
-    import pyarrow.compute as pc
 
-    from ..graph import check_cut_request, cut_levels
+    An edge list that carries ranks (``nodes.dmp``, or a ``rank`` column: the child's
+    rank; ``rank_column`` names another) can be cut by rank name: ``levels="family"``,
+    ``["family", "order"]`` or ``"all"`` (see :mod:`~hierarchy_cli.sources.rankcut`);
+    ``missing`` (``fill``, ``parent``, ``error``) says what a class without that rank
+    becomes, as for :func:`~hierarchy_cli.sources.taxonomy.build_taxonomy`. Numbers keep
+    meaning hops up. Returns a validated Hierarchy: nested for hops and depths; for
+    ranks ``h.metadata["nested"]`` says whether the levels nest.
+    """
     from ..hierarchy import Hierarchy
 
-    check_cut_request(levels, depths, multi_parent)
+    by_rank = _check_request(levels, depths, multi_parent, class_tree, missing)
     names_columns = names_columns_pair(names_columns)
     if names_columns is not None and names is None:
         raise GranularityError("--names-columns names the columns of a names file: give one with --names")
@@ -551,65 +612,121 @@ def build_edges(
                    if isinstance(v, (str, os.PathLike)) and str(v) == "-"]
     if len(stdin_users) > 1:
         raise GranularityError(f"only one input can come from stdin ('-'), not {' and '.join(stdin_users)}")
-    el = read_edges(edges, parent_column, child_column)
-    name_pair = None
-    names_meta = None
-    input_notes = list(el.notes)
-    if names is not None:
-        nm = read_names_file(names, names_columns)
-        name_pair = (nm.ids, nm.names)
-        names_meta = nm.describe()
-        input_notes += nm.notes
-    missing_ids: list[str] = []
-    if classes is None and dataset is None:
-        leaves = None
-        class_meta = {"from": "edge list leaves (nodes without children, first-appearance order)"}
-    else:
-        from ..manifests import resolve_classes
-
-        idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
-        idl, class_meta = _headerless_classes(idl, class_meta, el)
-        pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
-        missing = np.flatnonzero(bool_numpy(pos.is_null()))
-        if missing.size and missing_classes == "error":
-            raise GranularityError(offenders(
-                [(idl.ids[i], idl.where(int(i))) for i in missing],
-                f"classes missing from edge list {el.name!r}", source_name,
-            ) + " (keep each as its own group with --missing-classes own-group)")
-        leaves = numpy_view(pos).astype(np.int64)  # the missing ones (nulls) are set below
-        missing_ids = [idl.ids[i] for i in missing.tolist()]
-        leaves[missing] = len(el.ids) + np.arange(missing.size)
-    eg = graph_from_edges(el, name_pair, leaves, missing_ids)
+    el = read_edges(edges, parent_column, child_column, rank_column)
+    if by_rank is not None and el.rank_codes is None:
+        raise GranularityError(
+            f"levels {','.join(by_rank)!r} are rank names, but edge list {el.name!r} carries no ranks (NCBI's "
+            "nodes.dmp, or a CSV/TSV/parquet edge list with a 'rank' column, give them); numbers count hops up "
+            "(--level 3)")
+    nm = read_names_file(names, names_columns) if names is not None else None
+    leaves, missing_ids, class_meta = _leaves(el, classes, dataset, column, missing_classes)
+    eg = graph_from_edges(el, None if nm is None else (nm.ids, nm.names), leaves, missing_ids)
     g = eg.graph
     if leaves is None:
         num_real = len(el.ids)
         has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
         leaves = np.flatnonzero(~has_child)
-    leaf_ids = [g.ids[i] for i in leaves.tolist()]
-    lvls, info = cut_levels(g, leaves, levels, depths, multi_parent, class_tree)
+    input_notes = list(el.notes) + ([] if nm is None else nm.notes)
     meta = {
         "method": "build",
         "source": "edges",
         "edges": el.describe(),
         "classes": class_meta,
         "multi_parent": multi_parent,
-        "leaves_with_choice": info.leaves_with_choice,
+        "leaves_with_choice": 0,
         "artificial_root": ROOT_ID if eg.artificial_root else None,
         "roots": len(eg.roots),
         "roots_in_file": eg.all_roots,
         "duplicate_edges": eg.duplicates,
     }
+    if by_rank is None:
+        lvls, nested, cut_notes = _cut_hops(g, leaves, levels, depths, multi_parent, class_tree, meta)
+    else:
+        lvls, nested, cut_notes = _cut_by_rank(g, el, leaves, len(missing_ids), by_rank, multi_parent, missing, meta)
     if class_tree:
         meta["class_tree"] = True
-    if info.notes or input_notes:
-        meta["notes"] = input_notes + info.notes
+    if cut_notes or input_notes:
+        meta["notes"] = input_notes + cut_notes
     if classes is not None or dataset is not None:
         meta["missing_classes"] = missing_classes
         meta["classes_missing"] = len(missing_ids)
-    if names_meta is not None:
-        meta["names"] = names_meta
+    if nm is not None:
+        meta["names"] = nm.describe()
     if parent_column or child_column:
         meta["columns"] = {"parent": parent_column, "child": child_column}
+    leaf_ids = [g.ids[i] for i in leaves.tolist()]
     leaf_names = [g.names[i] for i in leaves.tolist()]
-    h = Hierarchy(leaf_ids, leaf_names, lvls, meta, nested=True)
+    h = Hierarchy(leaf_ids, leaf_names, lvls, meta, nested=nested)
     return h.validate()
+
+
+def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing: str) -> list[str] | None:
+    """Check the levels asked for before any input is read; their rank names, or ``None`` for hops/depths."""
+    from ..graph import RULES, check_cut_request
+    from .rankcut import rank_request
+    from .ranks import check_missing
+
+    check_missing(missing)
+    by_rank = rank_request(levels)
+    if by_rank is None:
+        check_cut_request(levels, depths, multi_parent)
+        if missing != "fill":
+            raise GranularityError("--missing applies to levels by rank name (--level family, with an edge list "
+                                   "that carries ranks), not to hops or depths")
+        return None
+    if depths not in (None, (), []) and depths != "":
+        raise GranularityError("rank names go with --level/--levels, not --depth")
+    if class_tree:
+        raise GranularityError("--class-tree counts hops through the classes; levels by rank name do not use it")
+    if multi_parent not in RULES:
+        raise GranularityError(f"unknown --multi-parent rule {multi_parent!r}; choose one of {', '.join(RULES)}")
+    return by_rank
+
+
+def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
+    """The leaves as node indices (``None``: the childless nodes), the ids of classes absent
+    from the edge list (numbered after its nodes), and the class list's metadata."""
+    import pyarrow.compute as pc
+
+    if classes is None and dataset is None:
+        return None, [], {"from": "edge list leaves (nodes without children, first-appearance order)"}
+    from ..manifests import resolve_classes
+
+    idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
+    idl, class_meta = _headerless_classes(idl, class_meta, el)
+    pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
+    missing = np.flatnonzero(bool_numpy(pos.is_null()))
+    if missing.size and missing_classes == "error":
+        raise GranularityError(offenders(
+            [(idl.ids[i], idl.where(int(i))) for i in missing],
+            f"classes missing from edge list {el.name!r}", source_name,
+        ) + " (keep each as its own group with --missing-classes own-group)")
+    leaves = numpy_view(pos).astype(np.int64)  # the missing ones (nulls) are set below
+    leaves[missing] = len(el.ids) + np.arange(missing.size)
+    return leaves, [idl.ids[i] for i in missing.tolist()], class_meta
+
+
+def _cut_hops(g, leaves, levels, depths, multi_parent, class_tree, meta) -> tuple[list, bool, list]:
+    from ..graph import cut_levels
+
+    lvls, info = cut_levels(g, leaves, levels, depths, multi_parent, class_tree)
+    meta["leaves_with_choice"] = info.leaves_with_choice
+    return lvls, True, info.notes
+
+
+def _cut_by_rank(g, el: EdgeList, leaves, num_own: int, requested, multi_parent, missing, meta):
+    from .rankcut import cut_ranks
+
+    own = leaves >= len(el.ids)  # classes absent from the edge list (and never the artificial root)
+    lvls, info = cut_ranks(g, leaves, el.rank_codes, el.rank_names, requested, multi_parent, missing,
+                           own if num_own else None, f"edge list {el.name!r}")
+    nested = not info.not_nested
+    meta.update({"leaves_with_choice": info.leaves_with_choice, "missing": missing,
+                 "missing_ranks": info.missing_ranks, "leaves_with_missing_rank": info.leaves_with_missing_rank,
+                 "nested": nested})
+    for key in ("above_rank", "repeated_ranks", "ranks_not_ordered"):
+        if getattr(info, key):
+            meta[key] = getattr(info, key)
+    if not nested:
+        meta["not_nested"] = info.not_nested
+    return lvls, nested, []
