@@ -151,7 +151,8 @@ def int_ranges(value, what: str, minimum: int = 0, ranges: bool = True) -> list[
             m = re.fullmatch(pattern, part)
             if m is None:
                 kind = "a whole number or a range like 0-9" if ranges else "a whole number"
-                hint = " (rank names like genus need --source taxonomy)" if part.isalpha() and ranges else ""
+                hint = (" (rank names like genus need --source taxonomy, or an edge list with ranks)"
+                        if part.isalpha() and ranges else "")
                 raise GranularityError(f"{what} {shown!r}: {part!r} is not {kind}{hint}")
             lo = int(m.group(1))
             hi = int(m.group(2)) if m.group(2) else lo

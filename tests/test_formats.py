@@ -468,3 +468,14 @@ def test_classes_missing_from_the_edges_keep_their_own_group_at_every_rank(tmp_p
     assert _labels(h, "genus") == ["Felis", "Lynx rufus", "Canis"]
     assert _labels(h, "family") == ["Felidae", "Lynx rufus", "Canidae"]
     assert h.metadata["missing_ranks"] == {}
+
+
+def test_headerless_and_ranked_csv_give_the_same_bytes_twice(tmp_path):
+    e, r = tmp_path / "e.csv", tmp_path / "r.csv"
+    e.write_text(_leaf_edges(20))
+    r.write_text(RANKED)
+    for src, level in ((e, "1"), (r, "genus,family")):
+        outs = [tmp_path / f"{src.stem}{i}.parquet" for i in range(2)]
+        for out in outs:
+            assert invoke("build", "--edges", str(src), "--levels", level, "-o", str(out)).code == 0
+        assert outs[0].read_bytes() == outs[1].read_bytes()

@@ -114,8 +114,8 @@ def read_names(inp):
     label = f"{what} {inp.name!r}"
     sci = bool_numpy(pc.is_in(kind, value_set=string_array([SCIENTIFIC])))
     ids, names, where = tax_id.filter(bool_array(sci)), name.filter(bool_array(sci)), lines[sci]
-    dup = find_duplicates(ids.to_pylist(), lambda i: f"line {int(where[i])}")
-    if dup:
+    if len(pc.unique(ids)) != len(ids):
+        dup = find_duplicates(ids.to_pylist(), lambda i: f"line {int(where[i])}")
         raise GranularityError(offenders(dup, "tax ids with two scientific names", label))
     others = pc.value_counts(kind.filter(bool_array(~sci)))
     counts = dict(zip(others.field("values").to_pylist(), numpy_view(others.field("counts")).tolist()))
