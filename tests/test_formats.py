@@ -175,6 +175,8 @@ def test_a_tsv_names_file_without_a_header_is_still_read_as_id_tab_name(tmp_path
     names.write_text('/m/01yrx\t"Cat" (house cat)\n/m/0bt9lr\tDog\n')  # a quote is text, as in words.txt
     h = build_edges(e, levels=[1], names=names)
     assert list(h.leaf_names) == ['"Cat" (house cat)', "Dog"]
+    names.write_text('/m/01yrx\t"Cat\n/m/0bt9lr\tDog\n')  # even an open quote
+    assert list(build_edges(e, levels=[1], names=names).leaf_names) == ['"Cat', "Dog"]
 
 
 # ----------------------------------------------------------------------------- Open Images
@@ -223,6 +225,7 @@ def test_open_images_reads_the_same_with_crlf_and_bom_and_gives_the_same_bytes(t
 @pytest.mark.parametrize("text, fragments", [
     ('{"LabelName": "/m/0bl9f", "Subcategory": [\n{"LabelName": "/m/0jbk"},\n', ["line 3", "invalid JSON"]),
     ('[{"LabelName": "/m/0bl9f"}]', ["is not an Open Images hierarchy", "top level is a JSON list"]),
+    ('{"info": {}, "categories": []}', ["is not an Open Images hierarchy", "no 'LabelName' (keys: categories, info)"]),
     ('{"LabelName": "/m/0bl9f",\n "Subcategory": [{"LabelName": "/m/0jbk"},\n  {"Name": "x"}]}',
      ["line 3 ($.Subcategory[1])", "unknown key 'Name'"]),
     ('{"LabelName": "/m/0bl9f",\n "Subcategory": [{"LabelName": "/m/0jbk"},\n  {"Part": []}]}',

@@ -6,13 +6,23 @@ Edge files
                  blank lines and lines starting with ``#`` are skipped.
     CSV / TSV    a header row; the ``parent`` and ``child`` columns (any case),
                  or the columns named by ``parent_column``/``child_column``;
-                 other columns are ignored.
-    parquet      the same two columns (strings or integers).
+                 optionally a ``rank`` column (the child's rank, or ``rank_column``);
+                 other columns are ignored. A first row that names none of the
+                 columns needed, in a file of two columns, is data: column 1 is
+                 the parent, column 2 the child ("no header row"). A header whose
+                 column name is also a node id, or a header-less first row that
+                 shares no node with the rest, is refused rather than guessed.
+    parquet      the same columns (strings or integers).
+    JSON         Open Images' ``bbox_labels_600_hierarchy.json``
+                 (:mod:`~hierarchy_cli.sources.openimages`).
+    ``.dmp``     NCBI's ``nodes.dmp``, with ranks (:mod:`~hierarchy_cli.sources.ncbi`).
 
 Names (optional): a text file of ``id<TAB>name`` lines (ImageNet's
 ``words.txt``, BREEDS' ``node_names.txt``; without a tab, the first
-whitespace ends the id), or a CSV/parquet with ``id`` and ``name`` columns.
-Ids without a name are named by their id.
+whitespace ends the id), a CSV/TSV/parquet with id and name columns
+(:data:`NAME_ID_GUESSES`, :data:`NAME_GUESSES`, or ``names_columns``; two
+columns without a header row are id, name), or NCBI's ``names.dmp``. Ids
+without a name are named by their id.
 
 The graph is the same :class:`~hierarchy_cli.graph.Graph` the WordNet source
 uses, and the levels come from the same :func:`~hierarchy_cli.graph.cut_levels`:
@@ -25,7 +35,8 @@ Several roots (nodes without a parent) get an artificial root, id
 ``__root__``, name ``root``, as their common parent, so levels still climb to a
 single root: ``depth_0`` is then ``__root__`` and ``depth_1`` the file's roots.
 Without ``classes`` the leaves are the nodes with no children, in order of
-their first appearance in the file.
+their first appearance in the file. An edge list with ranks can also be cut by
+rank name (:mod:`~hierarchy_cli.sources.rankcut`).
 """
 
 from __future__ import annotations
@@ -372,8 +383,7 @@ def names_columns_pair(value) -> tuple[str, str] | None:
 def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
     """Read a names file (see the module doc) as :class:`Names`; ``columns`` names its id and name
     columns (``"LabelName,DisplayName"``; CSV/TSV/parquet only)."""
-    from ..inputs import first_row, read_input
-
+    from ..inputs import read_input, utf8_text
     from .ncbi import looks_like_taxdump, read_names as read_names_dmp
 
     columns = names_columns_pair(columns)
@@ -384,8 +394,8 @@ def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
         return read_names_dmp(inp)
     table = inp.kind in ("parquet", "csv") or columns is not None
     if inp.kind == "tsv" and not table:  # a TSV is read as id<TAB>name lines unless its first row is a header
-        fields, _ = first_row(inp, "names file")
-        table = bool({f.lower() for f in fields} & set(NAME_ID_GUESSES + NAME_GUESSES))
+        first = next((ln for ln in utf8_text(inp, "names file").splitlines() if ln.strip()), "")
+        table = bool({f.strip().strip('"').lower() for f in first.split("\t")} & set(NAME_ID_GUESSES + NAME_GUESSES))
     if table and inp.kind == "text":
         raise GranularityError(f"--names-columns needs a CSV, TSV or parquet names file, but {inp.name!r} is plain "
                                "text ('id<TAB>name' per line)")

@@ -58,10 +58,14 @@ def _load(inp, what: str):
         raise GranularityError(f"{what} line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
     except RecursionError:
         raise GranularityError(f"{what}: nested too deeply to read") from None
+    like = f"expected an object with {LABEL!r} and {SUBCATEGORY!r} (like bbox_labels_600_hierarchy.json)"
     if not isinstance(obj, dict):
         raise GranularityError(
-            f"{inp.name!r} is not an Open Images hierarchy: its top level is a JSON {type(obj).__name__}, expected an "
-            f"object with {LABEL!r} and {SUBCATEGORY!r} (like bbox_labels_600_hierarchy.json)")
+            f"{inp.name!r} is not an Open Images hierarchy: its top level is a JSON {type(obj).__name__}, {like}")
+    if LABEL not in obj:
+        keys = ", ".join(sorted(map(str, obj))[:6]) or "none"
+        raise GranularityError(f"{inp.name!r} is not an Open Images hierarchy: its top-level object has no "
+                               f"{LABEL!r} (keys: {keys}); {like}")
     return obj
 
 
