@@ -215,7 +215,8 @@ def test_open_images_reads_the_same_with_crlf_and_bom_and_gives_the_same_bytes(t
     crlf.write_bytes(b"\xef\xbb\xbf" + OI_TREE.read_bytes().replace(b"\n", b"\r\n"))
     a, b, c = (tmp_path / f"{x}.parquet" for x in "abc")
     for src, out in ((OI_TREE, a), (OI_TREE, b), (crlf, c)):
-        assert invoke("build", "--edges", str(src), "--names", str(OI_CLASSES), "--depth", "0-3", "-o", str(out)).code == 0
+        res = invoke("build", "--edges", str(src), "--names", str(OI_CLASSES), "--depth", "0-3", "-o", str(out))
+        assert res.code == 0, res.stderr
     assert a.read_bytes() == b.read_bytes()
     la, lc = read_label_map(a), read_label_map(c)
     assert la.leaf_ids == lc.leaf_ids and [la.lookup(v).tolist() for v in la.levels] == \
@@ -248,7 +249,8 @@ def test_bad_open_images_hierarchy(tmp_path, text, fragments):
 
 def test_open_images_refuses_column_options(tmp_path):
     res, _ = _run(tmp_path, "--edges", OI_TREE, "--parent-column", "LabelName", "--level", "1")
-    assert_one_line_error(res, "--parent-column needs a CSV, TSV or parquet edge list", "is an Open Images hierarchy (JSON)")
+    assert_one_line_error(res, "--parent-column needs a CSV, TSV or parquet edge list",
+                          "is an Open Images hierarchy (JSON)")
 
 
 # ----------------------------------------------------------------------------- rank tables
@@ -482,3 +484,20 @@ def test_headerless_and_ranked_csv_give_the_same_bytes_twice(tmp_path):
         for out in outs:
             assert invoke("build", "--edges", str(src), "--levels", level, "-o", str(out)).code == 0
         assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def test_a_class_csv_without_a_header_row_keeps_its_first_class_only_when_it_is_a_node(tmp_path):
+    e = tmp_path / "e.csv"
+    e.write_text(PETS)
+    cl = tmp_path / "c.csv"
+    cl.write_text("klass\n/m/01yrx\n/m/0bt9lr\n")  # a header naming no known column: still a header
+    h = build_edges(e, classes=str(cl), levels=[1])
+    assert list(h.leaf_ids) == ["/m/01yrx", "/m/0bt9lr"] and "header_row" not in h.metadata["classes"]
+    cl.write_text("/m/0jbk,Animal\n/m/01yrx,Cat\n/m/0bt9lr,Dog\n")  # the first row is a node: a class
+    h = build_edges(e, classes=str(cl), levels=[1])
+    assert list(h.leaf_ids) == ["/m/0jbk", "/m/01yrx", "/m/0bt9lr"]
+    assert h.metadata["classes"]["header_row"] is False
+    assert "its first row ('/m/0jbk') is a node of the edge list" in h.metadata["classes"]["notes"][0]
+    cl.write_text("/m/01yrx\n/m/01yrx\n")  # read whole, a repeated class is still refused
+    with pytest.raises(GranularityError, match="duplicate ids"):
+        build_edges(e, classes=str(cl), levels=[1])

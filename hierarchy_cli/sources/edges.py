@@ -203,10 +203,11 @@ def _pair_columns(inp, what: str, roles) -> tuple:
             given = [(opt, g) for g, _, opt, _ in roles if g is not None]
             if given:
                 opt, g = given[0]
+                options = "/".join(dict.fromkeys(r[2] for r in roles))
                 raise GranularityError(
                     f"{opt}: {what} {inp.name!r} has no column {g!r}: its first row ({', '.join(fields)}) names no "
-                    f"column, so the file has no header row; leave out {'/'.join(dict.fromkeys(r[2] for r in roles))} to read "
-                    f"column 1 as the {roles[0][3]} and column 2 as the {roles[1][3]}")
+                    f"column, so the file has no header row; leave out {options} to read column 1 as the "
+                    f"{roles[0][3]} and column 2 as the {roles[1][3]}")
             t = read_table(inp, what, header=False)
             return t, ["column_1", "column_2"]
     t = read_table(inp, what)
