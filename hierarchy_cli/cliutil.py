@@ -97,7 +97,7 @@ def input_stem(spec: Optional[str], dataset: Optional[str], fallback: str) -> st
         return safe_name(dataset)
     if spec and spec != "-":
         name = Path(spec).name
-        for suffix in (".parquet", ".csv", ".tsv", ".txt", ".npy", ".json"):
+        for suffix in (".parquet", ".csv", ".tsv", ".txt", ".npy", ".json", ".dmp"):
             if name.lower().endswith(suffix):
                 name = name[: -len(suffix)]
                 break

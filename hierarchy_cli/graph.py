@@ -345,6 +345,37 @@ def _ambiguous_message(g: Graph, leaves, ancestors, ambiguous: list, where) -> s
             "--ancestor-rule exclusive, or follow one path per class with --ancestor-rule path")
 
 
+def _by_depth(paths: Paths):
+    """The nodes in runs of equal depth, root first (a chosen parent is one step shallower)."""
+    order = np.argsort(paths.depth, kind="stable")
+    bounds = np.searchsorted(paths.depth[order], np.arange(int(paths.depth.max(initial=0)) + 2))
+    return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def nearest_on_path(paths: Paths, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every node, the nearest node of its chosen path (itself included) where ``mask``
+    holds (-1: none), and how many such nodes the path holds."""
+    n = paths.parent.size
+    mask = np.asarray(mask, dtype=bool)
+    near = np.where(mask, np.arange(n), -1).astype(np.int64)
+    count = mask.astype(np.int32)
+    for nodes in _by_depth(paths)[1:]:
+        p = paths.parent[nodes]
+        near[nodes] = np.where(mask[nodes], nodes, near[p])
+        count[nodes] = count[p] + mask[nodes]
+    return near, count
+
+
+def on_paths(paths: Paths, leaves: np.ndarray) -> np.ndarray:
+    """``mask[i]``: node i lies on the chosen path of one of ``leaves`` (the leaves included)."""
+    mark = np.zeros(paths.parent.size, dtype=bool)
+    mark[np.asarray(leaves, dtype=np.int64)] = True
+    for nodes in reversed(_by_depth(paths)[1:]):
+        sel = nodes[mark[nodes]]
+        mark[paths.parent[sel]] = True
+    return mark
+
+
 def path_matrix(paths: Paths, leaves: np.ndarray) -> np.ndarray:
     """``M[i, d]`` = the node at depth ``d`` on leaf i's chosen path (-1 below it)."""
     leaves = np.asarray(leaves, dtype=np.int64)

@@ -151,7 +151,8 @@ def int_ranges(value, what: str, minimum: int = 0, ranges: bool = True) -> list[
             m = re.fullmatch(pattern, part)
             if m is None:
                 kind = "a whole number or a range like 0-9" if ranges else "a whole number"
-                hint = " (rank names like genus need --source taxonomy)" if part.isalpha() and ranges else ""
+                hint = (" (rank names like genus need --source taxonomy, or an edge list with ranks)"
+                        if part.isalpha() and ranges else "")
                 raise GranularityError(f"{what} {shown!r}: {part!r} is not {kind}{hint}")
             lo = int(m.group(1))
             hi = int(m.group(2)) if m.group(2) else lo
@@ -224,6 +225,8 @@ class Table:
     numbers: object  # numpy int64 per row
     position: str
     what: str
+    header: bool = True  # False: the first row was data (columns column_1, column_2, ...)
+    header_line: int = 0  # the header's line (CSV/TSV with a header)
 
     @property
     def columns(self) -> list[str]:
@@ -336,13 +339,15 @@ def _line_numbers(body: bytes):
     return np.flatnonzero(stops > starts) + 1
 
 
-def read_table(source: str | os.PathLike | InputFile, what: str) -> Table:
+def read_table(source: str | os.PathLike | InputFile, what: str, header: bool = True) -> Table:
     """Read a CSV/TSV (with a header row) or parquet input as a :class:`Table`.
 
     ``source`` is a path, ``-`` (stdin) or an :class:`InputFile` already read.
     Rows whose cells are all empty are skipped like blank lines. Errors name the
     file and the line: not UTF-8, no header, a column named twice, a row with
-    more or fewer fields than the header.
+    more or fewer fields than the header. With ``header=False`` (a CSV/TSV whose
+    first row is data, see :func:`first_row`) the columns are named ``column_1``,
+    ``column_2``, ... and every row is data.
     """
     import numpy as np
 
@@ -358,7 +363,11 @@ def read_table(source: str | os.PathLike | InputFile, what: str) -> Table:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise GranularityError(f"{what} {inp.name!r} is not a readable parquet file: {reason}") from None
         return Table(inp, table, np.arange(table.num_rows, dtype=np.int64), "row", what)
-    return _read_delimited(inp, what, "\t" if inp.kind == "tsv" else ",")
+    return _read_delimited(inp, what, _delimiter(inp), header)
+
+
+def _delimiter(inp: InputFile) -> str:
+    return "\t" if inp.kind == "tsv" else ","
 
 
 def _header_fields(line: bytes, delimiter: str) -> list[str]:
@@ -379,7 +388,40 @@ def _header_fields(line: bytes, delimiter: str) -> list[str]:
     return [str(v).strip() for v in row.to_pylist()[0].values()]
 
 
-def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
+def _first_line(inp: InputFile, what: str) -> tuple[bytes, int, int, int, int]:
+    """``(data, start, end, body_start, line)`` of a CSV/TSV's first line with any text."""
+    label = f"{what} {inp.name!r}"
+    utf8_text(inp, what)
+    data = inp.data[3:] if inp.data[:3] == BOM else inp.data
+    m = re.search(rb"[^\r\n]", data)
+    if m is None:
+        raise GranularityError(f"{label} is empty: expected a header row")
+    start = m.start()
+    end_m = re.compile(rb"\r\n|\r|\n").search(data, start)
+    end = end_m.start() if end_m else len(data)
+    body_start = end_m.end() if end_m else len(data)
+    line = data[:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+    return data, start, end, body_start, line
+
+
+def first_row(inp: InputFile, what: str) -> tuple[list[str], int]:
+    """The fields of a CSV/TSV's first line with text (trimmed, quotes as in the body) and its line.
+
+    Whether that row is a header is the caller's decision (the edge and names readers
+    look for the column names they need); :func:`read_table` then reads it with or
+    without a header.
+    """
+    import pyarrow as pa
+
+    data, start, end, _, line = _first_line(inp, what)
+    try:
+        return _header_fields(data[start:end], _delimiter(inp)), line
+    except pa.ArrowInvalid as exc:
+        raise GranularityError(f"{what} {inp.name!r} line {line}: cannot read the first row: "
+                               f"{str(exc).splitlines()[0]}") from None
+
+
+def _read_delimited(inp: InputFile, what: str, delimiter: str, has_header: bool = True) -> Table:
     import io
 
     import numpy as np
@@ -390,22 +432,16 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
     from .arrays import bool_array, empty_strings, string_array
 
     label = f"{what} {inp.name!r}"
-    utf8_text(inp, what)
-    data = inp.data[3:] if inp.data[:3] == BOM else inp.data
+    data, start, end, body_start, header_line = _first_line(inp, what)
     # the header: the first line with any text (csv parses just that one line)
-    m = re.search(rb"[^\r\n]", data)
-    if m is None:
-        raise GranularityError(f"{label} is empty: expected a header row")
-    start = m.start()
-    end_m = re.compile(rb"\r\n|\r|\n").search(data, start)
-    end = end_m.start() if end_m else len(data)
-    body_start = end_m.end() if end_m else len(data)
-    header_line = data[:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
     try:
         header = _header_fields(data[start:end], delimiter)
     except pa.ArrowInvalid as exc:
         raise GranularityError(f"{label} line {header_line}: cannot read the header row: "
                                f"{str(exc).splitlines()[0]}") from None
+    if not has_header:  # the first row is data: columns by position
+        header = [f"column_{j + 1}" for j in range(len(header))]
+        body_start, header_line = start, header_line - 1
     if not any(header):
         raise GranularityError(f"{label} line {header_line}: the header row is empty")
     seen: dict[str, int] = {}
@@ -438,8 +474,9 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
         rec = first.number  # records below the header, from 1 (blank lines not counted)
         pos = f"line {int(lines[rec - 1])}" if rec is not None and not multiline and rec <= lines.size \
             else f"record {rec}"
+        like = "the header" if has_header else "the first row"
         raise GranularityError(
-            f"{label} {pos}: {first.actual_columns} fields, expected {first.expected_columns} like the header")
+            f"{label} {pos}: {first.actual_columns} fields, expected {first.expected_columns} like {like}")
     if multiline or lines.size != table.num_rows:
         numbers, position = np.arange(1, table.num_rows + 1, dtype=np.int64), "record"
     else:
@@ -450,7 +487,8 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str) -> Table:
             blank &= empty_strings(pc.utf8_trim_whitespace(table.column(c)))
         if blank.any():
             table, numbers = table.filter(bool_array(~blank)), numbers[~blank]
-    return Table(inp, table, numbers, position, what)
+    return Table(inp, table, numbers, position, what, header=has_header,
+                 header_line=header_line if has_header else 0)
 
 
 # ----------------------------------------------------------------------------- id lists
@@ -465,9 +503,19 @@ class IdList:
     source: InputFile
     position: str = "line"  # how ``lines`` are named in messages
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # A CSV/TSV whose header named no id column (neither --column nor a guess): its first
+    # row's cell in the column taken, and that row's line. The edge source reads the row as
+    # a class when that cell is a node of the graph (a class list without a header row).
+    first_row: str | None = None
+    first_row_line: int = 0
 
     def where(self, i: int) -> str:
         return f"{self.position} {self.lines[i]}"
+
+    def with_first_row(self, note: str) -> IdList:
+        """The list with :attr:`first_row` read as its first id (the file had no header row)."""
+        return IdList([self.first_row, *self.ids], [self.first_row_line, *self.lines], self.source, self.position,
+                      (*self.notes, note))
 
 
 def read_id_list(spec: str | os.PathLike, what: str = "class list", column: str | None = None,
@@ -524,7 +572,9 @@ def parse_id_list(inp: InputFile, what: str, column: str | None = None,
                 padded = sum(1 for a, b in zip(raw.to_pylist(), ids) if a != b)
                 if padded:
                     notes = (f"{padded:,} ids in column {col!r} had spaces around them: stripped",)
-            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes)
+            defaulted = inp.kind != "parquet" and column is None and col.lower() not in ID_COLUMN_GUESSES
+            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes,
+                         col if defaulted else None, t.header_line)
     return check_ids(out, what, allow_empty)
 
 

@@ -86,6 +86,11 @@ def _pandas_free_inputs(tmp):
     (tmp / "c.csv").write_text("id\ncat\ndog\nfish\n")
     (tmp / "n.csv").write_text("id,name\ncat,Cat\n")
     (tmp / "n.txt").write_text("cat\tCat\n")
+    import shutil
+
+    for name in ("openimages", "ncbi"):  # the real formats' fixtures: Open Images' JSON and CSV, NCBI's taxdump
+        shutil.copytree(ROOT / "tests" / "fixtures" / name, tmp / name)
+    (tmp / "r.csv").write_text("parent,child,rank\nFelidae,Felis,genus\nFelis,Felis catus,species\n")
     pq.write_table(pa.table({"path": [f"train/{w}/{w}_{i}.JPEG" for i, w in enumerate(ids * 2)],
                              "wnid": ids * 2}), tmp / "m.parquet")
     (tmp / "m.csv").write_text("path,leaf_index\n" + "".join(f"train/{w}/{w}_1.JPEG,{i}\n" for i, w in enumerate(ids)))
@@ -104,6 +109,10 @@ PANDAS_FREE = [
     "build --taxonomy {t}/inat.json --levels all -o {t}/i.parquet",
     "build --edges {t}/e.csv --classes {t}/c.csv --missing-classes own-group --names {t}/n.csv --level 1 -o {t}/e.parquet",
     "build --edges {t}/e.txt --names {t}/n.txt --level 1 -o {t}/e2.parquet",
+    "build --edges {t}/openimages/bbox_labels_600_hierarchy.json --names {t}/openimages/class-descriptions-boxable.csv"
+    " --classes {t}/openimages/class-descriptions-boxable.csv --level 1 -o {t}/oi.parquet",
+    "build --edges {t}/ncbi/nodes.dmp --names {t}/ncbi/names.dmp --levels all -o {t}/ncbi.parquet",
+    "build --edges {t}/r.csv --level genus -o {t}/r.parquet",
     "cluster --k 1000 -o {t}/k.parquet --centroids {t}/k.c.parquet",
     "cluster --k 10 -e {t}/emb.parquet --dataset imagenet1k -o {t}/k2.parquet",
     "cluster --samples {t}/s.parquet --dataset imagenet1k --k 10 -o {t}/k3.parquet",

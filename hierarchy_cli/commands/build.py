@@ -53,8 +53,15 @@ def build(
     names: Optional[str] = typer.Option(
         None, "--names", metavar="FILE",
         help="Edges source: node names, 'id<TAB>name' per line (ImageNet's words.txt, "
-        "BREEDS' node_names.txt) or a CSV/parquet with id and name columns; ids without "
-        "a name keep their id. Example: --names words.txt",
+        "BREEDS' node_names.txt) or a CSV/TSV/parquet with id and name columns (id, "
+        "LabelName, ...; name, DisplayName, ...), or two columns without a header row "
+        "(Open Images' class-descriptions-boxable.csv); ids without a name keep their id. "
+        "Example: --names words.txt",
+    ),
+    names_columns: Optional[str] = typer.Option(
+        None, "--names-columns", metavar="ID,NAME",
+        help="Edges source: the id and name columns of a CSV/TSV/parquet names file, when "
+        "its header uses other names. Example: --names-columns label,class",
     ),
     parent_column: Optional[str] = typer.Option(
         None, "--parent-column", metavar="NAME",
@@ -66,16 +73,24 @@ def build(
         help="Edges source: the child column of a CSV/TSV/parquet edge list "
         "(default: child). Example: --child-column hyponym",
     ),
+    rank_column: Optional[str] = typer.Option(
+        None, "--rank-column", metavar="NAME",
+        help="Edges source: the column of a CSV/TSV/parquet edge list that holds each child's "
+        "rank (default: rank, if present), so that --level can name a rank. "
+        "Example: --rank-column taxon_rank",
+    ),
     ranks: Optional[str] = typer.Option(
         None, "--ranks", metavar="LIST",
-        help="Taxonomy table: the rank columns, coarsest first (default: those of kingdom, "
-        "phylum, class, order, family, genus present). Example: --ranks kingdom,family,tribe,genus",
+        help="Taxonomy table: the rank columns, coarsest first (default: every column named "
+        "after a standard rank above the species, superkingdom/domain, kingdom, phylum, ..., "
+        "family, subfamily, tribe, genus; other columns are named in a note). "
+        "Example: --ranks kingdom,family,tribe,genus",
     ),
     missing: str = typer.Option(
         "fill", "--missing", autocompletion=_complete(lambda: ("fill", "parent", "error")),
-        help="Taxonomy: what a missing rank becomes: fill (a group 'unclassified <nearest "
-        "known ancestor> <rank>'), parent (the leaf stays in its nearest known ancestor's "
-        "group at that rank) or error. Example: --missing error",
+        help="Taxonomy, and edge lists cut by rank name: what a missing rank becomes: fill "
+        "(a group 'unclassified <nearest known ancestor> <rank>'), parent (the leaf stays in "
+        "its nearest known ancestor's group at that rank) or error. Example: --missing error",
     ),
     rank_ids: str = typer.Option(
         "path", "--rank-ids", autocompletion=_complete(lambda: RANK_ID_MODES),
@@ -135,13 +150,15 @@ def build(
     level: Optional[str] = typer.Option(
         None, "--level", "-l",
         help="Relabel each leaf with its ancestor K hops up its path to the root "
-        "(0 = the leaf itself; the root once reached); with --source taxonomy, a rank name. "
+        "(0 = the leaf itself; the root once reached); with --source taxonomy, or an edge "
+        "list that carries ranks (nodes.dmp, a rank column), a rank name. "
         "Example: --level 3  or  --level genus",
     ),
     levels: Optional[str] = typer.Option(
         None, "--levels",
         help="Several levels in one file, finest first: a range and/or a list; with --source "
-        "taxonomy, rank names or 'all'. Example: --levels 0-9  or  --levels family,order",
+        "taxonomy or an edge list with ranks, rank names or 'all'. "
+        "Example: --levels 0-9  or  --levels family,order",
     ),
     depth: Optional[str] = typer.Option(
         None, "--depth",
@@ -187,7 +204,8 @@ def build(
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
-    _check_unused(source, dataset=dataset, classes=classes, names=names, ranks=ranks,
+    _check_unused(source, dataset=dataset, classes=classes, names=names, names_columns=names_columns,
+                  rank_column=rank_column, ranks=ranks,
                   parent_column=parent_column, child_column=child_column, depth=depth,
                   missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
                   class_tree=class_tree or None, missing_classes=missing_classes, root=root,
@@ -203,8 +221,8 @@ def build(
     ks = level if level is not None else levels if levels is not None else ()
     ds = depth if depth is not None else ()
     if source == "edges":
-        _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                     class_tree, output, shaping)
+        _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column,
+                     rank_column, ks, ds, multi_parent, class_tree, missing, output, shaping)
         return
 
     from ..sources.wordnet import build_wordnet
@@ -295,6 +313,8 @@ def _check_unused(source: str, **given) -> None:
         "class_tree": ("--class-tree", ("wordnet", "edges")),
         "classes": ("--classes", ("wordnet", "edges")),
         "names": ("--names", ("edges",)),
+        "names_columns": ("--names-columns", ("edges",)),
+        "rank_column": ("--rank-column", ("edges",)),
         "parent_column": ("--parent-column", ("edges",)),
         "child_column": ("--child-column", ("edges",)),
         "ranks": ("--ranks", ("taxonomy",)),
@@ -309,8 +329,9 @@ def _check_unused(source: str, **given) -> None:
     for key, opt in (("root", "--root"), ("prune", "--prune")):
         if given.get(key) is not None and source == "taxonomy":
             raise GranularityError(f"{opt} does not apply to --source taxonomy (it is for wordnet and edges)")
-    if given.get("missing") not in (None, "fill") and source != "taxonomy":
-        raise GranularityError(f"--missing does not apply to --source {source} (it is for taxonomy)")
+    if given.get("missing") not in (None, "fill") and source == "wordnet":
+        raise GranularityError("--missing does not apply to --source wordnet (it is for taxonomy, and edge lists "
+                               "cut by rank name)")
     if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
         raise GranularityError("--multi-parent does not apply to --source taxonomy (a taxonomy is a tree)")
 
@@ -347,28 +368,41 @@ def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output, s
         else:
             notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
     if not meta["nested"]:
-        pairs = ", ".join(f"{a} -> {b}" for a, b in meta["not_nested"])
-        notes.append(f"not nested: {pairs} (a {meta['not_nested'][0][0]} group spans several "
-                     f"{meta['not_nested'][0][1]} groups); the other levels nest")
+        notes.append(_not_nested_note(meta["not_nested"]))
+    if meta.get("columns_not_used"):
+        notes.append(f"columns not used: {', '.join(meta['columns_not_used'])} (neither a rank used nor a known "
+                     "column; name rank columns with --ranks)")
     notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{h.num_leaves:,} species from {stem} ({meta['input_format']})", notes, target)
 
 
-def _build_edges(edges, classes, dataset, column, names, parent_column, child_column, ks, ds, multi_parent,
-                 class_tree, output, shaping) -> None:
+def _not_nested_note(pairs: list) -> str:
+    shown = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    return (f"not nested: {shown} (a {pairs[0][0]} group spans several {pairs[0][1]} groups); "
+            "the other levels nest")
+
+
+def _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, rank_column,
+                 ks, ds, multi_parent, class_tree, missing, output, shaping) -> None:
     from ..labelmap import write_label_map
     from ..sources.edges import ROOT_ID, build_edges
 
     h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
                     column=column, parent_column=parent_column, child_column=child_column,
-                    class_tree=class_tree, dataset=dataset, **shaping)
+                    class_tree=class_tree, dataset=dataset, names_columns=names_columns,
+                    rank_column=rank_column, missing=missing, **shaping)
+    meta = h.metadata
+    by_rank = "missing" in meta
     stem = input_stem(classes if classes is not None else edges, dataset, "edges")
     tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
                      ("names-", names and input_stem(names, None, "names"), None),
-                     ("parent-", parent_column, None), ("child-", child_column, None), *_shaping_tags(shaping))
-    target = resolve_output(output, f"{stem}.edges.{level_span(h.level_names)}{tags}.parquet")
+                     ("names-columns-", names_columns and names_columns.replace(",", "+"), None),
+                     ("parent-", parent_column, None), ("child-", child_column, None),
+                     ("rank-column-", rank_column, None), ("missing-", missing, "fill"), *_shaping_tags(shaping))
+    names_ = h.level_names
+    span = (names_[0] if len(names_) == 1 else f"{names_[0]}-{names_[-1]}") if by_rank else level_span(names_)
+    target = resolve_output(output, f"{stem}.edges.{span}{tags}.parquet")
     write_label_map(h, target)
-    meta = h.metadata
     n = h.num_leaves
     notes = []
     if classes is None and dataset is None:
@@ -388,5 +422,27 @@ def _build_edges(edges, classes, dataset, column, names, parent_column, child_co
         notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
     notes.extend(_path_note(h, multi_parent, class_tree))
     notes.extend(_shaping_notes(h))
+    if by_rank:
+        notes += _rank_notes(meta, n)
     notes.extend(meta.get("notes", []))
     print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)
+
+
+def _rank_notes(meta: dict, n: int) -> list[str]:
+    """What the summary says about a cut by rank name."""
+    notes = []
+    if meta["leaves_with_missing_rank"]:
+        per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
+        how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
+               "parent": "kept in their nearest known ancestor's group"}[meta["missing"]]
+        notes.append(f"{meta['leaves_with_missing_rank']:,} of {n:,} leaves miss a rank ({per}): {how}")
+    for r, k in meta.get("above_rank", {}).items():
+        notes.append(f"{k:,} classes are of a rank coarser than {r}: each is its own {r} group")
+    for r, k in meta.get("repeated_ranks", {}).items():
+        notes.append(f"{k:,} classes have two or more {r} nodes on their path: the nearest is their {r}")
+    if meta.get("ranks_not_ordered"):
+        per = ", ".join(f"{r} ({c:,} nodes)" for r, c in meta["ranks_not_ordered"].items())
+        notes.append(f"ranks outside the standard order, never a level: {per}")
+    if not meta["nested"]:
+        notes.append(_not_nested_note(meta["not_nested"]))
+    return notes

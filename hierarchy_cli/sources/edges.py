@@ -6,13 +6,23 @@ Edge files
                  blank lines and lines starting with ``#`` are skipped.
     CSV / TSV    a header row; the ``parent`` and ``child`` columns (any case),
                  or the columns named by ``parent_column``/``child_column``;
-                 other columns are ignored.
-    parquet      the same two columns (strings or integers).
+                 optionally a ``rank`` column (the child's rank, or ``rank_column``);
+                 other columns are ignored. A first row that names none of the
+                 columns needed, in a file of two columns, is data: column 1 is
+                 the parent, column 2 the child ("no header row"). A header whose
+                 column name is also a node id, or a header-less first row that
+                 shares no node with the rest, is refused rather than guessed.
+    parquet      the same columns (strings or integers).
+    JSON         Open Images' ``bbox_labels_600_hierarchy.json``
+                 (:mod:`~hierarchy_cli.sources.openimages`).
+    ``.dmp``     NCBI's ``nodes.dmp``, with ranks (:mod:`~hierarchy_cli.sources.ncbi`).
 
 Names (optional): a text file of ``id<TAB>name`` lines (ImageNet's
 ``words.txt``, BREEDS' ``node_names.txt``; without a tab, the first
-whitespace ends the id), or a CSV/parquet with ``id`` and ``name`` columns.
-Ids without a name are named by their id.
+whitespace ends the id), a CSV/TSV/parquet with id and name columns
+(:data:`NAME_ID_GUESSES`, :data:`NAME_GUESSES`, or ``names_columns``; two
+columns without a header row are id, name), or NCBI's ``names.dmp``. Ids
+without a name are named by their id.
 
 The graph is the same :class:`~hierarchy_cli.graph.Graph` the WordNet source
 uses, and the levels come from the same :func:`~hierarchy_cli.graph.cut_levels`:
@@ -25,14 +35,15 @@ Several roots (nodes without a parent) get an artificial root, id
 ``__root__``, name ``root``, as their common parent, so levels still climb to a
 single root: ``depth_0`` is then ``__root__`` and ``depth_1`` the file's roots.
 Without ``classes`` the leaves are the nodes with no children, in order of
-their first appearance in the file.
+their first appearance in the file. An edge list with ranks can also be cut by
+rank name (:mod:`~hierarchy_cli.sources.rankcut`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,8 +54,12 @@ ROOT_ID = "__root__"
 ROOT_NAME = "root"
 PARENT_GUESSES = ("parent", "parent_id", "hypernym", "source", "from")
 CHILD_GUESSES = ("child", "child_id", "hyponym", "target", "to")
-NAME_ID_GUESSES = ("id", "wnid", "node", "node_id", "leaf_id")
-NAME_GUESSES = ("name", "names", "label", "words")
+RANK_GUESSES = ("rank",)  # the child's rank, in an edge list that carries ranks
+# names files: the id and the name columns (Open Images: LabelName, DisplayName)
+NAME_ID_GUESSES = ("id", "wnid", "node", "node_id", "leaf_id", "labelname", "label_name", "class_id", "synset",
+                   "mid", "tax_id", "taxon_id")
+NAME_GUESSES = ("name", "names", "displayname", "display_name", "class_name", "classname", "label", "words",
+                "scientific_name")
 
 
 @dataclass
@@ -57,10 +72,18 @@ class EdgeList:
     lines: np.ndarray  # int64 per edge: line (text/CSV) or row (parquet)
     position: str  # "line" or "row"
     source: object  # InputFile
+    info: dict = field(default_factory=dict)  # what the metadata adds to the input's name and sha256
+    notes: list = field(default_factory=list)  # what the summary says about how the file was read
+    rank_codes: np.ndarray | None = None  # int32 per node: its rank in ``rank_names``, -1 none; None: no ranks
+    rank_names: list = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    def describe(self) -> dict:
+        """The input's name and sha256, with ``info`` (``header_row: false`` ...), for the metadata."""
+        return {**self.source.describe(), **self.info}
 
 
 def _interleaved(n: int):
@@ -163,62 +186,244 @@ def _parse_text_edges(inp) -> EdgeList:
     return EdgeList(ids, idx[0::2], idx[1::2], rows + 1, "line", inp)
 
 
-def _parse_table_edges(inp, parent_column: str | None, child_column: str | None) -> EdgeList:
-    """CSV/TSV (header row) or parquet edges, through the one table reader."""
+def _pair_columns(inp, what: str, roles) -> tuple:
+    """The table of a CSV/TSV/parquet with two roles (parent/child, id/name) and their columns.
+
+    ``roles`` is two ``(given, guesses, option, role)``. A CSV/TSV's first row is a
+    header when it names a column of either role (the one given, else any guess);
+    when it names none and has exactly two fields it is data (no header row):
+    column 1 takes the first role, column 2 the second. Returns ``(table, columns)``.
+    """
+    from ..inputs import first_row, read_table
+
+    if inp.kind != "parquet":
+        fields, _ = first_row(inp, what)
+        wanted = {n.lower() for given, guesses, *_ in roles for n in ((given,) if given else guesses)}
+        if len(fields) == 2 and not wanted & {f.lower() for f in fields}:
+            given = [(opt, g) for g, _, opt, _ in roles if g is not None]
+            if given:
+                opt, g = given[0]
+                options = "/".join(dict.fromkeys(r[2] for r in roles))
+                raise GranularityError(
+                    f"{opt}: {what} {inp.name!r} has no column {g!r}: its first row ({', '.join(fields)}) names no "
+                    f"column, so the file has no header row; leave out {options} to read column 1 as the "
+                    f"{roles[0][3]} and column 2 as the {roles[1][3]}")
+            t = read_table(inp, what, header=False)
+            return t, ["column_1", "column_2"]
+    t = read_table(inp, what)
+    return t, [t.pick(given, guesses, option, role) for given, guesses, option, role in roles]
+
+
+def _recurring(values: Sequence[str], p, c, skip_row: int | None = None):
+    """The first ``(value, row)`` where one of ``values`` is a node id in ``p``/``c`` (row ``skip_row`` aside)."""
+    import pyarrow.compute as pc
+
+    vs = string_array(list(values))
+    hit_p, hit_c = bool_numpy(pc.is_in(p, value_set=vs)), bool_numpy(pc.is_in(c, value_set=vs))
+    rows = np.flatnonzero(hit_p | hit_c)
+    if skip_row is not None:
+        rows = rows[rows != skip_row]
+    if not rows.size:
+        return None
+    r = int(rows[0])
+    return (p if hit_p[r] else c)[r].as_py(), r
+
+
+def _check_header_row(t, pcol: str, ccol: str, p, c, named: bool) -> list[str]:
+    """Check the first row against the data; the notes the summary prints about it.
+
+    With a header, a column name that is also a node id means the first row was an
+    edge: refused. Without one, the first row must share a node with the rest of
+    the file (else it may be a header naming unknown columns): refused otherwise.
+    """
+    label = t.label
+    if t.header:
+        again = _recurring([pcol, ccol], p, c)
+        if again is not None:
+            value, r = again
+            fix = ("leave out --parent-column/--child-column: a two-column file whose first row names no column "
+                   "is read as parent, child" if named else "rename that column or that node")
+            raise GranularityError(
+                f"{label} line {t.header_line}: the header names column {value!r}, but {value!r} is also a node id "
+                f"({t.where(r)}), so the first row is an edge, not a header: {fix}")
+        return []
+    if len(p) and _recurring([p[0].as_py(), c[0].as_py()], p, c, skip_row=0) is None:
+        first = f"{p[0].as_py()!r}, {c[0].as_py()!r}"
+        raise GranularityError(
+            f"{label} {t.where(0)}: the first row ({first}) names no parent or child column "
+            f"({', '.join(PARENT_GUESSES)}; {', '.join(CHILD_GUESSES)}) and neither id occurs again, so it may be "
+            "a header: name its columns with --parent-column and --child-column, or, if it is an edge, add a header "
+            "row parent,child above it")
+    return [f"edge list {t.source.describe()['name']!r} has no header row (its first row names no column): "
+            "column 1 is the parent, column 2 the child"]
+
+
+def _parse_table_edges(inp, parent_column: str | None, child_column: str | None,
+                       rank_column: str | None = None) -> EdgeList:
+    """CSV/TSV (header row, or two columns without one) or parquet edges, through the one table reader."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..inputs import read_table
-
-    t = read_table(inp, "edge list")
-    pcol = t.pick(parent_column, PARENT_GUESSES, "--parent-column", "parent")
-    ccol = t.pick(child_column, CHILD_GUESSES, "--child-column", "child")
+    t, (pcol, ccol) = _pair_columns(inp, "edge list", ((parent_column, PARENT_GUESSES, "--parent-column", "parent"),
+                                                       (child_column, CHILD_GUESSES, "--child-column", "child")))
     if pcol == ccol:
         raise GranularityError(f"{t.label}: the parent and child columns are both {pcol!r}")
     if t.num_rows == 0:
         raise GranularityError(f"{t.label} holds no edges below its header")
     p, c = t.strings(pcol), t.strings(ccol)
+    notes = _check_header_row(t, pcol, ccol, p, c, parent_column is not None or child_column is not None) \
+        if inp.kind != "parquet" else []
+    if not t.header and rank_column is not None:
+        raise GranularityError(f"--rank-column: {t.label} has no header row, so no column {rank_column!r}")
+    rcol = t.pick(rank_column, RANK_GUESSES, "--rank-column", "rank") if rank_column is not None else \
+        next((col for col in t.columns if col.lower() in RANK_GUESSES), None)
+    if rcol in (pcol, ccol):
+        raise GranularityError(f"{t.label}: the rank column {rcol!r} is also the parent or child column")
     n = t.num_rows
     # interleave parent, child per row so nodes are numbered by first appearance
     inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
     idx, ids = _encode(inter, "edge list", inp.name)
-    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp)
+    info = {} if t.header else {"header_row": False}
+    codes, names = None, []
+    if rcol is not None:
+        codes, names = node_ranks(len(ids), idx[1::2], t.strings(rcol, allow_empty=True), t.where, t.label)
+        info["rank_column"] = rcol
+    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp, info, notes, codes, names)
+
+
+def node_ranks(num_nodes: int, children: np.ndarray, ranks, where, label: str) -> tuple[np.ndarray, list[str]]:
+    """Each node's rank from the edges listing it as the child (``ranks``: one string per edge,
+    ``""`` = none given). A node given two different ranks is an error naming both rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(ranks)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    names = enc.dictionary.to_pylist()
+    code = numpy_view(enc.indices).astype(np.int32)
+    if "" in names:
+        code = np.where(code == names.index(""), -1, code).astype(np.int32)
+    given = np.flatnonzero(code >= 0)
+    node = np.full(num_nodes, -1, dtype=np.int32)
+    kids, first_row = np.unique(children[given], return_index=True)
+    node[kids] = code[given[first_row]]  # the first row that gives a node's rank
+    given = code >= 0
+    clash = np.flatnonzero(given & (code != node[children]))
+    if clash.size:
+        e = int(clash[0])
+        first = int(np.flatnonzero(given & (children == children[e]))[0])
+        raise GranularityError(
+            f"{label} {where(e)}: rank {names[code[e]]!r} for a node that {where(first)} gives the rank "
+            f"{names[code[first]]!r} (a node has one rank)")
+    return node, names
 
 
 def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
-               child_column: str | None = None) -> EdgeList:
-    """Read an edge list (text, CSV/TSV with a header, or parquet; ``-`` = stdin)."""
+               child_column: str | None = None, rank_column: str | None = None) -> EdgeList:
+    """Read an edge list (text, CSV/TSV, parquet, Open Images' hierarchy JSON or NCBI's
+    ``nodes.dmp``; ``-`` = stdin); see the module doc."""
     from ..inputs import read_input
+    from .ncbi import looks_like_taxdump, read_nodes
+    from .openimages import looks_like_open_images, read_open_images
 
     inp = read_input(str(spec), "edge list")
     if inp.kind != "text":
-        return _parse_table_edges(inp, parent_column, child_column)
-    if parent_column is not None or child_column is not None:
-        raise GranularityError(
-            f"--parent-column/--child-column need a CSV, TSV or parquet edge list, but {inp.name!r} "
-            "is plain text ('parent child' per line)"
-        )
+        return _parse_table_edges(inp, parent_column, child_column, rank_column)
+    fmt = ("NCBI's nodes.dmp (tax_id, parent, rank)" if looks_like_taxdump(inp) else
+           "an Open Images hierarchy (JSON)" if looks_like_open_images(inp) else "plain text ('parent child' per line)")
+    given = [opt for opt, v in (("--parent-column", parent_column), ("--child-column", child_column),
+                                ("--rank-column", rank_column)) if v is not None]
+    if given:
+        raise GranularityError(f"{'/'.join(given)} need{'s' if len(given) == 1 else ''} a CSV, TSV or parquet edge "
+                               f"list, but {inp.name!r} is {fmt}")
+    if looks_like_taxdump(inp):
+        return read_nodes(inp)
+    if looks_like_open_images(inp):
+        return read_open_images(inp)
     return _parse_text_edges(inp)
+
+
+@dataclass
+class Names:
+    """A names file: ids and names as Arrow string arrays, the input, and how it was read."""
+
+    ids: object
+    names: object
+    source: object  # InputFile
+    info: dict = field(default_factory=dict)  # added to the input's name and sha256 in the metadata
+    notes: list = field(default_factory=list)  # printed under the summary
+
+    def describe(self) -> dict:
+        return {**self.source.describe(), **self.info}
 
 
 def read_names(spec: str | os.PathLike):
     """Read ``id<TAB>name`` lines (or a CSV/parquet with id and name columns).
 
-    Returns ``(ids, names, source)`` as Arrow string arrays and the InputFile.
+    Returns ``(ids, names, source)`` as Arrow string arrays and the InputFile;
+    :func:`read_names_file` also says how the file was read.
     """
+    n = read_names_file(spec)
+    return n.ids, n.names, n.source
+
+
+def names_columns_pair(value) -> tuple[str, str] | None:
+    """``"LabelName,DisplayName"`` (or a pair) -> ``("LabelName", "DisplayName")``: the id and name columns."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
+    if len(parts) != 2 or not all(parts):
+        raise GranularityError(f"--names-columns {value!r}: give the id column and the name column, like "
+                               "LabelName,DisplayName")
+    if parts[0] == parts[1]:
+        raise GranularityError(f"--names-columns {value!r} names the column {parts[0]!r} twice")
+    return parts[0], parts[1]
+
+
+def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
+    """Read a names file (see the module doc) as :class:`Names`; ``columns`` names its id and name
+    columns (``"LabelName,DisplayName"``; CSV/TSV/parquet only)."""
+    from ..inputs import read_input, utf8_text
+    from .ncbi import looks_like_taxdump, read_names as read_names_dmp
+
+    columns = names_columns_pair(columns)
+    inp = read_input(str(spec), "names file")
+    if inp.kind == "text" and looks_like_taxdump(inp):
+        if columns is not None:
+            raise GranularityError(f"--names-columns: {inp.name!r} is NCBI's names.dmp, whose columns are fixed")
+        return read_names_dmp(inp)
+    table = inp.kind in ("parquet", "csv") or columns is not None
+    if inp.kind == "tsv" and not table:  # a TSV is read as id<TAB>name lines unless its first row is a header
+        first = next((ln for ln in utf8_text(inp, "names file").splitlines() if ln.strip()), "")
+        table = bool({f.strip().strip('"').lower() for f in first.split("\t")} & set(NAME_ID_GUESSES + NAME_GUESSES))
+    if table and inp.kind == "text":
+        raise GranularityError(f"--names-columns needs a CSV, TSV or parquet names file, but {inp.name!r} is plain "
+                               "text ('id<TAB>name' per line)")
+    return _table_names(inp, columns) if table else _text_names(inp)
+
+
+def _table_names(inp, columns: tuple[str, str] | None = None) -> Names:
+    given = columns or (None, None)
+    t, (icol, ncol) = _pair_columns(inp, "names file", ((given[0], NAME_ID_GUESSES, "--names-columns", "id"),
+                                                        (given[1], NAME_GUESSES, "--names-columns", "name")))
+    if icol == ncol:
+        raise GranularityError(f"{t.label}: the id and name columns are both {icol!r} (name them with --names-columns)")
+    ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
+    _check_dup_names(ids, [t.where(i) for i in range(len(ids))], t.label)
+    if t.header:
+        return Names(ids, names, inp, {"columns": [icol, ncol]} if columns else {})
+    note = (f"names file {inp.describe()['name']!r} has no header row (its first row names no column): "
+            "column 1 is the id, column 2 the name")
+    return Names(ids, names, inp, {"header_row": False}, [note])
+
+
+def _text_names(inp) -> Names:
     import pyarrow.compute as pc
 
-    from ..inputs import read_input, read_table, text_lines
+    from ..inputs import text_lines
 
-    inp = read_input(str(spec), "names file")
     what = f"names file {inp.name!r}"
-    if inp.kind in ("parquet", "csv"):
-        t = read_table(inp, "names file")
-        icol = t.pick(None, NAME_ID_GUESSES, "a header column 'id'", "id")
-        ncol = t.pick(None, NAME_GUESSES, "a header column 'name'", "name")
-        ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
-        _check_dup_names(ids, [t.where(i) for i in range(len(ids))], what)
-        return ids, names, inp
     lines = text_lines(inp, "names file")
     stripped = pc.utf8_trim_whitespace(lines)
     keep_np = ~empty_strings(stripped) & ~bool_numpy(pc.starts_with(stripped, "#"))
@@ -234,12 +439,12 @@ def read_names(spec: str | os.PathLike):
             "(expected 'id<TAB>name')"
         )
     if rows.size == 0:
-        return string_array([]), string_array([]), inp
+        return Names(string_array([]), string_array([]), inp)
     pairs = parts.flatten()  # id, name, id, name, ...
     ids = pairs.take(int_array(np.arange(0, len(pairs), 2)))
     names = pc.utf8_trim_whitespace(pairs.take(int_array(np.arange(1, len(pairs), 2))))
     _check_dup_names(ids, rows + 1, what)
-    return ids, names, inp
+    return Names(ids, names, inp)
 
 
 def _check_dup_names(ids, positions, what: str) -> None:
@@ -344,10 +549,24 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
 from ..graph import MISSING_CLASSES  # noqa: E402  (error, own-group, drop)
 
 
+def _headerless_classes(idl, class_meta: dict, el: EdgeList):
+    """A CSV/TSV class list whose header names no id column, and whose first row's id is a
+    node of the edge list, has no header row: that row is the first class (Open Images'
+    ``class-descriptions-boxable.csv``). Anything else keeps the first row as the header."""
+    from ..inputs import check_ids
+
+    if idl.first_row is None or idl.first_row not in set(el.ids):
+        return idl, class_meta
+    note = (f"class list {class_meta['name']!r} has no header row: its first row ({idl.first_row!r}) is a node of "
+            "the edge list, so it is the first class")
+    idl = check_ids(idl.with_first_row(note), "class list", False)
+    return idl, {**class_meta, "header_row": False, "notes": list(idl.notes)}
+
+
 def build_edges(
     edges: str | os.PathLike,
     classes: Sequence[str] | str | os.PathLike | None = None,
-    levels: Sequence[int] | str = (),
+    levels: Sequence[int] | Sequence[str] | str = (),
     depths: Sequence[int] | str = (),
     multi_parent: str = "longest",
     names: str | os.PathLike | None = None,
@@ -357,6 +576,9 @@ def build_edges(
     class_tree: bool = False,
     dataset: str | None = None,
     missing_classes: str = "error",
+    names_columns: str | Sequence[str] | None = None,
+    rank_column: str | None = None,
+    missing: str = "fill",
     root: str | None = None,
     prune: bool = False,
     ancestors: Sequence[str] | str | os.PathLike | None = None,
@@ -366,30 +588,43 @@ def build_edges(
     """Relabel classes with their ancestors in a parent-child edge list.
 
     ``edges`` is a path (``-`` for stdin) to a text (``parent child`` per line),
-    CSV/TSV (header with parent/child columns, or ``parent_column``/``child_column``)
-    or parquet edge list. ``classes`` (ids, or a class-list path; ``column`` picks
+    CSV/TSV (header with parent/child columns, or ``parent_column``/``child_column``;
+    or two columns without a header row), parquet, Open Images' hierarchy JSON or
+    NCBI's ``nodes.dmp`` edge list. ``classes`` (ids, or a class-list path; ``column`` picks
     its column) are the leaves in class-index order, or ``dataset`` names a
     shipped class list; without either, the nodes with no children in order of
     first appearance. ``levels``, ``depths``, ``multi_parent`` and ``class_tree``
     mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
     (the same :func:`~hierarchy_cli.graph.cut_levels` does the work). ``names`` is
-    an optional ``id<TAB>name`` file. ``missing_classes`` says what a class (of
-    ``classes`` or ``dataset``) absent from the edge list (or, with
-    ``root``/``ancestors``, not placed by them) becomes: ``error`` (the default),
-    ``own-group`` (a group of its own at every level, so ``leaf_index`` stays the
-    class index; ``h.metadata["classes_missing"]`` counts them) or ``drop``
-    (outside the label space: null labels). ``root``, ``prune``, ``ancestors``,
-    ``ancestor_rule`` and ``label_order`` mean what they mean for
-    :func:`~hierarchy_cli.sources.wordnet.build_wordnet`, with the edge list's
-    node ids. Returns a validated, nested Hierarchy.
+    an optional names file (``id<TAB>name``, CSV/TSV/parquet, or NCBI's ``names.dmp``).
+    ``missing_classes`` says what a class (of ``classes`` or ``dataset``) absent
+    from the edge list (or, with ``root``/``ancestors``, not placed by them) becomes:
+    ``error`` (the default), ``own-group`` (a group of its own at every level, so
+    ``leaf_index`` stays the class index; ``h.metadata["classes_missing"]`` counts
+    them) or ``drop`` (outside the label space: null labels). ``root``, ``prune``,
+    ``ancestors``, ``ancestor_rule`` and ``label_order`` mean what they mean for
+    :func:`~hierarchy_cli.sources.wordnet.build_wordnet`, with the edge list's node
+    ids. ``names_columns`` names the id and
+    name columns of a CSV/TSV/parquet names file (``"LabelName,DisplayName"``; default:
+    the guesses of the module doc, or columns 1 and 2 of a file without a header row).
+
+    An edge list that carries ranks (``nodes.dmp``, or a ``rank`` column: the child's
+    rank; ``rank_column`` names another) can be cut by rank name: ``levels="family"``,
+    ``["family", "order"]`` or ``"all"`` (see :mod:`~hierarchy_cli.sources.rankcut`);
+    ``missing`` (``fill``, ``parent``, ``error``) says what a class without that rank
+    becomes, as for :func:`~hierarchy_cli.sources.taxonomy.build_taxonomy`. Numbers keep
+    meaning hops up. Returns a validated Hierarchy: nested for hops and depths; for
+    ranks ``h.metadata["nested"]`` says whether the levels nest.
     """
-    import pyarrow.compute as pc
-
-    from ..graph import check_cut_request, cut_levels
     from ..hierarchy import Hierarchy
-    from .cuts import make_shape, numbered, refuse_unplaced, unplaced_meta
+    from .cuts import numbered
 
-    check_cut_request(levels, depths, multi_parent, ancestors is not None)
+    by_rank = _check_request(levels, depths, multi_parent, class_tree, missing, ancestors is not None)
+    if by_rank is not None and (root is not None or prune or ancestors is not None):
+        raise GranularityError("--root, --prune and --ancestors shape hops and depths, not levels by rank name")
+    names_columns = names_columns_pair(names_columns)
+    if names_columns is not None and names is None:
+        raise GranularityError("--names-columns names the columns of a names file: give one with --names")
     if missing_classes not in MISSING_CLASSES:
         raise GranularityError(
             f"missing_classes {missing_classes!r}: choose one of {', '.join(MISSING_CLASSES)}")
@@ -400,39 +635,112 @@ def build_edges(
                    if isinstance(v, (str, os.PathLike)) and str(v) == "-"]
     if len(stdin_users) > 1:
         raise GranularityError(f"only one input can come from stdin ('-'), not {' and '.join(stdin_users)}")
-    el = read_edges(edges, parent_column, child_column)
-    name_pair = None
-    names_meta = None
-    if names is not None:
-        nid, nval, ninp = read_names(names)
-        name_pair = (nid, nval)
-        names_meta = ninp.describe()
-    missing_ids: list[str] = []
-    if classes is None and dataset is None:
-        leaves = None
-        class_meta = {"from": "edge list leaves (nodes without children, first-appearance order)"}
-    else:
-        from ..manifests import resolve_classes
-
-        idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
-        pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
-        missing = np.flatnonzero(bool_numpy(pos.is_null()))
-        if missing.size and missing_classes == "error":
-            raise GranularityError(offenders(
-                [(idl.ids[i], idl.where(int(i))) for i in missing],
-                f"classes missing from edge list {el.name!r}", source_name,
-            ) + " (keep each as its own group with --missing-classes own-group, or leave them outside the "
-                "label space with --missing-classes drop)")
-        leaves = numpy_view(pos).astype(np.int64)  # the missing ones (nulls) are set below
-        missing_ids = [idl.ids[i] for i in missing.tolist()]
-        leaves[missing] = len(el.ids) + np.arange(missing.size)
-    eg = graph_from_edges(el, name_pair, leaves, missing_ids)
+    el = read_edges(edges, parent_column, child_column, rank_column)
+    if by_rank is not None and el.rank_codes is None:
+        raise GranularityError(
+            f"levels {','.join(by_rank)!r} are rank names, but edge list {el.name!r} carries no ranks (NCBI's "
+            "nodes.dmp, or a CSV/TSV/parquet edge list with a 'rank' column, give them); numbers count hops up "
+            "(--level 3)")
+    nm = read_names_file(names, names_columns) if names is not None else None
+    leaves, missing_ids, class_meta = _leaves(el, classes, dataset, column, missing_classes)
+    eg = graph_from_edges(el, None if nm is None else (nm.ids, nm.names), leaves, missing_ids)
     g = eg.graph
     if leaves is None:
         num_real = len(el.ids)
         has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
         leaves = np.flatnonzero(~has_child)
+    input_notes = list(el.notes) + ([] if nm is None else nm.notes)
+    meta = {
+        "method": "build",
+        "source": "edges",
+        "edges": el.describe(),
+        "classes": class_meta,
+        "multi_parent": multi_parent,
+        "leaves_with_choice": 0,
+        "artificial_root": ROOT_ID if eg.artificial_root else None,
+        "roots": len(eg.roots),
+        "roots_in_file": eg.all_roots,
+        "duplicate_edges": eg.duplicates,
+    }
+    if by_rank is None:
+        shaping = dict(root=root, prune=prune, ancestors=ancestors, ancestor_rule=ancestor_rule,
+                       missing_classes=missing_classes)
+        lvls, nested, cut_notes = _cut_hops(g, el, leaves, missing_ids, levels, depths, multi_parent, class_tree,
+                                            shaping, meta)
+    else:
+        lvls, nested, cut_notes = _cut_by_rank(g, el, leaves, len(missing_ids), by_rank, multi_parent, missing, meta)
+    if class_tree:
+        meta["class_tree"] = True
+    if cut_notes or input_notes:
+        meta["notes"] = input_notes + cut_notes
+    if classes is not None or dataset is not None:
+        meta["missing_classes"] = missing_classes
+        meta["classes_missing"] = len(missing_ids)
+    if nm is not None:
+        meta["names"] = nm.describe()
+    if parent_column or child_column:
+        meta["columns"] = {"parent": parent_column, "child": child_column}
     leaf_ids = [g.ids[i] for i in leaves.tolist()]
+    leaf_names = [g.names[i] for i in leaves.tolist()]
+    lvls = numbered(lvls, label_order, meta)
+    h = Hierarchy(leaf_ids, leaf_names, lvls, meta, nested=nested)
+    return h.validate()
+
+
+def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing: str,
+                   ancestors: bool = False) -> list[str] | None:
+    """Check the levels asked for before any input is read; their rank names, or ``None`` for hops/depths."""
+    from ..graph import RULES, check_cut_request
+    from .rankcut import rank_request
+    from .ranks import check_missing
+
+    check_missing(missing)
+    by_rank = None if ancestors else rank_request(levels)
+    if by_rank is None:
+        check_cut_request(levels, depths, multi_parent, ancestors)
+        if missing != "fill":
+            raise GranularityError("--missing applies to levels by rank name (--level family, with an edge list "
+                                   "that carries ranks), not to hops or depths")
+        return None
+    if depths not in (None, (), []) and depths != "":
+        raise GranularityError("rank names go with --level/--levels, not --depth")
+    if class_tree:
+        raise GranularityError("--class-tree counts hops through the classes; levels by rank name do not use it")
+    if multi_parent not in RULES:
+        raise GranularityError(f"unknown --multi-parent rule {multi_parent!r}; choose one of {', '.join(RULES)}")
+    return by_rank
+
+
+def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
+    """The leaves as node indices (``None``: the childless nodes), the ids of classes absent
+    from the edge list (numbered after its nodes), and the class list's metadata."""
+    import pyarrow.compute as pc
+
+    if classes is None and dataset is None:
+        return None, [], {"from": "edge list leaves (nodes without children, first-appearance order)"}
+    from ..manifests import resolve_classes
+
+    idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
+    idl, class_meta = _headerless_classes(idl, class_meta, el)
+    pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
+    missing = np.flatnonzero(bool_numpy(pos.is_null()))
+    if missing.size and missing_classes == "error":
+        raise GranularityError(offenders(
+            [(idl.ids[i], idl.where(int(i))) for i in missing],
+            f"classes missing from edge list {el.name!r}", source_name,
+        ) + " (keep each as its own group with --missing-classes own-group, or leave them outside the "
+            "label space with --missing-classes drop)")
+    leaves = numpy_view(pos).astype(np.int64)  # the missing ones (nulls) are set below
+    leaves[missing] = len(el.ids) + np.arange(missing.size)
+    return leaves, [idl.ids[i] for i in missing.tolist()], class_meta
+
+
+def _cut_hops(g, el: EdgeList, leaves, missing_ids, levels, depths, multi_parent, class_tree, shaping: dict,
+              meta) -> tuple[list, bool, list]:
+    """Levels by hops or depths (or ``--ancestors``), shaped by ``--root``/``--prune``."""
+    from ..graph import cut_levels
+    from .cuts import make_shape, refuse_unplaced, unplaced_meta
+
     index = {x: i for i, x in enumerate(g.ids)}
 
     def node_of(ids, what):
@@ -441,39 +749,32 @@ def build_edges(
             raise GranularityError(offenders(unknown, f"ids not in edge list {el.name!r}", what))
         return np.asarray([index[x] for x in ids], dtype=np.int64)
 
-    shape, shape_meta = make_shape(node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
-                                   missing_classes)
+    shape, shape_meta = make_shape(node_of, multi_parent, class_tree, shaping["root"], shaping["prune"],
+                                   shaping["ancestors"], shaping["ancestor_rule"], shaping["missing_classes"])
     placed = leaves < len(el.ids) if missing_ids else None  # classes absent from the edge list have no place
     lvls, info = cut_levels(g, leaves, levels, depths, shape=shape, placed=placed)
-    refuse_unplaced(info, leaf_ids, lambda i: f"class {i}", "the classes", shape)
-    meta = {
-        "method": "build",
-        "source": "edges",
-        "edges": el.source.describe(),
-        "classes": class_meta,
-        "multi_parent": multi_parent,
-        "leaves_with_choice": info.leaves_with_choice,
-        "artificial_root": ROOT_ID if eg.artificial_root else None,
-        "roots": len(eg.roots),
-        "roots_in_file": eg.all_roots,
-        "duplicate_edges": eg.duplicates,
-        **shape_meta,
-    }
-    if class_tree:
-        meta["class_tree"] = True
-    if info.notes:
-        meta["notes"] = info.notes
-    if classes is not None or dataset is not None:
-        meta["missing_classes"] = missing_classes
-        meta["classes_missing"] = len(missing_ids)
+    refuse_unplaced(info, [g.ids[i] for i in leaves.tolist()], lambda i: f"class {i}", "the classes", shape)
+    meta["leaves_with_choice"] = info.leaves_with_choice
+    meta.update(shape_meta)
     placement = unplaced_meta(info, shape)
-    if placement and (root is not None or ancestors is not None):
+    if placement and (shaping["root"] is not None or shaping["ancestors"] is not None):
         meta.update(placement, classes_unplaced=int(info.unplaced.size) - len(missing_ids))
-    if names_meta is not None:
-        meta["names"] = names_meta
-    if parent_column or child_column:
-        meta["columns"] = {"parent": parent_column, "child": child_column}
-    leaf_names = [g.names[i] for i in leaves.tolist()]
-    lvls = numbered(lvls, label_order, meta)
-    h = Hierarchy(leaf_ids, leaf_names, lvls, meta, nested=True)
-    return h.validate()
+    return lvls, True, info.notes
+
+
+def _cut_by_rank(g, el: EdgeList, leaves, num_own: int, requested, multi_parent, missing, meta):
+    from .rankcut import cut_ranks
+
+    own = leaves >= len(el.ids)  # classes absent from the edge list (and never the artificial root)
+    lvls, info = cut_ranks(g, leaves, el.rank_codes, el.rank_names, requested, multi_parent, missing,
+                           own if num_own else None, f"edge list {el.name!r}")
+    nested = not info.not_nested
+    meta.update({"leaves_with_choice": info.leaves_with_choice, "missing": missing,
+                 "missing_ranks": info.missing_ranks, "leaves_with_missing_rank": info.leaves_with_missing_rank,
+                 "nested": nested})
+    for key in ("above_rank", "repeated_ranks", "ranks_not_ordered"):
+        if getattr(info, key):
+            meta[key] = getattr(info, key)
+    if not nested:
+        meta["not_nested"] = info.not_nested
+    return lvls, nested, []

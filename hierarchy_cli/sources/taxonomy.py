@@ -9,10 +9,14 @@ dataset's own class order) with their ranks:
                ``supercategory``. Leaves in category ``id`` order; leaf id is
                ``image_dir_name`` when present, else the category id.
 ``table``      CSV/TSV (with a header) or parquet, one row per species and one
-               column per rank (``kingdom`` ... ``genus``, or the columns named
-               by ``ranks``), the species in ``species``/``name`` or
+               column per rank (every column named after a standard rank above
+               the species: ``superkingdom``/``domain``, ``kingdom``, ``phylum``,
+               ... ``family``, ``subfamily``, ``tribe``, ``genus``, ..., see
+               :mod:`~hierarchy_cli.sources.ranks`; or the columns named by
+               ``ranks``), the species in ``species``/``name`` or
                ``specific_epithet``; optional ``supercategory`` and ``id``
-               columns. Leaves in row order.
+               columns. Leaves in row order. Any other column is named in a
+               note ("columns not used"), never ignored silently.
 ``folders``    iNaturalist 2021 image folder names such as
                ``00000_Animalia_Annelida_Clitellata_Haplotaxida_Lumbricidae_Lumbricus_terrestris``:
                a folder to list (sorted by the leading index) or a text file
@@ -37,14 +41,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GranularityError, offenders
+from .ranks import LEAF_RANK, RANK_ORDER, check_missing, fill_name, rank_key, rank_level_name, rank_position, \
+    resolve_rank_levels
 
-PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # coarse -> fine
-LEAF_RANK = "species"
+PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # iNat's ranks, coarse -> fine
 SUPERCATEGORY = "supercategory"
-MISSING_POLICIES = ("fill", "parent", "error")
 RANK_ID_MODES = ("path", "name")
 ID_COLUMNS = ("id", "leaf_id", "image_dir_name", "taxon_id")
 NAME_COLUMNS = ("species", "name", "scientific_name")
+SPECIES_POSITION = rank_position(LEAF_RANK)
+TABLE_RANKS = RANK_ORDER[:SPECIES_POSITION]  # a table's rank columns lie above its species
+# columns a table may hold besides its ranks: never reported as unused
+ROLE_COLUMNS = (*ID_COLUMNS, *NAME_COLUMNS, "specific_epithet", SUPERCATEGORY)
 FOLDER_RE = re.compile(r"(\d+)_(.+)")
 SEP = "/"
 
@@ -63,6 +71,7 @@ class TaxonTable:
     inputs: dict = field(default_factory=dict)  # metadata description of the input
     name: str = ""  # display name of the input, for messages
     notes: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)  # a table's columns that are neither a rank nor a known role
 
     def __len__(self) -> int:
         return len(self.leaf_ids)
@@ -87,8 +96,11 @@ def _clean(value) -> str | None:
 def read_taxonomy(spec: str | os.PathLike, ranks: Sequence[str] | None = None) -> TaxonTable:
     """Read species and ranks from an iNat JSON, a table, or folder names (see module doc).
 
-    ``ranks`` names the rank columns of a table, coarse to fine (default: those of
-    kingdom, phylum, class, order, family, genus that the table has).
+    ``ranks`` names the rank columns of a table, coarse to fine (default: the columns
+    named after a standard rank above the species, :data:`~hierarchy_cli.sources.ranks.RANK_ORDER`:
+    superkingdom, kingdom, phylum, ..., family, subfamily, tribe, genus ...). Columns that
+    are neither a rank used nor a known role (id, species, supercategory ...) are listed
+    in ``TaxonTable.unused``.
     """
     from ..inputs import read_input
 
@@ -279,10 +291,10 @@ def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
         if len(set(rank_cols)) != len(rank_cols):
             raise GranularityError(f"--ranks {','.join(ranks)!r} names a column twice")
     else:
-        rank_cols = [col(r) for r in PATH_RANKS if col(r) is not None]
+        rank_cols = _standard_rank_columns(header)
         if not rank_cols:
             raise GranularityError(
-                f"{what} has no rank columns: expected some of {', '.join(PATH_RANKS)} "
+                f"{what} has no rank columns: expected some of {', '.join(TABLE_RANKS)} "
                 f"(or name them with --ranks); columns are: {', '.join(header)}"
             )
     epithet_col = col("specific_epithet")
@@ -295,7 +307,7 @@ def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
         )
     id_col = next((col(c) for c in ID_COLUMNS if col(c) is not None), None)
     super_col = col(SUPERCATEGORY)
-    rank_names = [_rank_name(c) for c in rank_cols]
+    rank_names = [rank_level_name(c) for c in rank_cols]
     clash = [c for c, r in zip(rank_cols, rank_names) if r in (LEAF_RANK, SUPERCATEGORY)]
     if clash:
         raise GranularityError(
@@ -327,15 +339,20 @@ def _from_table(inp, ranks: Sequence[str] | None) -> TaxonTable:
         raise GranularityError(f"{what} has a header but no species rows")
     values = [[_clean(v) for v in columns[c]] for c in rank_cols]
     sup = [_clean(v) for v in columns[super_col]] if super_col is not None else None
+    used = {*rank_cols, name_col, super_col, id_col, *((genus_col, epithet_col) if name_col is None else ())}
+    unused = [h for h in header if h not in used and rank_key(h) not in ROLE_COLUMNS]
     return TaxonTable(leaf_ids, leaf_names, rank_names, values, sup, positions, "table",
-                      _describe(inp), inp.name)
+                      _describe(inp), inp.name, unused=unused)
 
 
-def _rank_name(column: str) -> str:
-    name = re.sub(r"[^0-9a-zA-Z_]+", "_", column.strip().lower()).strip("_")
-    if not name or name in ("leaf_index", "leaf_id", "leaf_name"):
-        raise GranularityError(f"rank column {column!r} cannot be a level name")
-    return name
+def _standard_rank_columns(header: Sequence[str]) -> list[str]:
+    """The columns named after a standard rank above the species, coarsest first (see ranks.RANK_ORDER)."""
+    found: dict[int, str] = {}
+    for h in header:
+        pos = rank_position(h)
+        if pos is not None and pos < SPECIES_POSITION:
+            found.setdefault(pos, h)
+    return [found[p] for p in sorted(found)]
 
 
 def _parse_folder_names(names: list[str], where: list[str], what: str) -> tuple:
@@ -424,29 +441,8 @@ def available_levels(t: TaxonTable) -> list[str]:
 def resolve_levels(t: TaxonTable, requested: Sequence[str] | str) -> list[str]:
     """Rank names finest first; ``all`` = every rank above the species."""
     avail = available_levels(t)
-    if isinstance(requested, str):
-        requested = [requested]
-    tokens = [str(r).strip().lower() for item in requested for r in str(item).split(",")]
-    wanted: set[str] = set()
-    for tok in tokens:
-        if tok == "all":
-            wanted.update(avail[1:])
-        elif tok in avail:
-            wanted.add(tok)
-        else:
-            hint = ""
-            if tok == SUPERCATEGORY:
-                hint = " (this input has no supercategory)"
-            elif re.fullmatch(r"[\d,\-]+", tok or "x"):
-                hint = " (taxonomy levels are rank names, not numbers)"
-            elif not tok:
-                tok = ""
-            raise GranularityError(
-                f"unknown rank {tok!r}{hint}; ranks in {t.name!r} are: {', '.join(avail)}, or all"
-            )
-    if not wanted:
-        raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
-    return [a for a in avail if a in wanted]
+    hints = {SUPERCATEGORY: " (this input has no supercategory)"}
+    return resolve_rank_levels(requested, avail, t.name, all_levels=avail[1:], hints=hints)
 
 
 def build_taxonomy(
@@ -488,8 +484,7 @@ def build_taxonomy(
     from ..hierarchy import Hierarchy, Level, is_refinement
     from .cuts import numbered
 
-    if missing not in MISSING_POLICIES:
-        raise GranularityError(f"unknown --missing {missing!r}; choose one of {', '.join(MISSING_POLICIES)}")
+    check_missing(missing)
     if rank_ids not in RANK_ID_MODES:
         raise GranularityError(f"unknown --rank-ids {rank_ids!r}; choose one of {', '.join(RANK_ID_MODES)}")
     by_name = rank_ids == "name"
@@ -519,7 +514,7 @@ def build_taxonomy(
                                  list(t.leaf_names))
         _check_duplicate_species(t, list(t.leaf_names) if by_name else level_keys[LEAF_RANK][0])
     if SUPERCATEGORY in wanted:
-        sup = [v if v is not None else f"unclassified {SUPERCATEGORY}" for v in t.supercategory]
+        sup = [v if v is not None else fill_name(None, SUPERCATEGORY) for v in t.supercategory]
         missing_count[SUPERCATEGORY] = sum(v is None for v in t.supercategory)
         affected |= np.array([v is None for v in t.supercategory], dtype=bool)
         level_keys[SUPERCATEGORY] = (sup, sup)
@@ -555,6 +550,8 @@ def build_taxonomy(
         meta["not_nested"] = [list(b) for b in breaks]
     if t.notes:
         meta["notes"] = list(t.notes)
+    if t.unused:
+        meta["columns_not_used"] = list(t.unused)
     out_levels = numbered(out_levels, label_order, meta)
     h = Hierarchy(list(t.leaf_ids), list(t.leaf_names), out_levels, meta, nested=nested)
     return h.validate()
@@ -596,7 +593,7 @@ def _rank_groups(t: TaxonTable, used: list[str], missing: str):
                     ids_r.append(parent)
                     names_r.append(known_name[i])
                     continue
-                v = f"unclassified {known_name[i]} {r}" if known_name[i] else f"unclassified {r}"
+                v = fill_name(known_name[i], r)
             else:
                 known_name[i] = v
             pid = f"{parent}{SEP}{v}" if parent else v
