@@ -149,8 +149,8 @@ def test_page_is_self_contained(page):
     assert not re.search(r"<(link|img|iframe|object|embed)\b|@import|\bsrc=", text, re.I)
     assert not re.findall(r"url\((?!#)", text)  # only references inside the page
     assert not re.search(r"<script(?![^>]*application/json)", text)  # no code runs
-    assert text.count("<svg ") == 1 + 3  # the alignment picture and one per map
-    assert text.count('<svg role="img" aria-label="') == 4
+    assert text.count("<svg ") == 1 + 1 + 3  # alignment, the target tree (its levels nest), one per map
+    assert text.count('<svg role="img" aria-label="') == 5
     ids = re.findall(r'\bid="([^"]+)"', text)
     assert len(ids) == len(set(ids)), "ids repeat across the figures"
     for ref in set(re.findall(r'(?:href="#|url\(#)([^")]+)', text)):
