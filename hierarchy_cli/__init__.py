@@ -66,12 +66,12 @@ _LAZY = {
     "hf_names": "export",
     "write_lca": "export",
     # distances in a map's tree (LCA height / distance)
-    "LabelTree": "tree",
-    "label_tree": "tree",
-    "lca_matrix": "tree",
-    "lca_heights": "tree",
-    "mistake_severity": "tree",
-    "tree_alignment": "tree",
+    "LabelTree": "lca",
+    "label_tree": "lca",
+    "lca_matrix": "lca",
+    "lca_heights": "lca",
+    "mistake_severity": "lca",
+    "tree_alignment": "lca",
     # report
     "report_data": "report",
     "report_html": "report",

@@ -12,7 +12,7 @@
   one level: the names of labels ``0..K-1`` in order, as a JSON list (or one per
   line with ``lines=True``); duplicate names are made unique as above, because
   ClassLabel's ``str2int`` needs unique names.
-* ``lca-height`` / ``lca-distance``: the N x N matrix of :func:`hierarchy_cli.tree.lca_matrix`
+* ``lca-height`` / ``lca-distance``: the N x N matrix of :func:`hierarchy_cli.lca.lca_matrix`
   over the tree of nested levels, as ``.npy`` or as parquet (one row per leaf, the
   row as a fixed-size list column), written by row blocks: :func:`write_lca`.
 
@@ -196,7 +196,7 @@ def write_lca(lm, fmt: str, output: str, levels: list[str] | None = None, announ
     import numpy as np
 
     from .labelmap import atomic_output, write_batches
-    from .tree import label_tree, lca_blocks, matrix_dtype
+    from .lca import label_tree, lca_blocks, matrix_dtype
 
     if fmt not in LCA_KINDS:
         raise GranularityError(f"--format {fmt!r}: choose lca-height or lca-distance")

@@ -154,8 +154,8 @@ def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = No
     ``Hierarchy`` objects (then ``a_level`` / ``b_level`` name the level). The
     two must have the same leaves in the same order. Returns the metrics of
     :func:`compare_labels` plus ``a`` and ``b`` (source and level). With ``tree``
-    (``"MAP[:LEVEL,...]"``, a map, or a :class:`~hierarchy_cli.tree.LabelTree`
-    over the same leaves), ``tree`` holds :func:`hierarchy_cli.tree.tree_alignment`
+    (``"MAP[:LEVEL,...]"``, a map, or a :class:`~hierarchy_cli.lca.LabelTree`
+    over the same leaves), ``tree`` holds :func:`hierarchy_cli.lca.tree_alignment`
     of ``a``: how high in that tree the LCAs of the leaves ``a`` merges are.
     """
     ids_a, lab_a, lv_a, src_a = level_labels(a, a_level, "A")
@@ -166,7 +166,7 @@ def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = No
     out = {"a": {"source": src_a, "level": lv_a}, "b": {"source": src_b, "level": lv_b}}
     out.update(compare_labels(lab_a, lab_b))
     if tree is not None:
-        from .tree import label_tree, tree_alignment
+        from .lca import label_tree, tree_alignment
 
         t = label_tree(tree, where="--tree")
         diff = first_leaf_difference(ids_a, t.leaf_ids, src_a, t.source)

@@ -7,7 +7,7 @@ plots, for every candidate level of every map, the alignment with the target
 per map, so WordNet levels, k-means levels and a random control can be compared
 in one picture. With a target tree (the target's map when its levels nest, or
 ``tree``) it plots how high in that tree the lowest common ancestor of two leaves
-of one class is, on average (:func:`hierarchy_cli.tree.tree_alignment`). Each picture has its table under it, and the page carries every
+of one class is, on average (:func:`hierarchy_cli.lca.tree_alignment`). Each picture has its table under it, and the page carries every
 number as JSON (``<script type="application/json" id="granularity-data">``).
 
 The alignment numbers are those of :func:`hierarchy_cli.metrics.compare`, the
@@ -131,7 +131,7 @@ def _describe(lm) -> str:
 def _target_tree(tree: Any, target_map):
     """The tree to measure LCA heights in: ``tree``; by default the target's map
     when its levels nest (several of them); ``False``: none."""
-    from .tree import is_tree, label_tree
+    from .lca import is_tree, label_tree
 
     if tree is False:
         return None
@@ -155,7 +155,7 @@ def report_data(maps: Sequence[Any], target: Any = None, tree: Any = None) -> di
     ``compare(..., tree=tree)["tree"]`` holds.
     """
     from .metrics import first_leaf_difference, level_labels, compare
-    from .tree import tree_alignment
+    from .lca import tree_alignment
 
     specs = _check_args(maps, target, tree)
     target_map = target_level = None

@@ -164,7 +164,7 @@ KEYS = {"a", "b", "nmi", "ari", "pure_classes", "pure_leaves", "h_target_given_p
 
 
 def test_tree_measure_against_the_matrix(wn_map, depth_map):
-    from hierarchy_cli.tree import lca_matrix
+    from hierarchy_cli.lca import lca_matrix
 
     plain = json.loads(invoke("compare", f"{wn_map}:level_1", f"{wn_map}:level_3", "--json").out)
     assert set(plain) == KEYS  # nothing new unless asked

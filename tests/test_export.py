@@ -161,7 +161,7 @@ HEIGHT = [[0, 1, 2, 3, 3], [1, 0, 2, 3, 3], [2, 2, 0, 3, 3], [3, 3, 3, 0, 1], [3
 
 
 def test_lca_npy_is_numpy_save_of_the_matrix(tmp_path, tree_map):
-    from hierarchy_cli.tree import lca_matrix
+    from hierarchy_cli.lca import lca_matrix
 
     out = tmp_path / "h.npy"
     res = invoke("export", tree_map, "-f", "lca-height", "-o", out)

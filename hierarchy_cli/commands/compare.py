@@ -79,8 +79,8 @@ def compare(
         t = res["tree"]
         mean = "-" if t["mean_lca_height"] is None else f"{t['mean_lca_height']:.4f}"
         table.add_row("LCA height", mean,
-                      f"mean height, in the tree ({len(t['levels'])} levels, height {t['height']}), of the "
-                      f"lowest common ancestor of two leaves one A class holds ({t['pairs']:,} pairs)")
+                      f"mean LCA height, in the tree ({len(t['levels'])} levels, height {t['height']}), "
+                      f"of two leaves in one A class ({t['pairs']:,} pairs)")
         table.add_row("  random", f"{t['random_mean_lca_height']:.4f}",
                       "the same for a random grouping with A's class sizes (exact expectation)")
     Console(file=sys.stdout, highlight=False, soft_wrap=False, width=120).print(table)

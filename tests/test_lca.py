@@ -1,4 +1,4 @@
-"""The tree of a nested label map: LCA heights and distances, mistake severity, tree alignment.
+"""hierarchy_cli.lca: the tree of a nested label map, LCA heights and distances, mistake severity.
 
 Every vectorised result is checked against two naive pure-Python references: one that
 walks the tree the map was cut from, one that builds the map's tree leaf by leaf from
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level
-from hierarchy_cli.tree import (label_tree, lca_blocks, lca_heights, lca_matrix, mistake_severity,
+from hierarchy_cli.lca import (label_tree, lca_blocks, lca_heights, lca_matrix, mistake_severity,
                                 tree_alignment)
 
 # ----------------------------------------------------------------------------- helpers
@@ -365,3 +365,15 @@ def test_unknown_or_repeated_levels_and_kinds(tmp_path):
         lca_matrix(3)
     # a map read from disk gives what the Hierarchy gives
     assert lca_matrix(f"{tmp_path / 'm.parquet'}:depth_3,depth_2,depth_1").tolist() == HAND_HEIGHT
+
+
+def test_the_module_does_not_shadow_a_public_name():
+    """hierarchy_cli.tree is inspect's function; importing this module must not replace it."""
+    import hierarchy_cli
+    import hierarchy_cli.lca  # noqa: F401
+
+    from hierarchy_cli import tree
+
+    assert callable(tree) and tree.__module__ == "hierarchy_cli.inspection"
+    assert all(not isinstance(getattr(hierarchy_cli, name), type(hierarchy_cli)) for name in hierarchy_cli.__all__
+               if name != "__version__")

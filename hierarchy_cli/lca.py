@@ -3,17 +3,18 @@
 A label map whose levels nest (each level's groups are unions of the previous
 level's groups, finest first) is a tree: leaf -> its group at each level -> the
 root. The root is the coarsest level's group when that level has one group, and
-an implicit node above it otherwise. A leaf keeps one node across consecutive
-levels that give it the same node id (a WordNet class shallower than a ``--depth``
-cut keeps itself; ``level_0`` is the leaf): such levels are one node, not a chain.
+an implicit node above it otherwise. Consecutive levels that give a leaf the same
+group -- the same node id and the same leaves (a WordNet class shallower than a
+``--depth`` cut keeps itself; ``level_0`` is the leaf) -- are one node, not a chain.
+Ids alone do not join groups: a map may reuse them across levels (``r0``, ``r1``...).
 
 Heights follow the ILSVRC definition that Making Better Mistakes (Bertinetto et
 al., CVPR 2020, section 4.2) uses for mistake severity: the **height** of a node
 is the number of edges on the longest path from it down to a leaf below it
 (leaves have height 0); the **height of the LCA** of two classes is that of their
 lowest common ancestor (0 for a class and itself). The **distance** of two classes
-is the number of edges on the path between them through their LCA. A class that is
-itself the node of a group (a WordNet class with classes below it) is that node.
+is the number of edges on the path between them through their LCA. A class with
+classes below it (WordNet lists have them) is a leaf of its own under that node.
 
 * :class:`LabelTree` / :func:`label_tree` -- the tree of chosen levels of a map;
 * :func:`lca_matrix` -- the N x N matrix of LCA heights or distances, in the
@@ -37,7 +38,7 @@ import numpy as np
 from .errors import GranularityError
 
 KINDS = ("height", "distance")
-_BLOCK_CELLS = 1 << 24  # cells per row block (64 MB of int32 scratch)
+_BLOCK_CELLS = 1 << 23  # cells per row block (32 MB of int32 scratch, twice)
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,12 @@ def build_tree(leaf_ids: Sequence[str], levels: Sequence[tuple[str, np.ndarray, 
             raise _nesting_error(where, names[l], names[l + 1], labs[l], labs[l + 1], ids[l], ids[l + 1])
         parents.append(parent)
     implicit_root = sizes[-1] > 1
-    # new[l][k]: level l's group k is a node of its own (its id differs from its parent's;
-    # the implicit root has no id); otherwise it is its parent's node
-    new = [ids[l] != ids[l + 1][parents[l]] for l in range(m - 1)] + [np.ones(sizes[-1], dtype=bool)]
-    leaf_new = np.asarray(leaf_ids, dtype=object) != ids[0][labs[0]]
+    # new[l][k]: level l's group k is a node of its own; it is its parent's node when both
+    # have the same id and the same leaves (ids alone could repeat across levels: r0, r1...)
+    members = [np.bincount(lab, minlength=k) for lab, k in zip(labs, sizes)]
+    new = [(ids[l] != ids[l + 1][parents[l]]) | (members[l] != members[l + 1][parents[l]])
+           for l in range(m - 1)] + [np.ones(sizes[-1], dtype=bool)]
+    leaf_new = (np.asarray(leaf_ids, dtype=object) != ids[0][labs[0]]) | (members[0][labs[0]] > 1)
     # depth, and the coarsest group of the same node ("top", as a flat index), top-down
     offset = np.concatenate([[0], np.cumsum(sizes)])
     depth: list[np.ndarray] = [None] * m  # type: ignore[list-item]
@@ -235,7 +238,7 @@ def lca_blocks(tree: LabelTree, kind: str = "height", dtype: Any = None,
     Each row is built in an order where every group is a contiguous interval: a
     difference array gets, per level, the change of value on the leaf's interval,
     a cumulative sum turns it into the row, and one gather puts the columns back in
-    leaf order. Memory is that of a block (``rows`` rows; default about 16 M cells).
+    leaf order. Memory is that of a block (``rows`` rows; default about 8 M cells).
     """
     tree = label_tree(tree)
     dt = matrix_dtype(tree, kind, dtype)
@@ -258,10 +261,12 @@ def lca_blocks(tree: LabelTree, kind: str = "height", dtype: Any = None,
         step_value = leaf[r] - value
         diff[rows_at, pos[r]] += step_value
         diff[rows_at, pos[r] + 1] -= step_value
-        lca = np.cumsum(diff[:, :n], axis=1)[:, pos]   # sorted columns -> leaf order
+        lca = np.cumsum(diff[:, :n], axis=1, dtype=diff.dtype, out=diff[:, :n])[:, pos]   # -> leaf order
         if kind == "distance":
-            lca = tree.leaf_depth[r][:, None] + tree.leaf_depth[None, :] - 2 * lca
-        yield r0, lca.astype(dt)
+            lca *= -2
+            lca += tree.leaf_depth[r][:, None].astype(lca.dtype)
+            lca += tree.leaf_depth[None, :].astype(lca.dtype)
+        yield r0, lca.astype(dt, copy=False)
 
 
 def lca_matrix(tree: Any, levels: Sequence[str] | None = None, kind: str = "height",
