@@ -41,7 +41,7 @@ KINDS = ("height", "distance")
 _BLOCK_CELLS = 1 << 23  # cells per row block (32 MB of int32 scratch, twice)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LabelTree:
     """The tree of nested levels of a label map (see the module doc).
 
@@ -215,9 +215,9 @@ def matrix_dtype(tree: LabelTree, kind: str, dtype: Any = None) -> np.dtype:
     return dt
 
 
-def _sorted_intervals(tree: LabelTree) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """``pos`` (each leaf's place in an order where every group is contiguous) and, per
-    level, each leaf's group as an interval ``[start, end)`` of that order."""
+def _sorted_intervals(tree: LabelTree) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """``order`` (the leaves in an order where every group is contiguous), ``pos`` (each
+    leaf's place in it) and, per level, each leaf's group as an interval ``[start, end)``."""
     n = tree.num_leaves
     order = np.lexsort(tuple(tree.labels))   # the coarsest level is the primary key
     pos = np.empty(n, dtype=np.int64)
@@ -228,7 +228,7 @@ def _sorted_intervals(tree: LabelTree) -> tuple[np.ndarray, list[tuple[np.ndarra
         np.minimum.at(first, lab, pos)
         start = first[lab]
         spans.append((start, start + np.bincount(lab)[lab]))
-    return pos, spans
+    return order, pos, spans
 
 
 def lca_blocks(tree: LabelTree, kind: str = "height", dtype: Any = None,
@@ -243,12 +243,15 @@ def lca_blocks(tree: LabelTree, kind: str = "height", dtype: Any = None,
     tree = label_tree(tree)
     dt = matrix_dtype(tree, kind, dtype)
     n = tree.num_leaves
-    pos, spans = _sorted_intervals(tree)
+    order, pos, spans = _sorted_intervals(tree)
+    # int32 sums: numpy's cumulative sum of int16 rows is 5x slower (no fast loop)
+    work = np.int32 if 2 * int(tree.leaf_depth.max()) < 2**31 else np.int64
     per_level, root, leaf = tree.per_leaf("height" if kind == "height" else "depth")
+    sorted_depth = tree.leaf_depth[order].astype(work)
     step = rows or max(1, _BLOCK_CELLS // n)
     for r0 in range(0, n, step):
         r = np.arange(r0, min(n, r0 + step))
-        diff = np.zeros((r.size, n + 1), dtype=np.int64 if tree.height >= 2**31 else np.int32)
+        diff = np.zeros((r.size, n + 1), dtype=work)
         diff[:, 0] = root
         value = np.full(r.size, root, dtype=np.int64)
         rows_at = np.arange(r.size)
@@ -261,12 +264,14 @@ def lca_blocks(tree: LabelTree, kind: str = "height", dtype: Any = None,
         step_value = leaf[r] - value
         diff[rows_at, pos[r]] += step_value
         diff[rows_at, pos[r] + 1] -= step_value
-        lca = np.cumsum(diff[:, :n], axis=1, dtype=diff.dtype, out=diff[:, :n])[:, pos]   # -> leaf order
-        if kind == "distance":
+        lca = np.cumsum(diff[:, :n], axis=1, dtype=diff.dtype, out=diff[:, :n])
+        if kind == "distance":   # d(i) + d(j) - 2 d(lca), columns still in sorted order
             lca *= -2
             lca += tree.leaf_depth[r][:, None].astype(lca.dtype)
-            lca += tree.leaf_depth[None, :].astype(lca.dtype)
-        yield r0, lca.astype(dt, copy=False)
+            lca += sorted_depth[None, :]
+        # sorted columns -> leaf order, on the final dtype: np.take on uint8 is 4x faster
+        # than on int32, and 10x faster than lca[:, pos]
+        yield r0, np.take(lca.astype(dt), pos, axis=1)
 
 
 def lca_matrix(tree: Any, levels: Sequence[str] | None = None, kind: str = "height",
