@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 
@@ -16,7 +18,7 @@ def compare(
         help="The target level, over the same leaves in the same order (may be the same file). "
         "Example: in21k.wordnet.parquet:level_5",
     ),
-    tree: str = typer.Option(
+    tree: Optional[str] = typer.Option(
         None, "--tree", metavar="MAP[:LEVEL,...]",
         help="Also measure, in the tree of this map's nested levels (default every level; or "
         "the comma-separated LEVELs, finest first), how high the lowest common ancestor of two "
