@@ -16,8 +16,10 @@ Builders (``build``, ``cluster``, ``random``): :func:`build_wordnet`,
 :func:`relabel_table`, :func:`apply_manifest`. ``compare``: :func:`compare`,
 :func:`compare_labels`, :func:`alignment`. ``inspect``: :func:`summarize`,
 :func:`lineage`, :func:`tree`. ``export``: :func:`export_text`,
-:func:`class_to_idx`, :func:`hf_names`. ``report``: :func:`write_report`,
-:func:`report_data`, :func:`report_html`.
+:func:`class_to_idx`, :func:`hf_names`, :func:`write_lca`. ``report``: :func:`write_report`,
+:func:`report_data`, :func:`report_html`. Distances in a map's tree: :func:`label_tree`
+(:class:`LabelTree`), :func:`lca_matrix`, :func:`lca_heights`, :func:`mistake_severity`,
+:func:`tree_alignment`.
 
 Heavy modules load on first use, so ``import hierarchy_cli`` stays cheap.
 """
@@ -62,6 +64,14 @@ _LAZY = {
     "export_text": "export",
     "class_to_idx": "export",
     "hf_names": "export",
+    "write_lca": "export",
+    # distances in a map's tree (LCA height / distance)
+    "LabelTree": "lca",
+    "label_tree": "lca",
+    "lca_matrix": "lca",
+    "lca_heights": "lca",
+    "mistake_severity": "lca",
+    "tree_alignment": "lca",
     # report
     "report_data": "report",
     "report_html": "report",

@@ -15,9 +15,12 @@ A leaf outside a level's label space (a null label) has an empty cell (TSV/CSV) 
   one level: the names of labels ``0..K-1`` in order, as a JSON list (or one per
   line with ``lines=True``); duplicate names are made unique as above, because
   ClassLabel's ``str2int`` needs unique names.
+* ``lca-height`` / ``lca-distance``: the N x N matrix of :func:`hierarchy_cli.lca.lca_matrix`
+  over the tree of nested levels, as ``.npy`` or as parquet (one row per leaf, the
+  row as a fixed-size list column), written by row blocks: :func:`write_lca`.
 
-Every function returns ``str`` and is deterministic: the same map gives the same
-text byte for byte (keys in label order, no timestamps).
+The text formats are functions returning ``str``; every export is deterministic:
+the same map gives the same bytes (keys in label order, no timestamps).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from typing import Any
 
 from .errors import GranularityError
 
-FORMATS = ("tsv", "csv", "json", "class-to-idx", "hf-names")
+FORMATS = ("tsv", "csv", "json", "class-to-idx", "hf-names", "lca-height", "lca-distance")
 EXTENSIONS = {"tsv": "tsv", "csv": "csv", "json": "json", "class-to-idx": "class_to_idx.json",
-              "hf-names": "names.json"}
+              "hf-names": "names.json", "lca-height": "lca_height.npy", "lca-distance": "lca_distance.npy"}
+LCA_KINDS = {"lca-height": "height", "lca-distance": "distance"}
 
 
 def _check_level(lm, level: str | None, fmt: str) -> str | None:
@@ -120,9 +124,11 @@ def hf_names(lm, level: str) -> list[str]:
 
 
 def export_text(lm, fmt: str, level: str | None = None, key: str = "name", lines: bool = False) -> str:
-    """The export of ``lm`` in format ``fmt`` (see :data:`FORMATS`) as text."""
+    """The export of ``lm`` in format ``fmt`` (a text format of :data:`FORMATS`) as text."""
     if fmt not in FORMATS:
         raise GranularityError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt in LCA_KINDS:
+        raise GranularityError(f"--format {fmt} is a binary matrix, not text: use write_lca")
     level = _check_level(lm, level, fmt)
     if fmt in ("tsv", "csv"):
         return table_text(lm, level, "\t" if fmt == "tsv" else ",")
@@ -137,3 +143,106 @@ def export_text(lm, fmt: str, level: str | None = None, key: str = "name", lines
             raise GranularityError(f"name {bad!r} holds a newline; write the JSON list instead (drop --lines)")
         return "".join(n + "\n" for n in names)
     return json.dumps(names, ensure_ascii=False, indent=1) + "\n"
+
+
+# ----------------------------------------------------------------------------- LCA matrices
+
+
+def lca_container(output: str, fmt: str) -> str:
+    """``npy`` or ``parquet``, from the name of ``output`` (stdout: ``npy``)."""
+    from pathlib import Path
+
+    if output == "-":
+        return "npy"
+    suffix = Path(output).suffix.lower()
+    if suffix in (".npy", ".parquet"):
+        return suffix[1:]
+    raise GranularityError(f"-o {output!r}: --format {fmt} writes a .npy or a .parquet file, not "
+                           f"{suffix or 'a name without an extension'} (e.g. -o lca.npy)")
+
+
+def _npy_header(dtype, n: int) -> bytes:
+    """The header ``numpy.save`` writes for a C-ordered n x n array of ``dtype``."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (n, n)})
+    return buf.getvalue()
+
+
+def lca_metadata(lm, tree, kind: str, dtype) -> dict[bytes, bytes]:
+    """The ``granularity`` metadata of an LCA parquet file: how it was made, no paths."""
+    from pathlib import Path
+
+    from .labelmap import granularity_metadata
+
+    name = lm.source if lm.source in ("stdin", "<bytes>", "<file>") else Path(lm.source).name
+    fields = {"method": "export", "format": f"lca-{kind}", "kind": kind, "dtype": str(dtype),
+              "map": {"name": name, "sha256": lm.sha256}, "tree": {**tree.describe(), "source": name}}
+    counts = {lv: lm.num_classes(lv) for lv in tree.levels}
+    return granularity_metadata(fields, tree.levels, counts, num_leaves=tree.num_leaves)
+
+
+def write_lca(lm, fmt: str, output: str, levels: list[str] | None = None, announce=None) -> dict[str, Any]:
+    """Write the ``lca-height`` or ``lca-distance`` matrix of ``lm``'s tree to ``output``.
+
+    ``output`` ends in ``.npy`` (the matrix, leaf_index order, as ``numpy.save``
+    writes it) or ``.parquet`` (columns ``leaf_index``, ``leaf_id`` and ``lca_height``
+    or ``lca_distance``: row i as a fixed-size list of N values, plus the
+    ``granularity`` metadata); ``-`` writes ``.npy`` to stdout. Rows are computed and
+    written block by block, atomically. ``announce(text)`` is told the size first.
+    Returns ``kind``, ``container``, ``num_leaves``, ``dtype``, ``bytes`` (the matrix).
+    """
+    import numpy as np
+
+    from .labelmap import atomic_output, write_batches
+    from .lca import label_tree, lca_blocks, matrix_dtype
+
+    if fmt not in LCA_KINDS:
+        raise GranularityError(f"--format {fmt!r}: choose lca-height or lca-distance")
+    kind = LCA_KINDS[fmt]
+    container = lca_container(output, fmt)
+    tree = label_tree(lm, levels, where="--level")
+    dt = matrix_dtype(tree, kind)
+    n = tree.num_leaves
+    info = {"kind": kind, "container": container, "num_leaves": n, "dtype": dt.name, "bytes": n * n * dt.itemsize}
+    if announce is not None:
+        announce(f"the LCA {kind} matrix: {n:,} x {n:,} {dt.name} ({_size(info['bytes'])}), "
+                 f"tree of {len(tree.levels)} level{'s' * (len(tree.levels) != 1)}, height {tree.height}")
+    blocks = lca_blocks(tree, kind, dt)
+    if container == "npy":
+        with atomic_output(output) as fh:
+            fh.write(_npy_header(dt, n))
+            for _, block in blocks:
+                fh.write(np.ascontiguousarray(block).data)
+        return info
+    import pyarrow as pa
+
+    from .arrays import int32_array, string_array
+
+    column = f"lca_{kind}"
+    value_type = getattr(pa, dt.name)()
+    schema = pa.schema([("leaf_index", pa.int32()), ("leaf_id", pa.string()),
+                        (column, pa.list_(value_type, n))], metadata=lca_metadata(lm, tree, kind, dt))
+    ids = tree.leaf_ids
+
+    def batches():
+        for r0, block in blocks:
+            rows = block.shape[0]
+            flat = pa.Array.from_buffers(value_type, rows * n, [None, pa.py_buffer(np.ascontiguousarray(block))])
+            yield pa.RecordBatch.from_arrays(
+                [int32_array(np.arange(r0, r0 + rows)), string_array(ids[r0:r0 + rows]),
+                 pa.FixedSizeListArray.from_arrays(flat, n)], schema=schema)
+
+    write_batches(schema, batches(), output)
+    return info
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.{0 if nbytes >= 100 * scale else 1}f} {unit}"
+    return f"{nbytes} bytes"

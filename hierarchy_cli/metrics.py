@@ -145,14 +145,18 @@ def level_labels(obj: Any, level: str | None, name: str):
     return list(obj.leaf_ids), obj.level(level).labels, level, source
 
 
-def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = None) -> dict[str, Any]:
-    """Compare pretraining level ``a`` with target level ``b``.
+def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = None,
+            tree: Any = None) -> dict[str, Any]:
+    """Compare pretraining level ``a`` with target level ``b`` (and target tree ``tree``).
 
     ``a`` and ``b`` are label-map paths (``"in21k.parquet:level_1"``; ``:LEVEL``
     may be left out when the map has one level), ``LabelMap`` objects or
     ``Hierarchy`` objects (then ``a_level`` / ``b_level`` name the level). The
     two must have the same leaves in the same order. Returns the metrics of
-    :func:`compare_labels` plus ``a`` and ``b`` (source and level).
+    :func:`compare_labels` plus ``a`` and ``b`` (source and level). With ``tree``
+    (``"MAP[:LEVEL,...]"``, a map, or a :class:`~hierarchy_cli.lca.LabelTree`
+    over the same leaves), ``tree`` holds :func:`hierarchy_cli.lca.tree_alignment`
+    of ``a``: how high in that tree the LCAs of the leaves ``a`` merges are.
     """
     ids_a, lab_a, lv_a, src_a = level_labels(a, a_level, "A")
     ids_b, lab_b, lv_b, src_b = level_labels(b, b_level, "B")
@@ -166,4 +170,12 @@ def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = No
     else:
         out.update(compare_labels(lab_a[inside], lab_b[inside]))
         out["leaves_outside"] = int((~inside).sum())
+    if tree is not None:
+        from .lca import label_tree, tree_alignment
+
+        t = label_tree(tree, where="--tree")
+        diff = first_leaf_difference(ids_a, t.leaf_ids, src_a, t.source)
+        if diff:
+            raise GranularityError(f"the tree has other leaves than A: {diff}")
+        out["tree"] = tree_alignment(lab_a, t)
     return out

@@ -5,7 +5,9 @@ group sizes (leaves per class, as a rank/size plot); with a target level it
 plots, for every candidate level of every map, the alignment with the target
 (NMI, purity, H(target | pretraining)) against the number of classes, one curve
 per map, so WordNet levels, k-means levels and a random control can be compared
-in one picture. Each picture has its table under it, and the page carries every
+in one picture. With a target tree (the target's map when its levels nest, or
+``tree``) it plots how high in that tree the lowest common ancestor of two leaves
+of one class is, on average (:func:`hierarchy_cli.lca.tree_alignment`). Each picture has its table under it, and the page carries every
 number as JSON (``<script type="application/json" id="granularity-data">``).
 
 The alignment numbers are those of :func:`hierarchy_cli.metrics.compare`, the
@@ -46,7 +48,7 @@ _PANELS = (
 # ----------------------------------------------------------------------------- the numbers
 
 
-def _check_args(maps: Any, target: Any) -> list[Any]:
+def _check_args(maps: Any, target: Any, tree: Any = None) -> list[Any]:
     """``maps`` as a list, once its type, its length and the stdin rule are checked."""
     from .labelmap import LabelMap
 
@@ -61,7 +63,10 @@ def _check_args(maps: Any, target: Any) -> list[Any]:
                 f"maps: each map must be a 'MAP[:LEVEL]' string or a LabelMap, not {type(spec).__name__}")
     if target is not None and not isinstance(target, (str, LabelMap)):
         raise GranularityError(f"target must be a 'MAP:LEVEL' string or a LabelMap, not {type(target).__name__}")
-    stdin = [s for s in [*maps, target] if isinstance(s, str) and (s == "-" or s.startswith("-:"))]
+    if tree is not None and tree is not False and not isinstance(tree, (str, LabelMap)):
+        raise GranularityError(f"tree must be a 'MAP[:LEVEL,...]' string, a LabelMap or False, "
+                               f"not {type(tree).__name__}")
+    stdin = [s for s in [*maps, target, tree] if isinstance(s, str) and (s == "-" or s.startswith("-:"))]
     if len(stdin) > 1:
         raise GranularityError("stdin ('-') can be read only once: give '-' for one map at most")
     return list(maps)
@@ -125,7 +130,19 @@ def _describe(lm) -> str:
     return what or "not recorded"
 
 
-def report_data(maps: Sequence[Any], target: Any = None) -> dict[str, Any]:
+def _target_tree(tree: Any, target_map):
+    """The tree to measure LCA heights in: ``tree``; by default the target's map
+    when its levels nest (several of them); ``False``: none."""
+    from .lca import is_tree, label_tree
+
+    if tree is False:
+        return None
+    if tree is not None:
+        return label_tree(tree, where="--tree")
+    return label_tree(target_map, where="--target") if target_map is not None and is_tree(target_map) else None
+
+
+def report_data(maps: Sequence[Any], target: Any = None, tree: Any = None) -> dict[str, Any]:
     """Every number the report shows, as one JSON-ready dict.
 
     ``maps`` is a list of ``"MAP[:LEVEL]"`` strings (all levels of MAP without
@@ -133,21 +150,30 @@ def report_data(maps: Sequence[Any], target: Any = None) -> dict[str, Any]:
     is ``"MAP:LEVEL"`` (``:LEVEL`` may be left out for a one-level map), or
     ``None`` for the group sizes only. With a target, every map must have the
     target's leaves in the same order, and ``alignment`` holds, per map and level,
-    exactly what :func:`hierarchy_cli.metrics.compare` returns.
+    exactly what :func:`hierarchy_cli.metrics.compare` returns. ``tree`` is the
+    target tree (``"MAP[:LEVEL,...]"`` or a LabelMap; default: the target's map when
+    its levels nest; ``False``: none): ``tree`` then describes it and
+    ``tree_alignment`` holds, per map and level, ``a`` and ``classes_a`` and what
+    ``compare(..., tree=tree)["tree"]`` holds.
     """
-    from .metrics import level_labels, compare
+    from .metrics import first_leaf_difference, level_labels, compare
+    from .lca import tree_alignment
 
-    specs = _check_args(maps, target)
+    specs = _check_args(maps, target, tree)
     target_map = target_level = None
     if target is not None:
         target_map, level = _read(target, "--target")
         _, _, target_level, _ = level_labels(target_map, level, "--target")
+    tree_obj = _target_tree(tree, target_map)
     entries = _read_maps(specs)
     data: dict[str, Any] = {"tool_version": __version__, "target": None, "maps": [], "alignment": []}
     if target_map is not None:
         data["target"] = {"source": target_map.source, "level": target_level,
                           "classes": target_map.num_classes(target_level),
                           "num_leaves": target_map.num_leaves}
+    if tree_obj is not None:
+        data["tree"] = tree_obj.describe()
+        data["tree_alignment"] = []
     for entry in entries:
         lm = entry["map"]
         data["maps"].append({
@@ -160,6 +186,12 @@ def report_data(maps: Sequence[Any], target: Any = None) -> dict[str, Any]:
         if target_map is not None:
             data["alignment"] += [compare(lm, target_map, a_level=lv, b_level=target_level)
                                   for lv in entry["levels"]]
+        if tree_obj is not None:
+            diff = first_leaf_difference(lm.leaf_ids, tree_obj.leaf_ids, lm.source, tree_obj.source)
+            if diff:
+                raise GranularityError(f"the tree has other leaves than MAP: {diff}")
+            data["tree_alignment"] += [{"a": {"source": lm.source, "level": lv}, "classes_a": lm.num_classes(lv),
+                                        **tree_alignment(lm.lookup(lv), tree_obj)} for lv in entry["levels"]]
     return data
 
 
@@ -278,6 +310,38 @@ def alignment_figure(data: dict[str, Any], key: str) -> str:
                               f"target {tgt['source']}:{tgt['level']}")
 
 
+def tree_figure(data: dict[str, Any], key: str) -> str:
+    """Mean LCA height in the target tree of two leaves of one class, against the number
+    of classes, a curve per map; dashed: a random grouping's expectation."""
+    tree, tgt = data["tree"], data["target"]
+    from matplotlib.figure import Figure
+
+    with _style(key):
+        fig = Figure(figsize=(9.5, 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        for i, entry in enumerate(data["maps"]):
+            rows = sorted((r for r in data["tree_alignment"]
+                           if r["a"]["source"] == entry["source"] and r["mean_lca_height"] is not None),
+                          key=lambda r: r["classes_a"])
+            ax.plot([r["classes_a"] for r in rows], [r["mean_lca_height"] for r in rows], color=_COLORS[i % 10],
+                    marker=_MARKERS[i % 10], ms=4, lw=1.4, label=_plain(entry["source"]))
+        chance = data["tree_alignment"][0]["random_mean_lca_height"]
+        ax.axhline(chance, color="0.45", ls="--", lw=1)
+        ax.annotate(f"random grouping = {chance:.2f}", (0.99, chance), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=8, color="0.35")
+        if tgt is not None:
+            ax.axvline(tgt["classes"], color="0.45", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_ylim(0, tree["height"] + 0.2)
+        ax.set_title("Mean LCA height, in the target tree, of two leaves of one class", loc="left")
+        ax.set_ylabel(f"height (tree height {tree['height']})")
+        ax.set_xlabel("pretraining classes (log scale)" + (f"; dotted: the target's {tgt['classes']:,}" if tgt else ""))
+        ax.grid(True, which="major", color="0.9", lw=0.6)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        return _svg(fig, key, f"Mean height of the lowest common ancestor in the tree of {tree['source']} "
+                              "of two leaves of one class, against the number of classes")
+
+
 # ----------------------------------------------------------------------------- the page
 
 _CSS = """
@@ -366,6 +430,31 @@ def _alignment_section(data: dict[str, Any]) -> str:
             f"shown to 4 decimals; the page's <code>{DATA_ID}</code> JSON holds them in full.</p>")
 
 
+def _tree_section(data: dict[str, Any]) -> str:
+    tree = data["tree"]
+    index = {m["source"]: i for i, m in enumerate(data["maps"])}
+    rows = [[f"{_swatch(index[r['a']['source']])}<code>{_e(r['a']['source'])}</code>", _e(r["a"]["level"]),
+             f"{r['classes_a']:,}", f"{r['pairs']:,}",
+             "-" if r["mean_lca_height"] is None else _f4(r["mean_lca_height"]),
+             _f4(r["random_mean_lca_height"])] for r in data["tree_alignment"]]
+    table = _table(["map", "level", "classes", "pairs in one class", "mean LCA height", "random grouping"],
+                   rows, [False, False, True, True, True, True])
+    levels = ", ".join(tree["levels"])
+    return (f'<h2 id="tree">Distance in the target tree <code>{_e(tree["source"])}</code></h2>'
+            '<p class="lede">How far apart, in the target tree, are the leaves that one pretraining class '
+            "merges? For every pair of leaves in one class: the height of their lowest common ancestor "
+            "(the longest path from it down to a leaf; leaves have height 0), averaged over the pairs. Low "
+            "means a class merges close relatives; the dashed line is the exact expectation for a random "
+            "grouping with the same class sizes (the mean over all pairs of leaves).</p>"
+            f'<p class="note">The tree: levels {_e(levels)} of <code>{_e(tree["source"])}</code>, '
+            f'{tree["num_nodes"]:,} nodes, height {tree["height"]}'
+            f'{" (with a root added above its coarsest level)" if tree["implicit_root"] else ""}.</p>'
+            f'<figure id="tree-figure">{tree_figure(data, "tree")}</figure>{table}'
+            '<p class="note">The numbers are those of <code>granularity compare MAP:LEVEL TARGET --tree TREE '
+            f'--json</code> (its <code>tree</code> object); the page\'s <code>{DATA_ID}</code> JSON holds '
+            "them in full.</p>")
+
+
 def render_html(data: dict[str, Any]) -> str:
     """The HTML page for the numbers of :func:`report_data`."""
     import matplotlib
@@ -385,10 +474,13 @@ def render_html(data: dict[str, Any]) -> str:
         f'<p class="lede">{len(maps)} label map{"s" if len(maps) != 1 else ""}, '
         f'{sum(len(m["levels"]) for m in maps)} levels.</p>',
         "<ul>" + ('<li><a href="#alignment">Alignment with the target</a></li>' if data["target"] else "")
+        + ('<li><a href="#tree">Distance in the target tree</a></li>' if data.get("tree") else "")
         + f'<li><a href="#sizes">Classes and group sizes</a><ul>{toc}</ul></li></ul>',
     ]
     if data["target"]:
         parts.append(_alignment_section(data))
+    if data.get("tree"):
+        parts.append(_tree_section(data))
     parts.append('<h2 id="sizes">Classes and group sizes</h2>'
                  '<p class="lede">Per map and level: the number of classes and how many leaves each '
                  "class groups, largest first (log-log). A long tail of small classes means many "
@@ -402,18 +494,18 @@ def render_html(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def report_html(maps: Sequence[Any], target: Any = None) -> str:
-    """The report page for ``maps`` (and ``target``): see :func:`report_data`."""
-    return render_html(report_data(maps, target))
+def report_html(maps: Sequence[Any], target: Any = None, tree: Any = None) -> str:
+    """The report page for ``maps`` (and ``target``, ``tree``): see :func:`report_data`."""
+    return render_html(report_data(maps, target, tree))
 
 
-def write_report(maps: Sequence[Any], output: str | Path, target: Any = None) -> dict[str, Any]:
+def write_report(maps: Sequence[Any], output: str | Path, target: Any = None, tree: Any = None) -> dict[str, Any]:
     """Write the report page to ``output`` (a path or ``-``), atomically; return its numbers."""
     from .labelmap import atomic_output, check_target
 
     if str(output) != "-":
         check_target(output)
-    data = report_data(maps, target)
+    data = report_data(maps, target, tree)
     page = render_html(data)
     with atomic_output(output, binary=False) as fh:
         fh.write(page)

@@ -121,6 +121,8 @@ PANDAS_FREE = [
     "random --like {t}/w.parquet -o {t}/r.parquet",
     "inspect {t}/w.parquet",
     "export {t}/w.parquet -f csv -o {t}/w.csv",
+    "export {t}/w.parquet -f lca-height -o {t}/w.lca.npy",
+    "export {t}/w.parquet -f lca-distance -l level_0,level_3,level_9 -o {t}/w.lca.parquet",
     "apply {t}/m.parquet --map {t}/w.parquet -o {t}/a.parquet",
     "apply {t}/m.csv --map {t}/w.parquet --level level_3 -o {t}/a.csv",
     "report {t}/w.parquet {t}/k2.parquet -o {t}/r.html",

@@ -145,3 +145,60 @@ def test_bad_input(wn_map, tmp_path, spec_a, spec_b, fragments):
     res = invoke("compare", spec_a.format(map=wn_map, dir=tmp_path), spec_b.format(map=wn_map, dir=tmp_path))
     assert_one_line_error(res, *fragments)
     assert res.stdout == b""
+
+
+# ----------------------------------------------------------------------------- --tree
+
+
+@pytest.fixture(scope="module")
+def depth_map(tmp_path_factory) -> Path:
+    from hierarchy_cli.sources.wordnet import build_wordnet
+
+    path = tmp_path_factory.mktemp("tree") / "in1k.depth.parquet"
+    write_label_map(build_wordnet(dataset="imagenet1k", depths=range(0, 17)), path)
+    return path
+
+
+KEYS = {"a", "b", "nmi", "ari", "pure_classes", "pure_leaves", "h_target_given_pre", "h_target",
+        "a_refines_b", "b_refines_a", "num_leaves", "classes_a", "classes_b"}
+
+
+def test_tree_measure_against_the_matrix(wn_map, depth_map):
+    from hierarchy_cli.lca import lca_matrix
+
+    plain = json.loads(invoke("compare", f"{wn_map}:level_1", f"{wn_map}:level_3", "--json").out)
+    assert set(plain) == KEYS  # nothing new unless asked
+    res = invoke("compare", f"{wn_map}:level_1", f"{wn_map}:level_3", "--tree", depth_map, "--json")
+    assert res.code == 0, res.stderr
+    data = json.loads(res.out)
+    assert {k: v for k, v in data.items() if k != "tree"} == plain  # the other keys as they were
+    t = data["tree"]
+    h = lca_matrix(str(depth_map)).astype(np.int64)
+    from hierarchy_cli.labelmap import read_label_map
+
+    pre = read_label_map(wn_map).lookup("level_1")
+    same = np.triu(pre[:, None] == pre[None, :], 1)
+    assert t["pairs"] == int(same.sum()) and t["mean_lca_height"] == pytest.approx(h[same].mean())
+    assert t["random_mean_lca_height"] == pytest.approx(h[np.triu(np.ones_like(same), 1)].mean())
+    assert t["source"] == str(depth_map) and t["levels"][0] == "depth_16" and t["height"] == int(h.max())
+    # the WordNet level merges close relatives; its random control does not
+    assert t["mean_lca_height"] < 2 < t["random_mean_lca_height"]
+    table = invoke("compare", f"{wn_map}:level_1", f"{wn_map}:level_3", "--tree", depth_map)
+    assert "LCA height" in table.out and f"{t['pairs']:,} pairs" in table.out
+    assert f"{t['random_mean_lca_height']:.4f}" in table.out
+
+
+def test_tree_bad_input(wn_map, depth_map, tmp_path):
+    other = _map(tmp_path / "o.parquet", ["x", "y", "z"])
+    cases = [
+        ([f"{wn_map}:level_1", f"{wn_map}:level_3", "--tree", other], ["other leaves than A", "leaf 0"]),
+        ([f"{wn_map}:level_1", f"{wn_map}:level_3", "--tree", f"{wn_map}:level_3,level_1"],
+         ["--tree", "levels 'level_3' and 'level_1' do not nest"]),
+        ([f"{wn_map}:level_1", f"{wn_map}:level_3", "--tree", f"{depth_map}:depth_9,depth_99"],
+         ["--tree", "no level 'depth_99'"]),
+        (["-", f"{wn_map}:level_3", "--tree", "-"], ["stdin", "only once"]),
+    ]
+    for args, fragments in cases:
+        res = invoke("compare", *args)
+        assert_one_line_error(res, *fragments)
+        assert res.stdout == b""

@@ -387,3 +387,22 @@ def test_a_single_id_is_an_id_and_a_path_is_a_file(tree, tmp_path):
     assert read_label_map(out).ids("ancestors") == ["carnivore"]
     res = invoke("build", "--edges", edges, "--classes", classes, "--ancestors", "groups.txt", "-o", out)
     assert_one_line_error(res, "ancestor list 'groups.txt' does not exist")
+
+
+def test_a_tree_needs_every_leaf_and_outside_leaves_merge_nothing(tree, tmp_path):
+    edges, classes = tree
+    dropped = tmp_path / "dropped.parquet"
+    res = invoke("build", "--edges", edges, "--classes", classes, "--depth", "0-3", "--root", "animal",
+                 "--missing-classes", "drop", "-o", dropped)
+    assert res.code == 0, res.stderr
+    res = invoke("export", dropped, "-f", "lca-height", "-o", tmp_path / "h.npy")
+    assert_one_line_error(res, "leaves 1 of 4 leaves outside its label space", "a tree needs every leaf")
+    assert not (tmp_path / "h.npy").exists()
+    whole = tmp_path / "whole.parquet"
+    assert invoke("build", "--edges", edges, "--classes", classes, "--depth", "0-5", "-o", whole).code == 0
+    # A = the dropped map's depth_1 (mammal, bird; rock outside): the one pair is cat-dog,
+    # whose LCA in the whole tree is carnivore (height 1); rock makes no pair
+    res = invoke("compare", f"{dropped}:depth_1", f"{whole}:depth_5", "--tree", whole, "--json")
+    assert res.code == 0, res.stderr
+    out = json.loads(res.out)
+    assert out["leaves_outside"] == 1 and out["tree"]["pairs"] == 1 and out["tree"]["mean_lca_height"] == 1.0

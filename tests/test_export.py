@@ -141,3 +141,97 @@ def test_bad_level_format_and_maps(tmp_path, label_map):
     res = invoke("export", tmp_path / "absent.parquet", "-f", "json", "-o", out)
     assert_one_line_error(res, "does not exist")
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- LCA matrices
+
+
+@pytest.fixture
+def tree_map(tmp_path):
+    """Five leaves in a tree of height 3 (root -> A, B; A -> A1, l3; A1 -> l1, l2; B -> C -> l4, l5)."""
+    keys = {"depth_2": ["A1", "A1", "l3", "C", "C"], "depth_1": ["A", "A", "A", "B", "B"]}
+    ids = ["l1", "l2", "l3", "l4", "l5"]
+    levels = [Level.from_keys(name, np.array(k), str, str) for name, k in keys.items()]
+    path = tmp_path / "tree.parquet"
+    write_label_map(Hierarchy(ids, ids, levels, {"method": "test"}), path)
+    return path
+
+
+HEIGHT = [[0, 1, 2, 3, 3], [1, 0, 2, 3, 3], [2, 2, 0, 3, 3], [3, 3, 3, 0, 1], [3, 3, 3, 1, 0]]
+
+
+def test_lca_npy_is_numpy_save_of_the_matrix(tmp_path, tree_map):
+    from hierarchy_cli.lca import lca_matrix
+
+    out = tmp_path / "h.npy"
+    res = invoke("export", tree_map, "-f", "lca-height", "-o", out)
+    assert res.code == 0, res.stderr
+    assert "5 x 5 uint8 (25 bytes)" in res.stderr and f"wrote {out}" in res.stderr
+    m = np.load(out)
+    assert m.dtype == np.uint8 and m.tolist() == HEIGHT
+    buf = io.BytesIO()
+    np.save(buf, lca_matrix(str(tree_map)))
+    assert out.read_bytes() == buf.getvalue()
+    res = invoke("export", tree_map, "-f", "lca-distance", "-o", "-")
+    assert res.code == 0, res.stderr
+    d = np.load(io.BytesIO(res.stdout))
+    assert d[0].tolist() == [0, 2, 3, 6, 6] and (d == d.T).all()
+
+
+def test_lca_parquet_one_row_per_leaf_with_metadata(tmp_path, tree_map):
+    out = tmp_path / "d.parquet"
+    res = invoke("export", tree_map, "-f", "lca-distance", "-o", out)
+    assert res.code == 0, res.stderr
+    table = pq.read_table(out)
+    assert table.column_names == ["leaf_index", "leaf_id", "lca_distance"]
+    assert str(table.schema.field("lca_distance").type) == "fixed_size_list<element: uint8>[5]"
+    assert table.column("leaf_id").to_pylist() == ["l1", "l2", "l3", "l4", "l5"]
+    assert table.column("lca_distance").to_pylist()[3] == [6, 6, 5, 0, 2]
+    meta = json.loads(table.schema.metadata[b"granularity"])
+    assert meta["kind"] == "distance" and meta["dtype"] == "uint8" and meta["num_leaves"] == 5
+    assert meta["levels"] == ["depth_2", "depth_1"] and meta["tree"]["height"] == 3
+    assert meta["map"] == {"name": "tree.parquet", "sha256": __import__("hashlib").sha256(
+        tree_map.read_bytes()).hexdigest()}
+    pd = pytest.importorskip("pandas")
+    rows = pd.read_parquet(out)["lca_distance"]
+    assert np.stack(rows.to_list()).shape == (5, 5)
+
+
+def test_lca_exports_are_byte_identical_and_named_by_default(tmp_path, tree_map, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args, name in [((), "tree.lca_height.npy"), (("-l", "depth_2"), "tree.depth_2.lca_height.npy")]:
+        assert invoke("export", tree_map, "-f", "lca-height", *args).code == 0
+        first = (tmp_path / name).read_bytes()
+        assert invoke("export", tree_map, "-f", "lca-height", *args).code == 0
+        assert (tmp_path / name).read_bytes() == first
+    # depth_2 alone: its groups under an implicit root
+    assert np.load(tmp_path / "tree.depth_2.lca_height.npy")[0].tolist() == [0, 1, 2, 2, 2]
+    assert invoke("export", tree_map, "-f", "lca-height", "-o", "a.parquet").code == 0
+    first = (tmp_path / "a.parquet").read_bytes()
+    assert invoke("export", tree_map, "-f", "lca-height", "-o", "a.parquet").code == 0
+    assert (tmp_path / "a.parquet").read_bytes() == first
+
+
+def test_lca_bad_inputs_write_nothing(tmp_path, tree_map, label_map):
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = [
+        (["-f", "lca-height", "-o", out / "m.csv"], ["-o", "m.csv", ".npy or a .parquet", "not .csv"]),
+        (["-f", "lca-height", "-o", out / "m"], ["a name without an extension"]),
+        (["-f", "lca-distance", "-l", "depth_7", "-o", out / "m.npy"], ["--level", "'depth_7'", "depth_2, depth_1"]),
+        (["-f", "lca-height", "-l", "depth_1,depth_2", "-o", out / "m.npy"],
+         ["levels 'depth_1' and 'depth_2' do not nest", "finest first"]),
+        (["-f", "lca-height", "-l", "depth_2,depth_2", "-o", out / "m.npy"], ["'depth_2' is given twice"]),
+        (["-f", "lca-height", "-o", tmp_path / "no" / "m.npy"], ["folder", "does not exist"]),
+    ]
+    for args, fragments in cases:
+        assert_one_line_error(invoke("export", tree_map, *args), *fragments)
+    # level_1 and level_2 of the other fixture do nest; a map whose levels do not is refused
+    bad = tmp_path / "bad.parquet"
+    ids = ["a", "b", "c"]
+    write_label_map(Hierarchy(ids, ids, [Level.from_keys("x", np.array([0, 0, 1]), str, str),
+                                         Level.from_keys("y", np.array([0, 1, 1]), str, str)], {}), bad)
+    assert_one_line_error(invoke("export", bad, "-f", "lca-height", "-o", out / "m.npy"),
+                          "--level", "bad.parquet", "levels 'x' and 'y' do not nest")
+    assert list(out.iterdir()) == []
+    assert invoke("export", label_map, "-f", "lca-height", "-o", out / "ok.npy").code == 0

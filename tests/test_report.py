@@ -149,8 +149,8 @@ def test_page_is_self_contained(page):
     assert not re.search(r"<(link|img|iframe|object|embed)\b|@import|\bsrc=", text, re.I)
     assert not re.findall(r"url\((?!#)", text)  # only references inside the page
     assert not re.search(r"<script(?![^>]*application/json)", text)  # no code runs
-    assert text.count("<svg ") == 1 + 3  # the alignment picture and one per map
-    assert text.count('<svg role="img" aria-label="') == 4
+    assert text.count("<svg ") == 1 + 1 + 3  # alignment, the target tree (its levels nest), one per map
+    assert text.count('<svg role="img" aria-label="') == 5
     ids = re.findall(r'\bid="([^"]+)"', text)
     assert len(ids) == len(set(ids)), "ids repeat across the figures"
     for ref in set(re.findall(r'(?:href="#|url\(#)([^")]+)', text)):
@@ -291,3 +291,60 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
     for rgb in ((0x1f, 0x77, 0xb4), (0xff, 0x7f, 0x0e)):
         near = (np.abs(img - np.array(rgb) / 255).max(axis=2) < 0.08).sum()
         assert near > 300, f"colour {rgb} appears on {near} pixels only"
+
+
+# ----------------------------------------------------------------------------- the target tree
+
+
+def test_tree_numbers_equal_compare_tree_json(maps, page):
+    """The target's map (WordNet levels 0-9) nests, so the page measures LCA heights in it."""
+    _, text = page
+    data = _data(text)
+    wordnet = read_label_map(maps["wordnet"])
+    assert data["tree"]["source"] == str(maps["wordnet"]) and data["tree"]["levels"] == wordnet.levels
+    target, tree = f"{maps['wordnet']}:level_5", str(maps["wordnet"])
+    assert [(r["a"]["source"], r["a"]["level"]) for r in data["tree_alignment"]] == \
+        [(r["a"]["source"], r["a"]["level"]) for r in data["alignment"]]
+    for row in data["tree_alignment"]:
+        res = invoke("compare", f"{row['a']['source']}:{row['a']['level']}", target, "--tree", tree, "--json")
+        assert res.code == 0, res.stderr
+        full = json.loads(res.out)
+        assert row == {"a": full["a"], "classes_a": full["classes_a"], **full["tree"]}
+    (table,) = [t for t in _tables(text) if t[0][:4] == ["map", "level", "classes", "pairs in one class"]]
+    for cells, row in zip(table[1:], data["tree_alignment"]):
+        mean = "-" if row["mean_lca_height"] is None else f"{row['mean_lca_height']:.4f}"
+        assert cells[3:] == [f"{row['pairs']:,}", mean, f"{row['random_mean_lca_height']:.4f}"]
+    # WordNet's own levels merge closer relatives than the random control's, level for level
+    by = {(r["a"]["source"], r["a"]["level"]): r["mean_lca_height"] for r in data["tree_alignment"]}
+    for k in range(1, 10):
+        assert by[(str(maps["wordnet"]), f"level_{k}")] < by[(str(maps["random"]), f"random_level_{k}")]
+
+
+def test_tree_only_when_the_target_nests_or_when_asked(maps, tmp_path):
+    from hierarchy_cli.hierarchy import Hierarchy
+    from hierarchy_cli.labelmap import write_label_map
+
+    wordnet, rnd = read_label_map(maps["wordnet"]), read_label_map(maps["random"])
+    mixed = Hierarchy(wordnet.leaf_ids, wordnet.leaf_names,
+                      [wordnet.to_hierarchy(["level_3"]).levels[0], rnd.to_hierarchy(["random_level_1"]).levels[0]], {})
+    write_label_map(mixed, tmp_path / "mixed.parquet")
+    res = invoke("report", maps["kmeans"], "--target", f"{tmp_path / 'mixed.parquet'}:level_3", "-o", "-")
+    assert res.code == 0, res.stderr
+    assert "tree" not in _data(res.out) and 'id="tree"' not in res.out
+    res = invoke("report", maps["kmeans"], "--target", f"{tmp_path / 'mixed.parquet'}:level_3",
+                 "--tree", f"{maps['wordnet']}:level_1,level_5", "-o", "-")
+    assert res.code == 0, res.stderr
+    data = _data(res.out)
+    assert data["tree"]["levels"] == ["level_1", "level_5"] and 'id="tree"' in res.out
+    assert len(data["tree_alignment"]) == 2
+    # without a target, asked for
+    res = invoke("report", maps["kmeans"], "--tree", maps["wordnet"], "-o", "-")
+    assert res.code == 0 and _data(res.out)["target"] is None and len(_data(res.out)["tree_alignment"]) == 2
+    for args, fragments in [
+        (["--tree", f"{tmp_path / 'mixed.parquet'}"], ["--tree", "levels 'level_3' and 'random_level_1' do not nest"]),
+        (["--tree", f"{maps['in999']}"], ["other leaves than MAP", "n04399382"]),
+        (["--tree", f"{maps['wordnet']}:level_77"], ["--tree", "no level 'level_77'"]),
+    ]:
+        res = invoke("report", maps["kmeans"], *args, "-o", tmp_path / "r.html")
+        assert_one_line_error(res, *fragments)
+        assert not (tmp_path / "r.html").exists()

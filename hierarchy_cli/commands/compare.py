@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 
@@ -15,6 +17,13 @@ def compare(
         ..., metavar="B[:LEVEL]",
         help="The target level, over the same leaves in the same order (may be the same file). "
         "Example: in21k.wordnet.parquet:level_5",
+    ),
+    tree: Optional[str] = typer.Option(
+        None, "--tree", metavar="MAP[:LEVEL,...]",
+        help="Also measure, in the tree of this map's nested levels (default every level; or "
+        "the comma-separated LEVELs, finest first), how high the lowest common ancestor of two "
+        "leaves that one A class merges is, on average over such pairs, against a random "
+        "grouping of the same sizes. Example: --tree in1k.wordnet.depth.parquet",
     ),
     as_json: bool = typer.Option(
         False, "--json",
@@ -31,11 +40,12 @@ def compare(
 
     from ..metrics import compare as compare_api
 
-    if a == "-" and b == "-":
+    stdin = [s for s in (a, b, tree) if s is not None and (s == "-" or s.startswith("-:"))]
+    if len(stdin) > 1:
         from ..errors import GranularityError
 
-        raise GranularityError("A and B cannot both read stdin")
-    res = compare_api(a, b)
+        raise GranularityError("stdin ('-') can be read only once: give '-' for A, B or --tree, not several")
+    res = compare_api(a, b, tree=tree)
     if as_json:
         sys.stdout.write(json.dumps(res, sort_keys=True) + "\n")
         return
@@ -67,4 +77,12 @@ def compare(
     table.add_row("H(B|A)", f"{res['h_target_given_pre']:.4f}",
                   f"bits left about B once A is known (H(B) = {res['h_target']:.4f} bits)")
     table.add_row("nesting", "yes" if res["a_refines_b"] or res["b_refines_a"] else "no", nest)
+    if "tree" in res:
+        t = res["tree"]
+        mean = "-" if t["mean_lca_height"] is None else f"{t['mean_lca_height']:.4f}"
+        table.add_row("LCA height", mean,
+                      f"mean LCA height, in the tree ({len(t['levels'])} levels, height {t['height']}), "
+                      f"of two leaves in one A class ({t['pairs']:,} pairs)")
+        table.add_row("  random", f"{t['random_mean_lca_height']:.4f}",
+                      "the same for a random grouping with A's class sizes (exact expectation)")
     Console(file=sys.stdout, highlight=False, soft_wrap=False, width=120).print(table)
