@@ -63,7 +63,7 @@ def load_dataset(name: str) -> IdList:
 
 
 def resolve_classes(classes=None, dataset: str | None = None, column: str | None = None,
-                    default: str | None = DEFAULT_DATASET):
+                    default: str | None = DEFAULT_DATASET, is_id=None):
     """The leaves from ``--classes`` or ``--dataset``, as every command reads them.
 
     ``classes`` is a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet
@@ -71,6 +71,12 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
     each taken exactly as given (empty or repeated ids are errors); without it, ``dataset`` (or ``default``) names a
     shipped list. Returns ``(IdList, metadata, display name)``, or ``None`` when
     neither is given and there is no default.
+
+    A CSV/TSV class list whose header names no id column (and no ``column`` is
+    given) may have no header row at all: ``is_id(first cell)`` decides (the caller
+    knows what its ids look like: wnids, the nodes of an edge list). True: that row
+    is the first class; False: it is the header; without ``is_id`` the file is
+    refused, since either reading could be wrong unnoticed.
     """
     import os
 
@@ -90,6 +96,26 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
     meta = idl.source.describe()
     if column:
         meta["column"] = column
+    if idl.first_row is not None:
+        idl, headerless = _header_or_class(idl, is_id)
+        if headerless:
+            meta["header_row"] = False
     if idl.notes:
         meta["notes"] = list(idl.notes)
     return idl, meta, f"class list {idl.source.name!r}"
+
+
+def _header_or_class(idl: IdList, is_id) -> tuple[IdList, bool]:
+    """A class list's first row that names no id column: its header, or its first class."""
+    from .inputs import ID_COLUMN_GUESSES, check_ids
+
+    name, first = idl.source.describe()["name"], idl.first_row
+    if is_id is None:
+        raise GranularityError(
+            f"class list {name!r} line {idl.first_row_line}: its first row ({first!r}) names no id column "
+            f"({', '.join(ID_COLUMN_GUESSES)}): name the column with --column, or, if the file has no header "
+            "row, list the ids one per line in a text file")
+    if not is_id(first):
+        return idl, False
+    note = f"class list {name!r} has no header row: its first row ({first!r}) is a class id, so it is the first class"
+    return check_ids(idl.with_first_row(note), "class list", False), True

@@ -497,7 +497,7 @@ def test_a_class_csv_without_a_header_row_keeps_its_first_class_only_when_it_is_
     h = build_edges(e, classes=str(cl), levels=[1])
     assert list(h.leaf_ids) == ["/m/0jbk", "/m/01yrx", "/m/0bt9lr"]
     assert h.metadata["classes"]["header_row"] is False
-    assert "its first row ('/m/0jbk') is a node of the edge list" in h.metadata["classes"]["notes"][0]
+    assert "its first row ('/m/0jbk') is a class id, so it is the first class" in h.metadata["classes"]["notes"][0]
     cl.write_text("/m/01yrx\n/m/01yrx\n")  # read whole, a repeated class is still refused
     with pytest.raises(GranularityError, match="duplicate ids"):
         build_edges(e, classes=str(cl), levels=[1])

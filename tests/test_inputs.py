@@ -17,6 +17,7 @@ from hierarchy_cli import inputs
 from hierarchy_cli.inputs import InputFile, read_id_list
 from hierarchy_cli.labelmap import read_label_map
 from hierarchy_cli.sources.edges import ROOT_ID, build_edges
+from hierarchy_cli.sources.wordnet import build_wordnet
 from hierarchy_cli.sources.taxonomy import build_taxonomy
 from hierarchy_cli.sources.wordnet import build_wordnet
 
@@ -335,3 +336,19 @@ def test_one_sha256_helper_and_one_k_parser():
     assert cluster.parse_ks is inputs.parse_k_list and random.parse_k_list is inputs.parse_k_list
     data = FIX / "taxonomy.csv"
     assert inputs.file_sha256(data) == hashlib.sha256(data.read_bytes()).hexdigest()
+
+
+def test_a_class_csv_whose_first_row_names_no_id_column_is_never_read_one_way_silently(tmp_path):
+    """A CSV's first row that names no id column is either a header or the first class: for
+    wnids the first cell says which; where nothing can tell, the file is refused."""
+    cl = tmp_path / "c.csv"
+    cl.write_text("n01440764\nn01443537\n")  # no header row: the first wnid is a class
+    h = build_wordnet(classes=str(cl), levels=[1])
+    assert list(h.leaf_ids) == ["n01440764", "n01443537"] and h.metadata["classes"]["header_row"] is False
+    cl.write_text("synset_name\nn01440764\nn01443537\n")  # a header of another name: still a header
+    assert list(build_wordnet(classes=str(cl), levels=[1]).leaf_ids) == ["n01440764", "n01443537"]
+    res = invoke("random", "--classes", cl, "--k", "2", "-o", tmp_path / "r.parquet")
+    assert_one_line_error(res, "class list 'c.csv' line 1: its first row ('synset_name') names no id column",
+                          "--column")
+    res = invoke("random", "--classes", cl, "--column", "synset_name", "--k", "2", "-o", tmp_path / "r.parquet")
+    assert res.code == 0, res.stderr

@@ -95,11 +95,11 @@ def default_embeddings_path() -> str:
     return path
 
 
-def resolve_classes(classes, dataset, column, default: Optional[str]):
+def resolve_classes(classes, dataset, column, default: Optional[str], is_id=None):
     """``(ids or None, metadata, display name)`` from --classes / --dataset (or ``default``)."""
     from ..manifests import resolve_classes as resolve
 
-    found = resolve(classes, dataset, column, default=default)
+    found = resolve(classes, dataset, column, default=default, is_id=is_id)
     if found is None:
         return None, None, None
     idl, meta, name = found
@@ -308,7 +308,9 @@ def load_leaf_embeddings(
         return ids, x, meta, where
     if embeddings is None:
         path = default_embeddings_path()
-        ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET)
+        from ..sources.wordnet import WNID_RE  # the default embeddings' ids are wnids
+
+        ids, cmeta, where = resolve_classes(classes, dataset, column, DEFAULT_DATASET, WNID_RE.fullmatch)
         emb = read_class_embeddings(path, ids, what="embedded default embeddings", allow_extra=True)
         meta["embeddings"] = {**emb.source, "default": True}
     elif isinstance(embeddings, np.ndarray):

@@ -549,20 +549,6 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
 from ..graph import MISSING_CLASSES  # noqa: E402  (error, own-group, drop)
 
 
-def _headerless_classes(idl, class_meta: dict, el: EdgeList):
-    """A CSV/TSV class list whose header names no id column, and whose first row's id is a
-    node of the edge list, has no header row: that row is the first class (Open Images'
-    ``class-descriptions-boxable.csv``). Anything else keeps the first row as the header."""
-    from ..inputs import check_ids
-
-    if idl.first_row is None or idl.first_row not in set(el.ids):
-        return idl, class_meta
-    note = (f"class list {class_meta['name']!r} has no header row: its first row ({idl.first_row!r}) is a node of "
-            "the edge list, so it is the first class")
-    idl = check_ids(idl.with_first_row(note), "class list", False)
-    return idl, {**class_meta, "header_row": False, "notes": list(idl.notes)}
-
-
 def build_edges(
     edges: str | os.PathLike,
     classes: Sequence[str] | str | os.PathLike | None = None,
@@ -720,8 +706,8 @@ def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
         return None, [], {"from": "edge list leaves (nodes without children, first-appearance order)"}
     from ..manifests import resolve_classes
 
-    idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None)
-    idl, class_meta = _headerless_classes(idl, class_meta, el)
+    nodes = set(el.ids)
+    idl, class_meta, source_name = resolve_classes(classes, dataset, column, default=None, is_id=nodes.__contains__)
     pos = pc.index_in(string_array(idl.ids), value_set=string_array(el.ids))
     missing = np.flatnonzero(bool_numpy(pos.is_null()))
     if missing.size and missing_classes == "error":

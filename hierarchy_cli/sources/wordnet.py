@@ -345,7 +345,7 @@ def build_wordnet(
     if missing_classes != "error" and root is None and ancestors is None:
         raise GranularityError(f"--missing-classes {missing_classes} applies to --source wordnet with --root or "
                                "--ancestors (every WordNet noun has a place below the root entity)")
-    idl, class_meta, source_name = resolve_classes(classes, dataset, column)
+    idl, class_meta, source_name = resolve_classes(classes, dataset, column, is_id=WNID_RE.fullmatch)
     wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
 
