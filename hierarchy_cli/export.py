@@ -29,8 +29,9 @@ import json
 from typing import Any
 
 from .errors import GranularityError
+from .options import EXPORT_FORMATS, EXPORT_KEYS, one_of
 
-FORMATS = ("tsv", "csv", "json", "class-to-idx", "hf-names", "lca-height", "lca-distance")
+FORMATS = EXPORT_FORMATS
 EXTENSIONS = {"tsv": "tsv", "csv": "csv", "json": "json", "class-to-idx": "class_to_idx.json",
               "hf-names": "names.json", "lca-height": "lca_height.npy", "lca-distance": "lca_distance.npy"}
 LCA_KINDS = {"lca-height": "height", "lca-distance": "distance"}
@@ -108,8 +109,7 @@ def json_text(lm, level: str | None = None) -> str:
 def class_to_idx(lm, level: str, key: str = "name") -> dict[str, int]:
     """torchvision-style ``{class: index}`` for one level: one entry per label,
     keyed by the label's name (made unique) or id (``key="id"``)."""
-    if key not in ("name", "id"):
-        raise GranularityError(f"--key {key!r}: choose name or id")
+    one_of(key, EXPORT_KEYS, "--key")
     ids = lm.ids(level)
     keys = unique_names(lm.names(level), ids) if key == "name" else ids
     if len(set(keys)) != len(keys):
@@ -125,8 +125,7 @@ def hf_names(lm, level: str) -> list[str]:
 
 def export_text(lm, fmt: str, level: str | None = None, key: str = "name", lines: bool = False) -> str:
     """The export of ``lm`` in format ``fmt`` (a text format of :data:`FORMATS`) as text."""
-    if fmt not in FORMATS:
-        raise GranularityError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    one_of(fmt, FORMATS, "--format")
     if fmt in LCA_KINDS:
         raise GranularityError(f"--format {fmt} is a binary matrix, not text: use write_lca")
     level = _check_level(lm, level, fmt)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import GranularityError
 
-RULES = ("longest", "shortest", "first", "last")
+from .options import ANCESTOR_RULES, MISSING_CLASSES, RULES, one_of  # noqa: E402
 
 
 @dataclass
@@ -149,8 +149,7 @@ def _cycle_members(g: Graph, stuck: np.ndarray) -> list[int]:
 
 def choose_paths(g: Graph, rule: str = "longest", layers: list[np.ndarray] | None = None) -> Paths:
     """Pick one path to a root per node with ``rule`` (see the module doc)."""
-    if rule not in RULES:
-        raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
+    one_of(rule, RULES, "--multi-parent rule")
     n = g.num_nodes
     if layers is None:
         layers = topological_layers(g)
@@ -263,7 +262,6 @@ def pruned_paths(paths: Paths, leaves: np.ndarray) -> Paths:
     return class_paths(paths, np.union1d(keep, leaves))
 
 
-ANCESTOR_RULES = ("unique", "exclusive", "path")
 
 
 def under_matrix(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = None) -> np.ndarray:
@@ -294,8 +292,7 @@ def ancestor_keys(g: Graph, leaves: np.ndarray, ancestors: np.ndarray, rule: str
     leaf's chosen path counts (``paths``), and the nearest of them on it wins.
     ``positions`` are the leaves' class indices, for the error (default 0..N-1).
     """
-    if rule not in ANCESTOR_RULES:
-        raise GranularityError(f"unknown ancestor rule {rule!r}; choose one of {', '.join(ANCESTOR_RULES)}")
+    one_of(rule, ANCESTOR_RULES, "--ancestor-rule")
     leaves = np.asarray(leaves, dtype=np.int64)
     ancestors = np.asarray(ancestors, dtype=np.int64)
     if rule == "path":
@@ -426,8 +423,7 @@ def check_cut_request(levels, depths, rule: str, ancestors: bool = False) -> Non
         if _given(levels) or _given(depths):
             raise GranularityError("give --ancestors or levels (--level, --levels, --depth), not both: "
                                    "--ancestors makes one level of its own")
-        if rule not in RULES:
-            raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
+        one_of(rule, RULES, "--multi-parent rule")
         return
     if not _given(levels) and not _given(depths):
         raise GranularityError("say which levels to build: --level K, --levels 0-9, --depth D or --ancestors IDS")
@@ -435,8 +431,7 @@ def check_cut_request(levels, depths, rule: str, ancestors: bool = False) -> Non
         int_ranges(levels, "levels")
     else:
         int_ranges(depths, "depths")
-    if rule not in RULES:
-        raise GranularityError(f"unknown --multi-parent rule {rule!r}; choose one of {', '.join(RULES)}")
+    one_of(rule, RULES, "--multi-parent rule")
 
 
 def _within(value, what: str, kind: str, deepest: int, notes: list[str]) -> list[int]:
@@ -486,7 +481,6 @@ class CutInfo:
     ambiguous: int = 0  # leaves under two unrelated ancestors (--ancestor-rule exclusive)
 
 
-MISSING_CLASSES = ("error", "own-group", "drop")
 
 
 @dataclass(frozen=True)
@@ -513,12 +507,9 @@ class Shape:
     missing: str = "error"
 
     def check(self) -> None:
-        if self.rule not in RULES:
-            raise GranularityError(f"unknown --multi-parent rule {self.rule!r}; choose one of {', '.join(RULES)}")
-        if self.missing not in MISSING_CLASSES:
-            raise GranularityError(f"--missing-classes {self.missing!r}: choose one of {', '.join(MISSING_CLASSES)}")
-        if self.ancestor_rule not in ANCESTOR_RULES:
-            raise GranularityError(f"--ancestor-rule {self.ancestor_rule!r}: choose one of {', '.join(ANCESTOR_RULES)}")
+        one_of(self.rule, RULES, "--multi-parent rule")
+        one_of(self.missing, MISSING_CLASSES, "--missing-classes")
+        one_of(self.ancestor_rule, ANCESTOR_RULES, "--ancestor-rule")
         if self.prune and self.class_tree:
             raise GranularityError("give --prune or --class-tree, not both (the class tree keeps no node that "
                                    "is not a class, so nothing is left to prune)")

@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from .errors import GranularityError
+from .options import LCA_KINDS, one_of
 
-KINDS = ("height", "distance")
+KINDS = LCA_KINDS
 _BLOCK_CELLS = 1 << 23  # cells per row block (32 MB of int32 scratch, twice)
 
 
@@ -206,8 +207,7 @@ def is_tree(lm) -> bool:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise GranularityError(f"kind {kind!r}: choose height or distance")
+    one_of(kind, KINDS, "kind")
 
 
 def matrix_dtype(tree: LabelTree, kind: str, dtype: Any = None) -> np.dtype:

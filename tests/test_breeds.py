@@ -196,10 +196,11 @@ def test_standard_tasks_are_breeds_parameters():
 
 
 def test_cli_choices_are_the_api_ones():
-    from hierarchy_cli.commands.breeds import SPLIT_NAMES, TASK_NAMES
+    """The command's completion lists (hierarchy_cli.options) name exactly the API's tasks."""
+    from hierarchy_cli.options import BREEDS_SPLITS, BREEDS_TASKS
     from hierarchy_cli.sources.breeds import SPLITS
 
-    assert TASK_NAMES == tuple(TASKS) and SPLIT_NAMES == SPLITS
+    assert BREEDS_TASKS == tuple(TASKS) and BREEDS_SPLITS == SPLITS
 
 
 def test_api_validation():

@@ -262,7 +262,7 @@ def test_kmeans_same_threads_same_bytes(threads):
     ({"seed": "a"}, "seed must be an integer"),
     ({"niter": 0}, "niter must be at least 1, not 0"),
     ({"threads": 0}, "threads must be at least 1, not 0"),
-    ({"metric": "manhattan"}, "metric must be one of l2, cosine, not 'manhattan'"),
+    ({"metric": "manhattan"}, "unknown --metric 'manhattan'; choose one of l2, cosine"),
     ({"weights": np.zeros(50)}, "weights must be positive"),
 ])
 def test_kmeans_bad_parameters(kwargs, fragment):
@@ -789,7 +789,7 @@ def test_npy_samples_bad_inputs(samples):
     (["--seed", "-1"], "seed must be at least 0, not -1"),
     (["--niter", "0"], "niter must be at least 1, not 0"),
     (["--threads", "0"], "threads must be at least 1, not 0"),
-    (["--metric", "manhattan"], "metric must be one of l2, cosine, not 'manhattan'"),
+    (["--metric", "manhattan"], "unknown --metric 'manhattan'; choose one of l2, cosine"),
     (["--k", "0"], "--k '0': must be at least 1, not 0"),
 ])
 def test_cli_bad_parameters_exit_2(data, args, fragment):

@@ -248,7 +248,7 @@ def test_missing_classes_can_be_kept_as_their_own_group(tmp_path):
     res = invoke("build", "--dataset", "imagenet1k", "--level", "1", "--missing-classes", "own-group",
                  "-o", tmp_path / "x.parquet")
     assert_one_line_error(res, "--missing-classes own-group applies to --source wordnet with --root or --ancestors")
-    with pytest.raises(GranularityError, match="missing_classes 'keep'"):
+    with pytest.raises(GranularityError, match="unknown --missing-classes 'keep'; choose one of error, own-group, drop"):
         build_edges(FIX / "edges_is_a.txt", classes=str(cl), levels=[1], missing_classes="keep")
 
 

@@ -359,7 +359,7 @@ def test_unknown_or_repeated_levels_and_kinds(tmp_path):
         lca_matrix(f"{tmp_path / 'm.parquet'}:depth_3,depth_9")
     with pytest.raises(GranularityError, match="level 'depth_3' is given twice"):
         lca_matrix(str(tmp_path / "m.parquet"), levels=["depth_3", "depth_3"])
-    with pytest.raises(GranularityError, match="kind 'depth': choose height or distance"):
+    with pytest.raises(GranularityError, match="unknown kind 'depth'; choose one of height, distance"):
         lca_matrix(_hand_map(), kind="depth")
     with pytest.raises(GranularityError, match="must be a label map path"):
         lca_matrix(3)

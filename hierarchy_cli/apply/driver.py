@@ -16,6 +16,7 @@ from . import keys as keymod
 from .manifest import FORMATS, Manifest
 from .relabel import Relabeler, UnknownLeavesError, make_relabeler
 from .write import COMPRESSIONS, BatchWriter, stdout_spool
+from ..options import one_of
 
 DEFAULT_BATCH_ROWS = 1 << 18
 
@@ -38,8 +39,7 @@ class ApplyStats:
 def output_format(target: str, fmt: str | None) -> str:
     """``parquet``, ``csv`` or ``tsv``: ``fmt`` if given, else from the extension."""
     if fmt is not None:
-        if fmt not in FORMATS:
-            raise GranularityError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        one_of(fmt, FORMATS, "--format")
         return fmt
     name = str(target).lower()
     if name.endswith((".csv", ".csv.gz")):
@@ -89,8 +89,7 @@ def apply_manifest(
 
     if batch_rows < 1:
         raise GranularityError(f"--batch-rows {batch_rows} must be at least 1")
-    if compression not in COMPRESSIONS:
-        raise GranularityError(f"--compression {compression!r}: choose one of {', '.join(COMPRESSIONS)}")
+    one_of(compression, COMPRESSIONS, "--compression")
     fmt = output_format(output, output_format_)
     lm = label_map if isinstance(label_map, LabelMap) else read_label_map(label_map)
     rel = make_relabeler(lm, levels, column=column, key=key, path_column=path_column,

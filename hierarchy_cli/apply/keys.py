@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import GranularityError
 
-KEY_KINDS = ("auto", "index", "id")
+from ..options import KEY_KINDS, one_of  # noqa: E402
 
 # Auto-detection of the key column, in order of preference. Index names must hold
 # integers; id names hold ids (integers are read as their decimal text); the
@@ -36,8 +36,7 @@ def value_type(typ):
 
 def check_key_options(column: str | None, key: str, path_column: str | None, path_pattern: str | None) -> None:
     """The key options' own rules (no schema needed)."""
-    if key not in KEY_KINDS:
-        raise GranularityError(f"--key {key!r}: choose one of {', '.join(KEY_KINDS)}")
+    one_of(key, KEY_KINDS, "--key")
     if path_column is not None and column is not None:
         raise GranularityError("give --column or --path-column, not both")
     if path_pattern is not None and path_column is None:

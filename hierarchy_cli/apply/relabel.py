@@ -19,7 +19,7 @@ from ..errors import GranularityError, offenders
 from . import keys as keymod
 from .lookup import IdLookup, index_keys, path_keys, pattern_keys
 
-UNKNOWN_MODES = ("error", "drop", "keep")
+from ..options import UNKNOWN_MODES, one_of  # noqa: E402
 
 
 class UnknownLeavesError(GranularityError):
@@ -294,8 +294,7 @@ def make_relabeler(
     """
     from ..labelmap import LabelMap, read_label_map
 
-    if unknown not in UNKNOWN_MODES:
-        raise GranularityError(f"--unknown {unknown!r}: choose one of {', '.join(UNKNOWN_MODES)}")
+    one_of(unknown, UNKNOWN_MODES, "--unknown")
     keymod.check_key_options(column, key, path_column, path_pattern)
     pattern = keymod.check_path_pattern(path_pattern) if path_pattern is not None else None
     lm = label_map if isinstance(label_map, LabelMap) else read_label_map(label_map)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from ..errors import GranularityError
 from .manifest import reason, repeated_strings
 
-COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
+from ..options import COMPRESSIONS  # noqa: E402
 
 
 class BatchWriter:

@@ -8,18 +8,12 @@ import typer
 
 from ..cliutil import OutputOption, print_level_summary, resolve_output, safe_name
 from ..errors import GranularityError
-
-TASK_NAMES = ("entity13", "entity30", "living17", "nonliving26")  # sources.breeds.TASKS, kept light
-SPLIT_NAMES = ("none", "rand", "good", "bad")
-
-
-def _complete(choices):
-    return lambda incomplete: [c for c in choices if c.startswith(incomplete)]
+from ..options import BREEDS_SPLITS, BREEDS_TASKS, complete
 
 
 def breeds(
     task: Optional[str] = typer.Argument(
-        None, autocompletion=_complete(TASK_NAMES),
+        None, autocompletion=complete(BREEDS_TASKS),
         help="A standard BREEDS task: entity13 (level 3, 20 classes per superclass), entity30 "
         "(level 4, 8), living17 (level 5 below n00004258, 4) or nonliving26 (level 5 below "
         "n00021939, 4). Leave it out and give --level for a task of your own. Example: living17",
@@ -31,7 +25,7 @@ def breeds(
         "Example: --hierarchy-dir breeds/modified",
     ),
     split: str = typer.Option(
-        "rand", "--split", autocompletion=_complete(SPLIT_NAMES),
+        "rand", "--split", autocompletion=complete(BREEDS_SPLITS),
         help="How each superclass's classes are split into source and target halves: rand "
         "(random, BREEDS' benchmarks), good (similar classes on both sides), bad (similar "
         "classes on one side) or none (no split: every chosen class is source). "

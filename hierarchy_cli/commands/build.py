@@ -20,19 +20,22 @@ from ..cliutil import (
 )
 from ..errors import GranularityError
 from ..inputs import cli_id_list
+from ..options import (
+    ANCESTOR_RULES,
+    MISSING_CLASSES,
+    MISSING_RANKS,
+    RANK_ID_MODES,
+    RULES,
+    SOURCES,
+    complete,
+    one_of,
+)
 
-SOURCES = ("wordnet", "taxonomy", "edges")
-RULES = ("longest", "shortest", "first", "last")
-RANK_ID_MODES = ("path", "name")
-
-
-def _complete(choices):
-    return lambda incomplete: [c for c in choices() if c.startswith(incomplete)]
 
 
 def build(
     source: Optional[str] = typer.Option(
-        None, "--source", "-s", autocompletion=_complete(lambda: SOURCES),
+        None, "--source", "-s", autocompletion=complete(SOURCES),
         help="Where the hierarchy comes from: 'wordnet' (WordNet 3.0 nouns, embedded), "
         "'taxonomy' (species ranks: iNat JSON, a rank table or iNat folder names; needs "
         "--taxonomy) or 'edges' (a parent-child list; needs --edges). Default: taxonomy "
@@ -87,13 +90,13 @@ def build(
         "Example: --ranks kingdom,family,tribe,genus",
     ),
     missing: str = typer.Option(
-        "fill", "--missing", autocompletion=_complete(lambda: ("fill", "parent", "error")),
+        "fill", "--missing", autocompletion=complete(MISSING_RANKS),
         help="Taxonomy, and edge lists cut by rank name: what a missing rank becomes: fill "
         "(a group 'unclassified <nearest known ancestor> <rank>'), parent (the leaf stays in "
         "its nearest known ancestor's group at that rank) or error. Example: --missing error",
     ),
     rank_ids: str = typer.Option(
-        "path", "--rank-ids", autocompletion=_complete(lambda: RANK_ID_MODES),
+        "path", "--rank-ids", autocompletion=complete(RANK_ID_MODES),
         help="Taxonomy: what identifies a rank's group: path (the ranks above it too, so "
         "the genus Morus of the mulberries and the Morus of the gannets stay two genera) or "
         "name (the rank's value alone, as iNat's own labels and published counts do; the "
@@ -101,7 +104,7 @@ def build(
         "Example: --rank-ids name",
     ),
     missing_classes: str = typer.Option(
-        "error", "--missing-classes", autocompletion=_complete(lambda: ("error", "own-group", "drop")),
+        "error", "--missing-classes", autocompletion=complete(MISSING_CLASSES),
         help="What a class the hierarchy has no place for becomes (absent from the edge list, not "
         "below --root, under none of --ancestors): error (default), own-group (a group of its own "
         "at every level) or drop (outside the label space: null labels, which apply --unknown "
@@ -117,7 +120,7 @@ def build(
         "Example: --ancestors tiered_categories.txt",
     ),
     ancestor_rule: str = typer.Option(
-        "unique", "--ancestor-rule", autocompletion=_complete(lambda: ("unique", "exclusive", "path")),
+        "unique", "--ancestor-rule", autocompletion=complete(ANCESTOR_RULES),
         help="With --ancestors, a class under two of them neither below the other: unique (an "
         "error naming them), exclusive (no place for it: --missing-classes; tieredImageNet's rule) "
         "or path (only the path --multi-parent chooses counts; the nearest ancestor on it wins). "
@@ -166,7 +169,7 @@ def build(
         "themselves); a list or range writes several. Example: --depth 4",
     ),
     multi_parent: str = typer.Option(
-        "longest", "--multi-parent", autocompletion=_complete(lambda: RULES),
+        "longest", "--multi-parent", autocompletion=complete(RULES),
         help="Which path to the root to follow when a class has several: longest, "
         "shortest, first (first-listed parent) or last (last-listed parent: MIIL's "
         "ImageNet-21K-P tree, with ImageNet's is-a file). Ties go to the parent WordNet "
@@ -294,8 +297,7 @@ def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optio
         raise GranularityError("give --taxonomy or --edges, not both")
     if source is None:
         return "taxonomy" if taxonomy is not None else "edges" if edges is not None else "wordnet"
-    if source not in SOURCES:
-        raise GranularityError(f"unknown --source {source!r}; choose one of {', '.join(SOURCES)}")
+    one_of(source, SOURCES, "--source")
     if source == "taxonomy" and taxonomy is None:
         raise GranularityError("--source taxonomy needs --taxonomy FILE (iNat JSON, a rank table or folder names)")
     if source == "edges" and edges is None:

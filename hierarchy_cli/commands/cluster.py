@@ -22,7 +22,7 @@ from ..cliutil import (
     stderr_console,
 )
 from ..errors import GranularityError
-from ..methods.defaults import DEFAULT_NITER, METRICS
+from ..options import DEFAULT_NITER, METRICS
 
 
 @contextmanager

@@ -54,9 +54,9 @@ def export(
     """
     from ..export import EXTENSIONS, FORMATS, LCA_KINDS, export_text
     from ..labelmap import atomic_output, read_label_map
+    from ..options import one_of
 
-    if fmt not in FORMATS:
-        raise GranularityError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    one_of(fmt, FORMATS, "--format")
     if lines and fmt != "hf-names":
         raise GranularityError("--lines only applies to --format hf-names")
     if fmt in LCA_KINDS:

@@ -67,17 +67,16 @@ def random(
     """
     from pathlib import Path
 
-    from ..methods.random import LEAF_NAMES, SIZES, random_hierarchy, split_map_spec
+    from ..methods.random import random_hierarchy, split_map_spec
+    from ..options import LEAF_NAMES, SIZES, one_of
 
     check_map_output(output, "random")
     if k is None and like is None:
         raise GranularityError("say how to draw the groups: --k K (e.g. --k 1000,100) or --like MAP[:LEVEL]")
     if k is not None and like is not None:
         raise GranularityError("give --k or --like, not both")
-    if sizes not in SIZES:
-        raise GranularityError(f"unknown --sizes {sizes!r}; choose one of {', '.join(SIZES)}")
-    if leaf_names not in LEAF_NAMES:
-        raise GranularityError(f"unknown --leaf-names {leaf_names!r}; choose one of {', '.join(LEAF_NAMES)}")
+    one_of(sizes, SIZES, "--sizes")
+    one_of(leaf_names, LEAF_NAMES, "--leaf-names")
     if seed < 0:
         raise GranularityError(f"--seed {seed} is negative: give a whole number >= 0")
     if like is not None and (sizes != "balanced" or independent):

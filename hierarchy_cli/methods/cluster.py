@@ -34,7 +34,7 @@ from ..arrays import int_array, string_array
 from ..errors import GranularityError, GranularityFailure, offenders
 from ..inputs import parse_k_list as parse_ks  # noqa: F401 (the --k parser)
 from ..sources.wordnet import leaf_names
-from .defaults import DEFAULT_NITER
+from ..options import DEFAULT_NITER
 from .kmeans import check_params, kmeans, normalize_rows
 
 DEFAULT_EMBEDDINGS = "class_gloss_minilm_pca128.parquet"

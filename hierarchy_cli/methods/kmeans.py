@@ -38,7 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import GranularityError
-from .defaults import DEFAULT_NITER, METRICS
+from ..options import DEFAULT_NITER, METRICS, one_of
 
 __all__ = ["DEFAULT_NITER", "METRICS", "KMeansResult", "kmeans", "kmeans_plusplus", "lloyd",
            "normalize_rows", "check_params", "available_threads"]
@@ -108,8 +108,7 @@ def check_params(*, metric: str = "l2", seed: int = 0, niter: int = DEFAULT_NITE
                  threads: Optional[int] = None, gpu: bool = False) -> int:
     """Check the k-means parameters shared by every public function; return the thread
     count (``threads``, or every available core when ``None``). Errors name the parameter."""
-    if metric not in METRICS:
-        raise GranularityError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    one_of(metric, METRICS, "--metric")
     _check_int(seed, "seed", 0)
     if seed >= 2**63:
         raise GranularityError(f"seed must be below 2**63, not {seed}")

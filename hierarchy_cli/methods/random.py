@@ -39,9 +39,8 @@ import numpy as np
 
 from ..errors import GranularityError
 from ..inputs import parse_k_list  # noqa: F401 (re-exported)
-from ..sources.wordnet import LEAF_NAMES  # noqa: F401 (re-exported)
+from ..options import LEAF_NAMES, SIZES, one_of  # noqa: F401 (LEAF_NAMES re-exported)
 
-SIZES = ("balanced", "multinomial")
 
 
 def random_partition(n: int, k: int, rng: np.random.Generator, sizes: str = "balanced") -> np.ndarray:
@@ -52,8 +51,7 @@ def random_partition(n: int, k: int, rng: np.random.Generator, sizes: str = "bal
     ``multinomial``: ``k`` distinct random items seed one group each, and each
     remaining item picks a group uniformly at random.
     """
-    if sizes not in SIZES:
-        raise GranularityError(f"unknown sizes {sizes!r}; choose one of {', '.join(SIZES)}")
+    one_of(sizes, SIZES, "--sizes")
     if not 1 <= k <= n:
         raise GranularityError(f"cannot split {n:,} items into {k:,} non-empty groups (need 1 <= K <= {n:,})")
     perm = rng.permutation(n)
@@ -238,8 +236,7 @@ def random_hierarchy(
         raise GranularityError("like_levels needs like")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise GranularityError(f"--seed {seed!r}: give a whole number >= 0")
-    if sizes not in SIZES:
-        raise GranularityError(f"unknown --sizes {sizes!r}; choose one of {', '.join(SIZES)}")
+    one_of(sizes, SIZES, "--sizes")
     rng = np.random.default_rng(int(seed))
     meta: dict[str, Any] = {"method": "random", "seed": int(seed)}
 

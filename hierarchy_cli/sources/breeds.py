@@ -52,7 +52,7 @@ from ..errors import GranularityError, offenders
 
 FILES = ("class_hierarchy.txt", "node_names.txt", "dataset_class_info.json")
 ROOT = "n00001740"
-SPLITS = ("none", "rand", "good", "bad")
+from ..options import BREEDS_SPLITS as SPLITS, one_of  # noqa: E402
 DEFAULT_SEED = 2
 DEFAULT_SPLIT = "rand"
 
@@ -380,8 +380,7 @@ def build_breeds(
     from ..hierarchy import Hierarchy, Level
 
     if task is not None:
-        if task not in TASKS:
-            raise GranularityError(f"unknown BREEDS task {task!r}; choose one of {', '.join(TASKS)}")
+        one_of(task, tuple(TASKS), "BREEDS task")
         given = [n for n, v in (("level", level), ("ancestor", ancestor), ("subclasses", subclasses)) if v is not None]
         if given:
             raise GranularityError(f"task {task!r} fixes {', '.join(given)}: give a task or your own level, not both")
@@ -393,8 +392,7 @@ def build_breeds(
     if subclasses is not None:
         subclasses = _check_int(subclasses, "subclasses", 1)
     seed = _check_int(seed, "seed", 0, 2**32 - 1)
-    if split not in SPLITS:
-        raise GranularityError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    one_of(split, SPLITS, "split")
     h = read_breeds(hierarchy_dir, root)
     supers, sources, targets, subclasses = select_task(h, level, ancestor, subclasses, split, seed)
 

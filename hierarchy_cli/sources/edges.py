@@ -546,7 +546,7 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
     return EdgeGraph(graph, artificial, counted.tolist(), duplicates, int(el.parents.size), int(roots.size))
 
 
-from ..graph import MISSING_CLASSES  # noqa: E402  (error, own-group, drop)
+from ..options import MISSING_CLASSES, RULES, one_of  # noqa: E402
 
 
 def build_edges(
@@ -611,9 +611,7 @@ def build_edges(
     names_columns = names_columns_pair(names_columns)
     if names_columns is not None and names is None:
         raise GranularityError("--names-columns names the columns of a names file: give one with --names")
-    if missing_classes not in MISSING_CLASSES:
-        raise GranularityError(
-            f"missing_classes {missing_classes!r}: choose one of {', '.join(MISSING_CLASSES)}")
+    one_of(missing_classes, MISSING_CLASSES, "--missing-classes")
     if missing_classes != "error" and classes is None and dataset is None and root is None and ancestors is None:
         raise GranularityError("missing_classes applies to a class list (--classes or --dataset), --root or "
                                "--ancestors: without them, the leaves are the edge list's own nodes")
@@ -676,7 +674,7 @@ def build_edges(
 def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing: str,
                    ancestors: bool = False) -> list[str] | None:
     """Check the levels asked for before any input is read; their rank names, or ``None`` for hops/depths."""
-    from ..graph import RULES, check_cut_request
+    from ..graph import check_cut_request
     from .rankcut import rank_request
     from .ranks import check_missing
 
@@ -692,8 +690,7 @@ def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing:
         raise GranularityError("rank names go with --level/--levels, not --depth")
     if class_tree:
         raise GranularityError("--class-tree counts hops through the classes; levels by rank name do not use it")
-    if multi_parent not in RULES:
-        raise GranularityError(f"unknown --multi-parent rule {multi_parent!r}; choose one of {', '.join(RULES)}")
+    one_of(multi_parent, RULES, "--multi-parent rule")
     return by_rank
 
 

@@ -34,7 +34,7 @@ RANK_ORDER = (
     "species group", "species subgroup", "species", "subspecies", "varietas", "variety", "subvariety", "forma",
 )
 UNRANKED = ("no rank", "clade")
-MISSING_POLICIES = ("fill", "parent", "error")
+from ..options import MISSING_RANKS as MISSING_POLICIES, one_of  # noqa: E402
 LEAF_RANK = "species"
 
 
@@ -60,8 +60,7 @@ def rank_level_name(column: str) -> str:
 
 
 def check_missing(missing: str) -> None:
-    if missing not in MISSING_POLICIES:
-        raise GranularityError(f"unknown --missing {missing!r}; choose one of {', '.join(MISSING_POLICIES)}")
+    one_of(missing, MISSING_POLICIES, "--missing")
 
 
 def fill_name(known: str | None, rank: str) -> str:

@@ -46,7 +46,7 @@ from .ranks import LEAF_RANK, RANK_ORDER, check_missing, fill_name, rank_key, ra
 
 PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # iNat's ranks, coarse -> fine
 SUPERCATEGORY = "supercategory"
-RANK_ID_MODES = ("path", "name")
+from ..options import RANK_ID_MODES, one_of  # noqa: E402
 ID_COLUMNS = ("id", "leaf_id", "image_dir_name", "taxon_id")
 NAME_COLUMNS = ("species", "name", "scientific_name")
 SPECIES_POSITION = rank_position(LEAF_RANK)
@@ -485,8 +485,7 @@ def build_taxonomy(
     from .cuts import numbered
 
     check_missing(missing)
-    if rank_ids not in RANK_ID_MODES:
-        raise GranularityError(f"unknown --rank-ids {rank_ids!r}; choose one of {', '.join(RANK_ID_MODES)}")
+    one_of(rank_ids, RANK_ID_MODES, "--rank-ids")
     by_name = rank_ids == "name"
     if ancestors is not None:
         levels = "all"

@@ -376,7 +376,7 @@ def build_wordnet(
     return h.validate()
 
 
-LEAF_NAMES = ("auto", "id", "wordnet")
+from ..options import LEAF_NAMES, one_of  # noqa: E402
 
 
 def leaf_names(ids: Sequence[str], mode: str = "auto", source: str = "classes",
@@ -388,8 +388,7 @@ def leaf_names(ids: Sequence[str], mode: str = "auto", source: str = "classes",
     first lemma when every id is a noun wnid in WordNet 3.0, else every leaf is
     named by its id; never a mix of the two.
     """
-    if mode not in LEAF_NAMES:
-        raise GranularityError(f"unknown leaf names {mode!r}; choose one of {', '.join(LEAF_NAMES)}")
+    one_of(mode, LEAF_NAMES, "--leaf-names")
     if mode == "id" or (mode == "auto" and not all(WNID_RE.fullmatch(x) for x in ids)):
         return list(ids), "id"
     wn = load_wordnet(None)
