@@ -415,7 +415,7 @@ def check_cut_request(levels, depths, rule: str, ancestors: bool = False) -> Non
     one of the two, or neither with ``ancestors``); ``rule``: one of :data:`RULES`.
     Messages name the parameter.
     """
-    from .inputs import int_ranges
+    from .grammar import int_ranges
 
     if _given(levels) and _given(depths):
         raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
@@ -443,7 +443,7 @@ def _within(value, what: str, kind: str, deepest: int, notes: list[str]) -> list
     costs nothing), and a note says so; a number named alone is written, with a
     note; a request left with no level at all is an error naming the levels that exist.
     """
-    from .inputs import expand_ranges, int_ranges, shown_ranges
+    from .grammar import expand_ranges, int_ranges, shown_ranges
 
     runs = int_ranges(value, what)
     shown = shown_ranges(value, runs)

@@ -686,37 +686,3 @@ def _check_one_value_per_label(values: list[str], labels: np.ndarray, column: st
             f"{where}: column {column!r} has two values for label {int(labels[i])}: "
             f"{values[j]!r} (leaf {j}) and {values[i]!r} (leaf {i})"
         )
-
-
-def read_map_level(spec: str, option: str) -> tuple[LabelMap, str | None]:
-    """Parse ``MAP[:LEVEL]`` (as in ``--within in21k.parquet:level_3``) and read MAP.
-
-    Returns the label map and the level name (``None`` when no ``:LEVEL`` is given);
-    a level that is not in the map is an error naming ``option``.
-    """
-    lm, levels = read_map_levels(spec, option, several=False)
-    return lm, levels[0] if levels else None
-
-
-def read_map_levels(spec: str, option: str, several: bool = True) -> tuple[LabelMap, list[str] | None]:
-    """Parse ``MAP[:LEVEL,...]`` (``--tree in21k.parquet:depth_3,depth_5``) and read MAP.
-
-    Returns the label map and the level names given (``None`` when no ``:LEVELS``);
-    a level that is not in the map, or given twice, is an error naming ``option``.
-    With ``several=False`` the part after the colon is one level name, commas and all.
-    """
-    path, part = spec, None
-    if ":" in spec and not Path(spec).exists():
-        path, part = spec.rsplit(":", 1)
-    lm = read_label_map(path)
-    if part is None:
-        return lm, None
-    levels = part.split(",") if several else [part]
-    for level in levels:
-        if level not in lm.levels:
-            raise GranularityError(
-                f"{option} {spec!r}: no level {level!r} in {lm.source}; levels are: {', '.join(lm.levels)}"
-            )
-        if levels.count(level) > 1:
-            raise GranularityError(f"{option} {spec!r}: level {level!r} is given twice")
-    return lm, levels

@@ -162,7 +162,8 @@ def label_tree(obj: Any, levels: Sequence[str] | None = None, where: str = "tree
     ``Hierarchy``, or a ``"MAP[:LEVEL,...]"`` string. The levels must nest.
     """
     from .hierarchy import Hierarchy
-    from .labelmap import LabelMap, read_map_levels
+    from .grammar import read_map_levels
+    from .labelmap import LabelMap
 
     if isinstance(obj, LabelTree):
         if levels is not None and list(levels) != list(obj.levels):

@@ -118,7 +118,8 @@ def compare_labels(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
 def level_labels(obj: Any, level: str | None, name: str):
     """(leaf ids, labels, level name, source) from a path spec, LabelMap or Hierarchy."""
     from .hierarchy import Hierarchy
-    from .labelmap import LabelMap, read_map_level
+    from .grammar import read_map_level
+    from .labelmap import LabelMap
 
     if isinstance(obj, str):
         lm, spec_level = read_map_level(obj, name)

@@ -66,7 +66,9 @@ def _check_args(maps: Any, target: Any, tree: Any = None) -> list[Any]:
     if tree is not None and tree is not False and not isinstance(tree, (str, LabelMap)):
         raise GranularityError(f"tree must be a 'MAP[:LEVEL,...]' string, a LabelMap or False, "
                                f"not {type(tree).__name__}")
-    stdin = [s for s in [*maps, target, tree] if isinstance(s, str) and (s == "-" or s.startswith("-:"))]
+    from .grammar import MapSpec
+
+    stdin = [s for s in [*maps, target, tree] if isinstance(s, str) and MapSpec.parse(s, "MAP").is_stdin]
     if len(stdin) > 1:
         raise GranularityError("stdin ('-') can be read only once: give '-' for one map at most")
     return list(maps)
@@ -74,7 +76,7 @@ def _check_args(maps: Any, target: Any, tree: Any = None) -> list[Any]:
 
 def _read(spec: Any, option: str):
     """(LabelMap, level or None) of a ``MAP[:LEVEL]`` string or a LabelMap."""
-    from .labelmap import read_map_level
+    from .grammar import read_map_level
 
     lm, level = (spec, None) if not isinstance(spec, str) else read_map_level(spec, option)
     if lm.num_leaves == 0:

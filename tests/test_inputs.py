@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PACKAGE, assert_one_line_error, invoke
 from hierarchy_cli.errors import GranularityError
-from hierarchy_cli import inputs
+from hierarchy_cli import grammar, inputs
 from hierarchy_cli.inputs import InputFile, read_id_list
 from hierarchy_cli.labelmap import read_label_map
 from hierarchy_cli.sources.edges import ROOT_ID, build_edges
@@ -280,11 +280,11 @@ def test_levels_beyond_every_class_are_noted_and_ranges_cut_before_expansion(tmp
 
 
 def test_int_ranges_never_expand():
-    assert inputs.int_ranges("0-300000000,5", "levels") == [(0, 300000000), (5, 5)]
-    assert inputs.parse_int_list("0-3,7", "levels") == [0, 1, 2, 3, 7]
-    assert inputs.parse_int_list([3, 1], "levels") == [1, 3]
+    assert grammar.int_ranges("0-300000000,5", "levels") == [(0, 300000000), (5, 5)]
+    assert grammar.parse_int_list("0-3,7", "levels") == [0, 1, 2, 3, 7]
+    assert grammar.parse_int_list([3, 1], "levels") == [1, 3]
     with pytest.raises(GranularityError, match="3 is given twice"):
-        inputs.parse_int_list("0-5,3", "levels")
+        grammar.parse_int_list("0-5,3", "levels")
 
 
 def test_the_api_validates_its_parameters_before_reading_inputs():
@@ -333,7 +333,7 @@ def test_one_sha256_helper_and_one_k_parser():
     from hierarchy_cli.methods import cluster, embeddings, random
 
     assert embeddings.file_sha256 is inputs.file_sha256 and apply.driver._sha256_file is inputs.file_sha256
-    assert cluster.parse_ks is inputs.parse_k_list and random.parse_k_list is inputs.parse_k_list
+    assert cluster.parse_ks is grammar.parse_k_list and random.parse_k_list is grammar.parse_k_list
     data = FIX / "taxonomy.csv"
     assert inputs.file_sha256(data) == hashlib.sha256(data.read_bytes()).hexdigest()
 

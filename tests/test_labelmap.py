@@ -12,7 +12,8 @@ import pytest
 
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level
-from hierarchy_cli.labelmap import atomic_output, read_label_map, read_map_level, to_arrow, write_label_map
+from hierarchy_cli.grammar import read_map_level
+from hierarchy_cli.labelmap import atomic_output, read_label_map, to_arrow, write_label_map
 
 
 def _toy() -> Hierarchy:

@@ -16,7 +16,8 @@ from conftest import assert_one_line_error, invoke
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level, first_appearance_labels, is_refinement
 from hierarchy_cli.labelmap import read_label_map, to_arrow, write_label_map
-from hierarchy_cli.methods.random import parse_k_list, random_hierarchy, random_partition
+from hierarchy_cli.grammar import parse_k_list
+from hierarchy_cli.methods.random import random_hierarchy, random_partition
 
 
 @pytest.fixture(scope="module")

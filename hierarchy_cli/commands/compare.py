@@ -40,7 +40,9 @@ def compare(
 
     from ..metrics import compare as compare_api
 
-    stdin = [s for s in (a, b, tree) if s is not None and (s == "-" or s.startswith("-:"))]
+    from ..grammar import MapSpec
+
+    stdin = [s for s in (a, b, tree) if s is not None and MapSpec.parse(s, "MAP").is_stdin]
     if len(stdin) > 1:
         from ..errors import GranularityError
 

@@ -67,7 +67,8 @@ def random(
     """
     from pathlib import Path
 
-    from ..methods.random import random_hierarchy, split_map_spec
+    from ..grammar import MapSpec
+    from ..methods.random import random_hierarchy
     from ..options import LEAF_NAMES, SIZES, one_of
 
     check_map_output(output, "random")
@@ -87,13 +88,13 @@ def random(
         raise GranularityError("give --classes or --dataset, not both")
     if like is None and classes is None and dataset is None:
         dataset = "imagenet21k"
-    if like is not None and str(like).split(":")[0] == "-" and classes == "-":
+    if like is not None and MapSpec.parse(like, "--like").is_stdin and classes == "-":
         raise GranularityError("--like and --classes cannot both read stdin")
 
     h = random_hierarchy(classes=classes, dataset=dataset, k=k, like=like, seed=seed, sizes=sizes,
                          nested=not independent, leaf_names=leaf_names, column=column)
     if like is not None and classes is None and dataset is None:
-        ref_path = split_map_spec(like)[0]
+        ref_path = MapSpec.parse(like, "--like").path
         stem = input_stem(ref_path, None, "reference")
     else:
         stem = input_stem(classes, dataset, "classes")
@@ -107,7 +108,7 @@ def random(
     notes = []
     if like is not None:
         notes.append(f"leaves shuffled by one random permutation (seed {seed}); kept from "
-                     f"{Path(split_map_spec(like)[0]).name}: every level's group sizes and how the levels nest")
+                     f"{Path(MapSpec.parse(like, '--like').path).name}: every level's group sizes and how the levels nest")
     else:
         notes.append(f"{sizes} group sizes, seed {seed}; "
                      + ("levels nested" if h.nested or len(h.levels) == 1 else "levels drawn independently"))

@@ -41,10 +41,11 @@ def report(
     --target in1k.wordnet.parquet:level_5 -o report.html
     """
     from ..cliutil import input_stem, stderr_console
+    from ..grammar import MapSpec
     from ..report import write_report
 
     if output is None or output == "":
-        first = maps[0] if Path(maps[0]).exists() else maps[0].rsplit(":", 1)[0]
+        first = MapSpec.parse(maps[0], "MAP").path
         output = f"{input_stem(first, None, 'granularity')}.report.html"
     data = write_report(maps, output, target=target, tree=tree)
     if output != "-":

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..arrays import int_array, string_array
 from ..errors import GranularityError, GranularityFailure, offenders
-from ..inputs import parse_k_list as parse_ks  # noqa: F401 (the --k parser)
+from ..grammar import parse_k_list as parse_ks  # noqa: F401 (the --k parser)
 from ..sources.wordnet import leaf_names
 from ..options import DEFAULT_NITER
 from .kmeans import check_params, kmeans, normalize_rows
@@ -259,7 +259,7 @@ def _within_groups(within, class_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
         lab, _ = first_appearance_labels(arr)
         return lab.astype(np.int64), {"name": "<array>"}
     if isinstance(within, str):
-        from ..labelmap import read_map_level
+        from ..grammar import read_map_level
 
         lm, level = read_map_level(within, "--within")
         if level is None:

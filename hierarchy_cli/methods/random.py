@@ -29,7 +29,6 @@ Level names are ``random_k<K>`` for ``k`` and ``random_<reference level>`` for
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GranularityError
-from ..inputs import parse_k_list  # noqa: F401 (re-exported)
+from ..grammar import parse_k_list
 from ..options import LEAF_NAMES, SIZES, one_of  # noqa: F401 (LEAF_NAMES re-exported)
 
 
@@ -94,36 +93,6 @@ def _level(name: str, keys: np.ndarray):
 # ----------------------------------------------------------------------------- references
 
 
-def split_map_spec(spec: str) -> tuple[str, list[str] | None]:
-    """``MAP[:LEVEL[,LEVEL...]]`` -> (path, levels or None); a path that exists wins."""
-    spec = str(spec)
-    if ":" in spec and not Path(spec).exists():
-        path, levels = spec.rsplit(":", 1)
-        names = [p.strip() for p in levels.split(",") if p.strip()]
-        if not names:
-            raise GranularityError(f"{spec!r}: no level name after ':'")
-        return path, names
-    return spec, None
-
-
-def read_map_spec(spec: str, option: str):
-    """Read ``MAP[:LEVEL,...]``: (LabelMap, levels or None, InputFile with sha256)."""
-    from ..inputs import read_input
-    from ..labelmap import read_label_map
-
-    path, levels = split_map_spec(spec)
-    inp = read_input(path, f"{option} label map")
-    buf = io.BytesIO(inp.data)
-    buf.name = "stdin" if path == "-" else path
-    lm = read_label_map(buf)
-    for lv in levels or []:
-        if lv not in lm.levels:
-            raise GranularityError(
-                f"{option} {spec!r}: no level {lv!r} in {lm.source}; levels are: {', '.join(lm.levels)}"
-            )
-    return lm, levels, inp
-
-
 def _hierarchy_digest(h) -> str:
     d = hashlib.sha256()
     for x in h.leaf_ids:
@@ -142,12 +111,15 @@ def _reference(like: Any, like_levels: Sequence[str] | str | None):
     if isinstance(like_levels, str):
         like_levels = [p.strip() for p in like_levels.split(",") if p.strip()]
     if isinstance(like, (str, os.PathLike)):
-        lm, spec_levels, inp = read_map_spec(str(like), "--like")
+        from ..grammar import MapSpec
+
+        spec = MapSpec.parse(str(like), "--like")
+        lm, spec_levels = spec.read("--like")
         if spec_levels is not None and like_levels:
             raise GranularityError("give the reference levels once: MAP:LEVEL or like_levels, not both")
         like_levels = spec_levels or like_levels
         ref = lm.to_hierarchy(like_levels or None)
-        meta = inp.describe()
+        meta = {"name": "-" if spec.is_stdin else Path(spec.path).name, "sha256": lm.sha256}
         source = lm.source
     elif isinstance(like, LabelMap):
         ref, source = like.to_hierarchy(like_levels or None), like.source
