@@ -37,7 +37,7 @@ def resolve_output(output: Optional[str], default_name: str) -> str:
     if output is None or output == "":
         return default_name
     if output != "-":
-        from .labelmap import check_target
+        from .outputs import check_target
 
         check_target(output)
     elif sys.stdout.isatty():
@@ -65,7 +65,7 @@ def check_map_output(output: Optional[str], command: str) -> None:
             f"-o {output!r}: {command} writes a parquet label map, not {suffix[1:]}; give a .parquet "
             f"name, then convert it with 'granularity export MAP --format {fmt} -o {Path(output).name}'"
         )
-    from .labelmap import check_target
+    from .outputs import check_target
 
     check_target(output)
 
@@ -185,3 +185,12 @@ def column_option():
         help="Which column of a CSV/TSV/parquet class list holds the ids (default: wnid, "
         "leaf_id, id, class, synset, label if present, else the first). Example: --column wnid",
     )
+
+
+def was_given(ctx, name: str) -> bool:
+    """Did the user give option ``name`` (the parameter's name), rather than leave its
+    default? Commands ask this instead of comparing a value with a copied default."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+

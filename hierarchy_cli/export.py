@@ -197,7 +197,7 @@ def write_lca(lm, fmt: str, output: str, levels: list[str] | None = None, announ
     """
     import numpy as np
 
-    from .labelmap import atomic_output, write_batches
+    from .outputs import atomic_output, write_batches
     from .lca import label_tree, lca_blocks, matrix_dtype
 
     if fmt not in LCA_KINDS:

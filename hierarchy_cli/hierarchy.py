@@ -227,6 +227,8 @@ class Hierarchy:
     label-map writer stores it in the file. ``columns`` holds extra per-leaf
     columns that are not levels (a BREEDS task's ``split`` and ``imagenet_index``),
     written after the levels and listed in the metadata as ``extra_columns``.
+    ``summary`` holds the builder's notes for a person (what was filled, cut or
+    joined); the commands print them under their table, and they are not written.
     """
 
     leaf_ids: Sequence[str]
@@ -235,6 +237,7 @@ class Hierarchy:
     metadata: dict[str, Any] = field(default_factory=dict)
     nested: bool = False  # promised by the builder; checked by validate()
     columns: dict[str, Sequence] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)
 
     @property
     def num_leaves(self) -> int:

@@ -5,8 +5,8 @@ Ctrl-C, SIGTERM and SIGHUP stop the command and leave no output, temp file or fo
 The console entry point calls :func:`install` before anything else. From then on
 SIGINT raises ``KeyboardInterrupt`` and SIGTERM/SIGHUP raise :class:`Interrupted`
 (a ``BaseException``, so ``except Exception`` blocks let it through); either one
-unwinds through :func:`hierarchy_cli.labelmap.atomic_output` and
-:func:`hierarchy_cli.labelmap.temporary_folder`, which delete their temporary
+unwinds through :func:`hierarchy_cli.outputs.atomic_output` and
+:func:`hierarchy_cli.outputs.temporary_folder`, which delete their temporary
 files, and the CLI exits with 128 + the signal number (130, 143, 129).
 
 An exception raised inside a signal handler can be swallowed by C code that

@@ -503,7 +503,7 @@ def report_html(maps: Sequence[Any], target: Any = None, tree: Any = None) -> st
 
 def write_report(maps: Sequence[Any], output: str | Path, target: Any = None, tree: Any = None) -> dict[str, Any]:
     """Write the report page to ``output`` (a path or ``-``), atomically; return its numbers."""
-    from .labelmap import atomic_output, check_target
+    from .outputs import atomic_output, check_target
 
     if str(output) != "-":
         check_target(output)

@@ -13,7 +13,8 @@ import pytest
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level
 from hierarchy_cli.grammar import read_map_level
-from hierarchy_cli.labelmap import atomic_output, read_label_map, to_arrow, write_label_map
+from hierarchy_cli.labelmap import read_label_map, to_arrow, write_label_map
+from hierarchy_cli.outputs import atomic_output
 
 
 def _toy() -> Hierarchy:

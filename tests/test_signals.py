@@ -179,7 +179,7 @@ def test_ctrl_c_swallowed_by_an_import_still_stops_the_command(tmp_path):
 
 
 def test_temporary_folder_is_removed_on_every_way_out(tmp_path):
-    from hierarchy_cli.labelmap import temporary_folder
+    from hierarchy_cli.outputs import temporary_folder
 
     with temporary_folder(dir=tmp_path) as ok:
         Path(ok, "f").write_bytes(b"x")

@@ -85,7 +85,8 @@ def apply_manifest(
     Parquet output carries the ``granularity`` metadata (map and manifest name and
     sha256, levels, key, unknown policy).
     """
-    from ..labelmap import LabelMap, atomic_output, read_label_map
+    from ..labelmap import LabelMap, read_label_map
+    from ..outputs import atomic_output
 
     if batch_rows < 1:
         raise GranularityError(f"--batch-rows {batch_rows} must be at least 1")

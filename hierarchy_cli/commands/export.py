@@ -53,7 +53,8 @@ def export(
     Example: granularity export in21k.level_3.parquet --format hf-names --level level_3 -o names.json
     """
     from ..export import EXTENSIONS, FORMATS, LCA_KINDS, export_text
-    from ..labelmap import atomic_output, read_label_map
+    from ..labelmap import read_label_map
+    from ..outputs import atomic_output
     from ..options import one_of
 
     one_of(fmt, FORMATS, "--format")
@@ -82,7 +83,8 @@ def _export_lca(map_: str, fmt: str, level: Optional[str], output: Optional[str]
 
     from ..cliutil import safe_name, stderr_console
     from ..export import EXTENSIONS, lca_container, write_lca
-    from ..labelmap import check_target, read_label_map
+    from ..labelmap import read_label_map
+    from ..outputs import check_target
 
     levels = level.split(",") if level else None
     if output is None:

@@ -454,7 +454,7 @@ def save_centroids(result: ClusterResult, target: str) -> None:
     """Write the centroids: ``.npy`` (one level), ``.npz`` (one array per level) or parquet."""
     import io
 
-    from ..labelmap import atomic_output
+    from ..outputs import atomic_output
 
     lower = str(target).lower()
     levels = list(result.centroids)
@@ -476,7 +476,7 @@ def save_centroids(result: ClusterResult, target: str) -> None:
     elif lower.endswith(".parquet"):
         import pyarrow as pa
 
-        from ..labelmap import write_table
+        from ..outputs import write_table
 
         h = result.hierarchy
         lv_col, lab, ids, names, vecs = [], [], [], [], []
@@ -605,7 +605,7 @@ class SampleMap:
 
     def write(self, target: str | os.PathLike) -> None:
         """Write the map as parquet to ``target`` (a path or ``-``), atomically, a batch at a time."""
-        from ..labelmap import write_batches
+        from ..outputs import write_batches
 
         write_batches(self.schema, self.batches(), target)
 
