@@ -46,9 +46,7 @@ def _check_level(lm, level: str | None, fmt: str) -> str | None:
                 f"--format {fmt} needs --level: {lm.source} has levels {', '.join(lm.levels)}"
             )
         return None
-    if level not in lm.levels:
-        raise GranularityError(f"--level {level!r}: no such level in {lm.source}; levels are: {', '.join(lm.levels)}")
-    return level
+    return lm.check_level(level, f"--level {level!r}")
 
 
 def unique_names(names: list[str], ids: list[str]) -> list[str]:

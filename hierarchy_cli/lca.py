@@ -146,8 +146,7 @@ def build_tree(leaf_ids: Sequence[str], levels: Sequence[tuple[str, np.ndarray, 
 def _tree_of_map(lm, levels: Sequence[str] | None, where: str) -> LabelTree:
     chosen = list(lm.levels if levels is None else levels)
     for lv in chosen:
-        if lv not in lm.levels:
-            raise GranularityError(f"{where}: no level {lv!r} in {lm.source}; levels are: {', '.join(lm.levels)}")
+        lm.check_level(lv, where)
         if chosen.count(lv) > 1:
             raise GranularityError(f"{where}: level {lv!r} is given twice")
         _check_all_inside(lv, lm.num_outside(lv), lm.num_leaves, f"{where} {lm.source!r}")
