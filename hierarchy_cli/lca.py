@@ -38,7 +38,6 @@ import numpy as np
 from .errors import GranularityError
 from .options import LCA_KINDS, one_of
 
-KINDS = LCA_KINDS
 _BLOCK_CELLS = 1 << 23  # cells per row block (32 MB of int32 scratch, twice)
 
 
@@ -207,7 +206,7 @@ def is_tree(lm) -> bool:
 
 
 def _check_kind(kind: str) -> None:
-    one_of(kind, KINDS, "kind")
+    one_of(kind, LCA_KINDS, "kind")
 
 
 def matrix_dtype(tree: LabelTree, kind: str, dtype: Any = None) -> np.dtype:
