@@ -54,6 +54,12 @@ def output_format(target: str, fmt: str | None) -> str:
     )
 
 
+def check_stdin(manifest, label_map) -> None:
+    """The manifest and the label map cannot both come from stdin ('-'): one read takes it all."""
+    if str(manifest) == "-" and isinstance(label_map, str) and label_map == "-":
+        raise GranularityError("the manifest and --map cannot both be read from stdin ('-')")
+
+
 def apply_manifest(
     manifest: str,
     label_map,
@@ -88,6 +94,7 @@ def apply_manifest(
     from ..labelmap import LabelMap, read_label_map
     from ..outputs import atomic_output
 
+    check_stdin(manifest, label_map)
     if batch_rows < 1:
         raise GranularityError(f"--batch-rows {batch_rows} must be at least 1")
     one_of(compression, COMPRESSIONS, "--compression")
