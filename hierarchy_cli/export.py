@@ -31,10 +31,9 @@ from typing import Any
 from .errors import GranularityError
 from .options import EXPORT_FORMATS, EXPORT_KEYS, one_of
 
-FORMATS = EXPORT_FORMATS
 EXTENSIONS = {"tsv": "tsv", "csv": "csv", "json": "json", "class-to-idx": "class_to_idx.json",
               "hf-names": "names.json", "lca-height": "lca_height.npy", "lca-distance": "lca_distance.npy"}
-LCA_KINDS = {"lca-height": "height", "lca-distance": "distance"}
+LCA_FORMATS = {"lca-height": "height", "lca-distance": "distance"}  # format -> lca kind
 
 
 def _check_level(lm, level: str | None, fmt: str) -> str | None:
@@ -46,9 +45,7 @@ def _check_level(lm, level: str | None, fmt: str) -> str | None:
                 f"--format {fmt} needs --level: {lm.source} has levels {', '.join(lm.levels)}"
             )
         return None
-    if level not in lm.levels:
-        raise GranularityError(f"--level {level!r}: no such level in {lm.source}; levels are: {', '.join(lm.levels)}")
-    return level
+    return lm.check_level(level, f"--level {level!r}")
 
 
 def unique_names(names: list[str], ids: list[str]) -> list[str]:
@@ -124,9 +121,9 @@ def hf_names(lm, level: str) -> list[str]:
 
 
 def export_text(lm, fmt: str, level: str | None = None, key: str = "name", lines: bool = False) -> str:
-    """The export of ``lm`` in format ``fmt`` (a text format of :data:`FORMATS`) as text."""
-    one_of(fmt, FORMATS, "--format")
-    if fmt in LCA_KINDS:
+    """The export of ``lm`` in format ``fmt`` (a text format of ``EXPORT_FORMATS``) as text."""
+    one_of(fmt, EXPORT_FORMATS, "--format")
+    if fmt in LCA_FORMATS:
         raise GranularityError(f"--format {fmt} is a binary matrix, not text: use write_lca")
     level = _check_level(lm, level, fmt)
     if fmt in ("tsv", "csv"):
@@ -200,9 +197,9 @@ def write_lca(lm, fmt: str, output: str, levels: list[str] | None = None, announ
     from .outputs import atomic_output, write_batches
     from .lca import label_tree, lca_blocks, matrix_dtype
 
-    if fmt not in LCA_KINDS:
+    if fmt not in LCA_FORMATS:
         raise GranularityError(f"--format {fmt!r}: choose lca-height or lca-distance")
-    kind = LCA_KINDS[fmt]
+    kind = LCA_FORMATS[fmt]
     container = lca_container(output, fmt)
     tree = label_tree(lm, levels, where="--level")
     dt = matrix_dtype(tree, kind)

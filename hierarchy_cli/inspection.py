@@ -140,6 +140,12 @@ def tree(
         raise GranularityError(f"--max-children {max_children}: give at least 1")
     if max_depth < 1:
         raise GranularityError(f"--max-depth {max_depth}: give at least 1")
+    shape = _TreeShape(h, _nested_levels(h, levels), max_children, max_depth)
+    return shape.top() if root is None else shape.at(root)
+
+
+def _nested_levels(h: Hierarchy, levels: list[str] | None) -> list:
+    """The chosen levels (default all) in the hierarchy's order, finest first; they must nest."""
     chosen = [h.level(n) for n in levels] if levels else list(h.levels)
     if levels:
         order = {lv.name: j for j, lv in enumerate(h.levels)}
@@ -150,61 +156,78 @@ def tree(
                 f"--tree needs nested levels, but {fine.name!r} does not nest in {coarse.name!r}; "
                 "pick nested ones with --level"
             )
-    n = h.num_leaves
-    sizes = [lv.group_sizes() for lv in chosen]
-    leaves_layer = not (chosen and int(sizes[0].max(initial=0)) <= 1)
-    # layer t (0 = coarsest level) -> children lists of its groups
-    layers = list(reversed(range(len(chosen))))
+    return chosen
 
-    def children_of(j: int, label: int) -> list[tuple[int, int]]:
+
+class _TreeShape:
+    """The nodes of the tree of nested levels ``chosen`` (finest first), truncated.
+
+    A node is ``(j, label)``: group ``label`` of level ``chosen[j]``, or leaf ``label``
+    when ``j`` is -1. The leaves are a layer of their own unless every group of the
+    finest level is a single leaf.
+    """
+
+    def __init__(self, h: Hierarchy, chosen: list, max_children: int, max_depth: int):
+        self.h, self.chosen = h, chosen
+        self.max_children, self.max_depth = max_children, max_depth
+        self.sizes = [lv.group_sizes() for lv in chosen]
+        self.leaves_layer = not (chosen and int(self.sizes[0].max(initial=0)) <= 1)
+
+    def size(self, j: int, label: int) -> int:
+        return 1 if j == -1 else int(self.sizes[j][label])
+
+    def children_of(self, j: int, label: int) -> list[tuple[int, int]]:
         """(layer index of child, child label) pairs below group ``label`` of level ``j``."""
-        members = np.flatnonzero(chosen[j].labels == label)
+        members = np.flatnonzero(self.chosen[j].labels == label)
         if j > 0:
-            sub = chosen[j - 1].labels[members]
-            uniq = np.unique(sub)
-            return [(j - 1, int(x)) for x in uniq]
-        if leaves_layer:
+            return [(j - 1, int(x)) for x in np.unique(self.chosen[j - 1].labels[members])]
+        if self.leaves_layer:
             return [(-1, int(x)) for x in members]
         return []
 
-    def make(j: int, label: int, depth: int) -> Node:
+    def node(self, j: int, label: int, depth: int) -> Node:
+        """Node ``(j, label)``, ``depth`` layers below the root, with its shown children."""
         if j == -1:
-            return Node(None, str(h.leaf_ids[label]), str(h.leaf_names[label]), 1)
-        lv = chosen[j]
-        node = Node(lv.name, lv.ids[label], lv.names[label], int(sizes[j][label]))
-        kids = children_of(j, label)
-        if depth >= max_depth:
+            return Node(None, str(self.h.leaf_ids[label]), str(self.h.leaf_names[label]), 1)
+        lv = self.chosen[j]
+        node = Node(lv.name, lv.ids[label], lv.names[label], self.size(j, label))
+        kids = self.children_of(j, label)
+        if depth >= self.max_depth:
             node.collapsed = len(kids)
-            single = j == 0 or (j == 1 and not leaves_layer)
-            node.collapsed_what = "leaves" if single else f"{chosen[j - 1].name} groups"
+            single = j == 0 or (j == 1 and not self.leaves_layer)
+            node.collapsed_what = "leaves" if single else f"{self.chosen[j - 1].name} groups"
             return node
-        kids.sort(key=lambda c: (-(1 if c[0] == -1 else int(sizes[c[0]][c[1]])), c[1]))
-        for c in kids[:max_children]:
-            node.children.append(make(c[0], c[1], depth + 1))
-        rest = kids[max_children:]
-        node.hidden_children = len(rest)
-        node.hidden_leaves = sum(1 if c[0] == -1 else int(sizes[c[0]][c[1]]) for c in rest)
+        self.expand(node, kids, depth)
         return node
 
-    if root is not None:
-        for j in layers:
-            if root in chosen[j].ids:
-                return make(j, chosen[j].ids.index(root), 0)
-        ids = list(h.leaf_ids)
+    def expand(self, node: Node, kids: list[tuple[int, int]], depth: int) -> None:
+        """Give ``node`` its largest ``max_children`` children (ties by label); count the rest."""
+        kids = sorted(kids, key=lambda c: (-self.size(*c), c[1]))
+        for j, label in kids[:self.max_children]:
+            node.children.append(self.node(j, label, depth + 1))
+        rest = kids[self.max_children:]
+        node.hidden_children = len(rest)
+        node.hidden_leaves = sum(self.size(*c) for c in rest)
+
+    def at(self, root: str) -> Node:
+        """The tree below the group (searched from the coarsest level down) or leaf with id ``root``."""
+        for j in reversed(range(len(self.chosen))):
+            if root in self.chosen[j].ids:
+                return self.node(j, self.chosen[j].ids.index(root), 0)
+        ids = list(self.h.leaf_ids)
         if root in ids:
-            return make(-1, ids.index(root), 0)
+            return self.node(-1, ids.index(root), 0)
         raise GranularityError(f"--root {root!r}: no group or leaf with that id in the chosen levels")
-    outside = int((chosen[-1].labels < 0).sum()) if chosen else 0
-    top = Node(None, "", f"{n - outside:,} leaves" + (f" ({outside:,} outside)" if outside else ""), n - outside)
-    if not chosen:
+
+    def top(self) -> Node:
+        """The whole tree below a root node that counts the leaves (those outside too)."""
+        n = self.h.num_leaves
+        outside = int((self.chosen[-1].labels < 0).sum()) if self.chosen else 0
+        top = Node(None, "", f"{n - outside:,} leaves" + (f" ({outside:,} outside)" if outside else ""),
+                   n - outside)
+        if not self.chosen:
+            return top
+        j = len(self.chosen) - 1
+        self.expand(top, [(j, x) for x in range(self.chosen[j].num_classes)], 0)
+        top.level = "root"
         return top
-    j = len(chosen) - 1
-    labels = list(range(chosen[j].num_classes))
-    labels.sort(key=lambda x: (-int(sizes[j][x]), x))
-    for x in labels[:max_children]:
-        top.children.append(make(j, x, 1))
-    rest = labels[max_children:]
-    top.hidden_children = len(rest)
-    top.hidden_leaves = sum(int(sizes[j][x]) for x in rest)
-    top.level = "root"
-    return top

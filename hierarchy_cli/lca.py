@@ -38,7 +38,6 @@ import numpy as np
 from .errors import GranularityError
 from .options import LCA_KINDS, one_of
 
-KINDS = LCA_KINDS
 _BLOCK_CELLS = 1 << 23  # cells per row block (32 MB of int32 scratch, twice)
 
 
@@ -146,8 +145,7 @@ def build_tree(leaf_ids: Sequence[str], levels: Sequence[tuple[str, np.ndarray, 
 def _tree_of_map(lm, levels: Sequence[str] | None, where: str) -> LabelTree:
     chosen = list(lm.levels if levels is None else levels)
     for lv in chosen:
-        if lv not in lm.levels:
-            raise GranularityError(f"{where}: no level {lv!r} in {lm.source}; levels are: {', '.join(lm.levels)}")
+        lm.check_level(lv, where)
         if chosen.count(lv) > 1:
             raise GranularityError(f"{where}: level {lv!r} is given twice")
         _check_all_inside(lv, lm.num_outside(lv), lm.num_leaves, f"{where} {lm.source!r}")
@@ -208,7 +206,7 @@ def is_tree(lm) -> bool:
 
 
 def _check_kind(kind: str) -> None:
-    one_of(kind, KINDS, "kind")
+    one_of(kind, LCA_KINDS, "kind")
 
 
 def matrix_dtype(tree: LabelTree, kind: str, dtype: Any = None) -> np.dtype:

@@ -146,6 +146,16 @@ def level_labels(obj: Any, level: str | None, name: str):
     return list(obj.leaf_ids), obj.level(level).labels, level, source
 
 
+def _stdin_once(a: Any, b: Any, tree: Any) -> None:
+    """At most one of the specs reads stdin ('-'): a second read would find it empty."""
+    from .grammar import MapSpec
+
+    specs = ((a, "A", False), (b, "B", False), (tree, "--tree", True))
+    stdin = [s for s, option, several in specs if isinstance(s, str) and MapSpec.parse(s, option, several).is_stdin]
+    if len(stdin) > 1:
+        raise GranularityError("stdin ('-') can be read only once: give '-' for A, B or --tree, not several")
+
+
 def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = None,
             tree: Any = None) -> dict[str, Any]:
     """Compare pretraining level ``a`` with target level ``b`` (and target tree ``tree``).
@@ -157,8 +167,10 @@ def compare(a: Any, b: Any, a_level: str | None = None, b_level: str | None = No
     :func:`compare_labels` plus ``a`` and ``b`` (source and level). With ``tree``
     (``"MAP[:LEVEL,...]"``, a map, or a :class:`~hierarchy_cli.lca.LabelTree`
     over the same leaves), ``tree`` holds :func:`hierarchy_cli.lca.tree_alignment`
-    of ``a``: how high in that tree the LCAs of the leaves ``a`` merges are.
+    of ``a``: how high in that tree the LCAs of the leaves ``a`` merges are. At most one
+    of ``a``, ``b`` and ``tree`` may be read from stdin (``-``).
     """
+    _stdin_once(a, b, tree)
     ids_a, lab_a, lv_a, src_a = level_labels(a, a_level, "A")
     ids_b, lab_b, lv_b, src_b = level_labels(b, b_level, "B")
     diff = first_leaf_difference(ids_a, ids_b, src_a, src_b)

@@ -48,34 +48,61 @@ def atomic_output(target: str | os.PathLike, binary: bool = True):
 
     process.check()
     if str(target) == "-":
-        import io
-
-        buf = io.BytesIO() if binary else io.StringIO()
-        yield buf
-        with process.deferred():
-            process.check()
-            out = sys.stdout.buffer if binary else sys.stdout
-            out.write(buf.getvalue())
-            out.flush()
-            process.commit()
+        with _stdout_output(binary) as fh:
+            yield fh
         return
     path = Path(target)
     folder = check_target(path)
     if path.exists() and not path.is_file():
-        # a device or a pipe (/dev/null, a FIFO): nothing to rename over; buffer the
-        # data so that a failure still writes nothing, then write it in one go.
-        import io
-
-        buf = io.BytesIO() if binary else io.StringIO()
-        yield buf
-        process.check()
-        try:
-            with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
-                fh.write(buf.getvalue())
-        except OSError as exc:
-            raise GranularityFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-        process.commit()
+        with _device_output(path, binary) as fh:
+            yield fh
         return
+    with _renamed_output(path, folder, binary) as fh:
+        yield fh
+
+
+@contextmanager
+def _stdout_output(binary: bool):
+    """A buffer written to stdout in one go once the block finishes (nothing on failure)."""
+    import io
+
+    from . import process
+
+    buf = io.BytesIO() if binary else io.StringIO()
+    yield buf
+    with process.deferred():
+        process.check()
+        out = sys.stdout.buffer if binary else sys.stdout
+        out.write(buf.getvalue())
+        out.flush()
+        process.commit()
+
+
+@contextmanager
+def _device_output(path: Path, binary: bool):
+    """A device or a pipe (/dev/null, a FIFO) has nothing to rename over: a buffer, so
+    that a failure still writes nothing, written to it in one go once the block finishes."""
+    import io
+
+    from . import process
+
+    buf = io.BytesIO() if binary else io.StringIO()
+    yield buf
+    process.check()
+    try:
+        with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
+            fh.write(buf.getvalue())
+    except OSError as exc:
+        raise GranularityFailure(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    process.commit()
+
+
+@contextmanager
+def _renamed_output(path: Path, folder: Path, binary: bool):
+    """A temporary file in ``folder``, renamed over ``path`` once the block finishes and
+    deleted on every other way out."""
+    from . import process
+
     with process.deferred():  # a signal between mkstemp and the try would leak the file
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

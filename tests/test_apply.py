@@ -608,3 +608,17 @@ def test_options_checked_by_the_api(label_map):
             make_relabeler(label_map, **kwargs)
     with pytest.raises(GranularityError, match="'level_1' is given twice"):
         make_relabeler(label_map, ["level_1", "level_1"])
+
+
+def test_api_reads_stdin_once(tmp_path, label_map, monkeypatch):
+    """apply_manifest itself refuses the manifest and the map both from stdin, reading nothing."""
+    import io
+    import sys
+
+    from hierarchy_cli.apply import apply_manifest
+
+    data = open(label_map, "rb").read()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(GranularityError, match=r"cannot both be read from stdin"):
+        apply_manifest("-", "-", str(tmp_path / "o.parquet"))
+    assert sys.stdin.buffer.read() == data and not (tmp_path / "o.parquet").exists()

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_one_line_error, invoke
+from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import Hierarchy, Level
 from hierarchy_cli.labelmap import write_label_map
 from hierarchy_cli.metrics import alignment, compare, compare_labels
@@ -98,6 +99,17 @@ def test_api_with_hierarchies():
     h = Hierarchy(["a", "b", "c"], ["a", "b", "c"], [lv], {})
     r = compare(h, h)
     assert r["a"]["level"] == "x" and r["nmi"] == pytest.approx(1.0)
+
+
+def test_api_reads_stdin_once(wn_map, monkeypatch):
+    """compare() itself refuses two '-' specs, before reading stdin (it would be empty the second time)."""
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(wn_map.read_bytes())))
+    with pytest.raises(GranularityError, match=r"stdin \('-'\) can be read only once"):
+        compare("-:level_1", "-:level_3")
+    assert sys.stdin.buffer.read() == wn_map.read_bytes()  # nothing was read
 
 
 def test_cli_table_and_json(wn_map):

@@ -43,6 +43,28 @@ def test_round_trip(tmp_path):
     assert pd.read_parquet(p)["level_1"].to_numpy().tolist() == [0, 0, 1, 0]
 
 
+def test_per_label_values_as_arrow_arrays(tmp_path):
+    """ids/names and their Arrow arrays (what apply takes label ids and names from) agree,
+    come from each label's first leaf, skip leaves outside the level and are plain strings,
+    whatever string type the file stored."""
+    table = pa.table({
+        "leaf_index": pa.array([0, 1, 2, 3], pa.int32()),
+        "leaf_id": pa.array(["a", "b", "c", "d"], pa.large_string()),
+        "leaf_name": ["A", "B", "C", "D"],
+        "grp": pa.array([None, 1, 0, 1], pa.int32()),
+        "grp_id": pa.array([None, "g1", "g0", "g1"]).dictionary_encode(),
+        "grp_name": pa.array([None, "one", "zero", "one"], pa.large_string()),
+    })
+    lm = read_label_map(_write(tmp_path, table))
+    assert lm.ids("grp") == ["g0", "g1"] and lm.names("grp") == ["zero", "one"]
+    for arr, want in ((lm.id_array("grp"), ["g0", "g1"]), (lm.name_array("grp"), ["zero", "one"]),
+                      (lm.leaf_id_array(), ["a", "b", "c", "d"])):
+        assert arr.type == pa.string() and arr.to_pylist() == want
+    assert lm.check_level("grp") == "grp"
+    with pytest.raises(GranularityError, match=r"^--level 'x': no level 'x' in .*m\.parquet; levels are: grp$"):
+        lm.check_level("x", "--level 'x'")
+
+
 def test_validation_rejects_bad_levels():
     h = _toy()
     bad = Level("level_2", np.array([1, 0, 1, 0], dtype=np.int32), ("a", "b"), ("a", "b"))

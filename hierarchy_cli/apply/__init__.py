@@ -16,10 +16,11 @@ The key column holds either the leaf index (an integer, the trainer's class inde
 path such as ``n01440764/n01440764_10026.JPEG``.
 """
 
+from ..options import KEY_KINDS, UNKNOWN_MODES
+from ..options import MANIFEST_FORMATS as FORMATS
 from .driver import DEFAULT_BATCH_ROWS, ApplyStats, apply_manifest, output_format
-from .keys import ID_COLUMNS, INDEX_COLUMNS, KEY_COLUMN_GUESSES, KEY_KINDS, PATH_COLUMNS
-from .manifest import FORMATS
-from .relabel import UNKNOWN_MODES, Relabeler, UnknownLeavesError, make_relabeler, relabel_table
+from .keys import ID_COLUMNS, INDEX_COLUMNS, KEY_COLUMN_GUESSES, PATH_COLUMNS
+from .relabel import Relabeler, UnknownLeavesError, make_relabeler, relabel_table
 
 __all__ = [
     "DEFAULT_BATCH_ROWS", "FORMATS", "ID_COLUMNS", "INDEX_COLUMNS", "KEY_COLUMN_GUESSES", "KEY_KINDS",

@@ -12,11 +12,11 @@ import numpy as np
 from ..arrays import bool_numpy, numpy_view
 from ..errors import GranularityError
 from ..inputs import file_sha256 as _sha256_file
+from ..options import COMPRESSIONS, MANIFEST_FORMATS, one_of
 from . import keys as keymod
-from .manifest import FORMATS, Manifest
+from .manifest import Manifest
 from .relabel import Relabeler, UnknownLeavesError, make_relabeler
-from .write import COMPRESSIONS, BatchWriter, stdout_spool
-from ..options import one_of
+from .write import BatchWriter, stdout_spool
 
 DEFAULT_BATCH_ROWS = 1 << 18
 
@@ -39,7 +39,7 @@ class ApplyStats:
 def output_format(target: str, fmt: str | None) -> str:
     """``parquet``, ``csv`` or ``tsv``: ``fmt`` if given, else from the extension."""
     if fmt is not None:
-        one_of(fmt, FORMATS, "--format")
+        one_of(fmt, MANIFEST_FORMATS, "--format")
         return fmt
     name = str(target).lower()
     if name.endswith((".csv", ".csv.gz")):
@@ -52,6 +52,12 @@ def output_format(target: str, fmt: str | None) -> str:
         f"cannot tell the output format of {target!r} from its extension; "
         "end it in .parquet, .csv or .tsv, or give --format"
     )
+
+
+def check_stdin(manifest, label_map) -> None:
+    """The manifest and the label map cannot both come from stdin ('-'): one read takes it all."""
+    if str(manifest) == "-" and isinstance(label_map, str) and label_map == "-":
+        raise GranularityError("the manifest and --map cannot both be read from stdin ('-')")
 
 
 def apply_manifest(
@@ -88,6 +94,7 @@ def apply_manifest(
     from ..labelmap import LabelMap, read_label_map
     from ..outputs import atomic_output
 
+    check_stdin(manifest, label_map)
     if batch_rows < 1:
         raise GranularityError(f"--batch-rows {batch_rows} must be at least 1")
     one_of(compression, COMPRESSIONS, "--compression")

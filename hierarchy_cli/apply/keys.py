@@ -6,8 +6,7 @@ Pure functions of a schema and the relabeler's options; no data is read here.
 from __future__ import annotations
 
 from ..errors import GranularityError
-
-from ..options import KEY_KINDS, one_of  # noqa: E402
+from ..options import KEY_KINDS, one_of
 
 # Auto-detection of the key column, in order of preference. Index names must hold
 # integers; id names hold ids (integers are read as their decimal text); the

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from ..errors import GranularityError
+from ..options import MANIFEST_FORMATS, one_of
 
-from ..options import MANIFEST_FORMATS as FORMATS, one_of  # noqa: E402
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 CSV_BLOCK_BYTES = 4 << 20    # CSV/TSV read block (a batch holds one block's rows)
 SAMPLE_ROWS = 1 << 16        # rows judged to find the repeated string columns
@@ -47,7 +47,7 @@ class Manifest:
     def __init__(self, spec: str, batch_rows: int, input_format: str | None = None,
                  text_columns: Sequence[str] = ()):
         if input_format is not None:
-            one_of(input_format, FORMATS, "--input-format")
+            one_of(input_format, MANIFEST_FORMATS, "--input-format")
         self.name = "stdin" if spec == "-" else str(spec)
         self.where = f"manifest {self.name!r}"
         self.batch_rows = batch_rows

@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import bool_array, int_array, numpy_view
+from ..arrays import bool_array, int_array
 from ..errors import GranularityError, offenders
+from ..options import UNKNOWN_MODES, one_of
 from . import keys as keymod
 from .lookup import IdLookup, index_keys, path_keys, pattern_keys
-
-from ..options import UNKNOWN_MODES, one_of  # noqa: E402
 
 
 class UnknownLeavesError(GranularityError):
@@ -299,13 +298,11 @@ def make_relabeler(
     pattern = keymod.check_path_pattern(path_pattern) if path_pattern is not None else None
     lm = label_map if isinstance(label_map, LabelMap) else read_label_map(label_map)
     chosen = _chosen_levels(lm, levels)
-    leaf_ids = _leaf_ids(lm)
     lookups = np.stack([lm.lookup(lv, outside=-1) for lv in chosen]) \
         if lm.num_leaves else np.zeros((len(chosen), 0), dtype=np.int32)
     return Relabeler(
-        leaf_ids=leaf_ids, levels=chosen, lookups=lookups,
-        level_ids=[_per_label(lm, lv, "id", lookups[j]) for j, lv in enumerate(chosen)],
-        level_names=[_per_label(lm, lv, "name", lookups[j]) for j, lv in enumerate(chosen)],
+        leaf_ids=lm.leaf_id_array(), levels=chosen, lookups=lookups,
+        level_ids=[lm.id_array(lv) for lv in chosen], level_names=[lm.name_array(lv) for lv in chosen],
         column=column, key=key, path_column=path_column, path_pattern=pattern,
         unknown=unknown, ids=ids, names=names, leaf_index=leaf_index, dictionary=dictionary,
         source=lm.source,
@@ -315,32 +312,11 @@ def make_relabeler(
 def _chosen_levels(lm, levels: Sequence[str] | None) -> list[str]:
     chosen = list(levels) if levels else list(lm.levels)
     for lv in chosen:
-        if lv not in lm.levels:
-            raise GranularityError(f"no level {lv!r} in {lm.source}; levels are: {', '.join(lm.levels)}")
+        lm.check_level(lv)
     dup = next((lv for i, lv in enumerate(chosen) if lv in chosen[:i]), None)
     if dup is not None:
         raise GranularityError(f"--level {dup!r} is given twice")
     return chosen
-
-
-def _leaf_ids(lm):
-    """The map's leaf ids as one Arrow string array (read_label_map checked them: unique, no nulls)."""
-    import pyarrow as pa
-
-    leaf_ids = lm.table.column("leaf_id").combine_chunks()
-    if not pa.types.is_string(leaf_ids.type):
-        leaf_ids = leaf_ids.cast(pa.string())
-    return leaf_ids
-
-
-def _per_label(lm, level: str, what: str, labels: np.ndarray):
-    """The ``<level>_<what>`` value of each label 0..K-1 (from its first leaf), as Arrow strings."""
-    import pyarrow as pa
-
-    inside = np.flatnonzero(labels >= 0)
-    _, firsts = np.unique(labels[inside], return_index=True)  # labels are 0..K-1: sorted = by label
-    values = lm.table.column(f"{level}_{what}").combine_chunks().take(int_array(inside[firsts].astype(np.int64)))
-    return values if values.type == pa.string() else values.cast(pa.string())
 
 
 def relabel_table(table, label_map, levels: Sequence[str] | None = None, **options):

@@ -8,8 +8,6 @@ from contextlib import contextmanager
 from ..errors import GranularityError
 from .manifest import reason, repeated_strings
 
-from ..options import COMPRESSIONS  # noqa: E402
-
 
 class BatchWriter:
     """Streams record batches of ``schema`` to ``fh`` as ``fmt`` (parquet, csv or tsv).

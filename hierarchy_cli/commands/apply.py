@@ -7,7 +7,6 @@ from typing import List, Optional
 import typer
 
 from ..cliutil import input_stem, level_span, resolve_output, safe_name
-from ..errors import GranularityError
 
 
 def apply(
@@ -99,11 +98,10 @@ def apply(
     """
     import time
 
-    from ..apply import apply_manifest, output_format
+    from ..apply.driver import apply_manifest, check_stdin, output_format
     from ..labelmap import read_label_map
 
-    if manifest == "-" and map_ == "-":
-        raise GranularityError("the manifest and --map cannot both be read from stdin ('-')")
+    check_stdin(manifest, map_)  # before this command reads the map for the default name
     lm = read_label_map(map_)
     levels = [p.strip() for item in (level or []) for p in item.split(",") if p.strip()] or None
     chosen = levels or lm.levels

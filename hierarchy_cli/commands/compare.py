@@ -40,13 +40,6 @@ def compare(
 
     from ..metrics import compare as compare_api
 
-    from ..grammar import MapSpec
-
-    stdin = [s for s in (a, b, tree) if s is not None and MapSpec.parse(s, "MAP").is_stdin]
-    if len(stdin) > 1:
-        from ..errors import GranularityError
-
-        raise GranularityError("stdin ('-') can be read only once: give '-' for A, B or --tree, not several")
     res = compare_api(a, b, tree=tree)
     if as_json:
         sys.stdout.write(json.dumps(res, sort_keys=True) + "\n")

@@ -52,15 +52,15 @@ def export(
 
     Example: granularity export in21k.level_3.parquet --format hf-names --level level_3 -o names.json
     """
-    from ..export import EXTENSIONS, FORMATS, LCA_KINDS, export_text
+    from ..export import EXTENSIONS, LCA_FORMATS, export_text
     from ..labelmap import read_label_map
+    from ..options import EXPORT_FORMATS, one_of
     from ..outputs import atomic_output
-    from ..options import one_of
 
-    one_of(fmt, FORMATS, "--format")
+    one_of(fmt, EXPORT_FORMATS, "--format")
     if lines and fmt != "hf-names":
         raise GranularityError("--lines only applies to --format hf-names")
-    if fmt in LCA_KINDS:
+    if fmt in LCA_FORMATS:
         _export_lca(map_, fmt, level, output)
         return
     lm = read_label_map(map_)

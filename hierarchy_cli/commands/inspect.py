@@ -8,6 +8,7 @@ import typer
 
 
 def inspect(
+    ctx: typer.Context,
     label_map: str = typer.Argument(
         ..., metavar="MAP",
         help="A label map written by granularity; '-' reads stdin. Example: in1k.wordnet.level_0-3.parquet",
@@ -51,53 +52,69 @@ def inspect(
 
     Example: granularity inspect in1k.wordnet.level_0-3.parquet --lineage n01440764
     """
-    import json
-    import sys
-
+    from ..cliutil import was_given
     from ..errors import GranularityError
-    from ..inspection import lineage as lineage_of
-    from ..inspection import summarize, tree
     from ..labelmap import read_label_map
 
     if show_tree and lineage:
         raise GranularityError("give --tree or --lineage, not both")
-    tree_only = [name for name, used in (("--level", bool(level)), ("--root", root is not None),
-                                         ("--max-children", max_children != 10),
-                                         ("--max-depth", max_depth != 2)) if used]
+    tree_only = next((f"--{name.replace('_', '-')}" for name in ("level", "root", "max_children", "max_depth")
+                      if was_given(ctx, name)), None)
     if tree_only and not show_tree:
-        raise GranularityError(f"{tree_only[0]} only applies with --tree")
+        raise GranularityError(f"{tree_only} only applies with --tree")
     lm = read_label_map(label_map)
-    h = lm.to_hierarchy()
-    out = sys.stdout
-
     if lineage:
-        found = [lineage_of(h, x) for x in lineage]
-        if as_json:
-            out.write(json.dumps(found if len(found) > 1 else found[0], sort_keys=True,
-                                 ensure_ascii=False) + "\n")
-            return
-        for r in found:
-            out.write(f"{r['leaf_index']}\t{r['leaf_id']}\t{';'.join(r['names'])}\t{';'.join(r['ids'])}\n")
-        return
-
-    if show_tree:
+        _lineages(lm, lineage, as_json)
+    elif show_tree:
         names = list(dict.fromkeys(p.strip() for item in (level or []) for p in item.split(",") if p.strip()))
-        for name in names:
-            if name not in h.level_names:
-                raise GranularityError(
-                    f"--level {name!r}: no such level in {lm.source}; levels are: {', '.join(h.level_names)}"
-                )
-        node = tree(h, names or None, max_children, max_depth, root)
-        if as_json:
-            out.write(json.dumps(node.to_json(), sort_keys=True, ensure_ascii=False) + "\n")
-            return
-        _print_tree(node)
-        return
+        _tree(lm, [lm.check_level(name, f"--level {name!r}") for name in names], max_children, max_depth,
+              root, as_json)
+    else:
+        _summary(lm, as_json)
 
-    summary = summarize(h)
+
+def _json(data) -> None:
+    """``data`` as one line of JSON on stdout."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _lineages(lm, leaves: list[str], as_json: bool) -> None:
+    """Each leaf's lineage: a TSV line each (index, id, names, ids), or JSON."""
+    import sys
+
+    from ..inspection import lineage
+
+    h = lm.to_hierarchy()
+    found = [lineage(h, x) for x in leaves]
+    if as_json:
+        _json(found if len(found) > 1 else found[0])
+        return
+    for r in found:
+        sys.stdout.write(f"{r['leaf_index']}\t{r['leaf_id']}\t{';'.join(r['names'])}\t{';'.join(r['ids'])}\n")
+
+
+def _tree(lm, levels: list[str], max_children: int, max_depth: int, root, as_json: bool) -> None:
+    """The truncated tree of ``levels`` (all when empty), drawn by rich or as JSON."""
+    from ..inspection import tree
+
+    node = tree(lm.to_hierarchy(), levels or None, max_children, max_depth, root)
+    if as_json:
+        _json(node.to_json())
+        return
+    _print_tree(node)
+
+
+def _summary(lm, as_json: bool) -> None:
+    """Classes and group sizes per level, as a table or JSON."""
+    from ..inspection import summarize
+
+    summary = summarize(lm.to_hierarchy())
     summary["source"] = lm.source
     if as_json:
-        out.write(json.dumps(summary, sort_keys=True, ensure_ascii=False) + "\n")
+        _json(summary)
         return
     _print_summary(summary)
 
