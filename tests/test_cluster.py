@@ -488,7 +488,7 @@ def samples(tmp_path):
 
 
 def test_samples_class_means_streamed(samples):
-    from hierarchy_cli.methods.embeddings import class_means, sample_columns
+    from hierarchy_cli.methods.samples import class_means, sample_columns
 
     tmp, x, leaf, ids = samples
     sc = sample_columns(str(tmp / "s.parquet"), None, None, None)
@@ -849,7 +849,8 @@ def test_fewer_clusters_than_k_said_and_recorded(tmp_path):
 def test_sample_map_streams_what_the_table_holds(samples):
     """The streamed file holds exactly the in-memory table (data and metadata), in as many
     row groups as input batches; the sample ids come from the input, never held."""
-    from hierarchy_cli.methods.cluster import cluster_hierarchy as ch, split_leaves_map
+    from hierarchy_cli.methods.cluster import cluster_hierarchy as ch
+    from hierarchy_cli.methods.sample_maps import split_leaves_map
 
     tmp, x, leaf, ids = samples
     h = ch(samples=tmp / "s.parquet", classes=ids, k=4).hierarchy
@@ -872,7 +873,7 @@ def test_sample_map_streams_what_the_table_holds(samples):
 def test_split_leaves_leaves_no_named_temp_file(samples, tmp_path):
     """The class-ordered scratch file has no name while the classes are clustered, so no
     exit (a signal, a kill) can leave it behind."""
-    from hierarchy_cli.methods.cluster import split_leaves_map
+    from hierarchy_cli.methods.sample_maps import split_leaves_map
 
     tmp, _, _, ids = samples
     scratch = tmp_path / "scratch"
