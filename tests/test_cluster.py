@@ -346,6 +346,34 @@ def test_within_never_crosses_groups():
     assert h.is_nested()
 
 
+def test_the_builder_returns_its_notes():
+    """The notes the command prints under its table are the builder's (Hierarchy.summary)."""
+    x = blobs(120, 6, 8)
+    r = cluster_hierarchy(x, "6,2", seed=1)
+    assert len(r.hierarchy.summary) == 1
+    assert r.hierarchy.summary[0].startswith("inertia (l2): k6 ") and ", k2 " in r.hierarchy.summary[0]
+    groups = np.repeat(np.arange(3), 40)
+    r = cluster_hierarchy(x, 6, within=groups)
+    assert r.hierarchy.summary[1:] == ["clustered within the groups of the given group labels"]
+
+
+def test_kmeans_parameters_are_checked_once(monkeypatch):
+    """One check per call of the API, not one per level or per group's fit."""
+    from hierarchy_cli.methods import cluster as cluster_module, kmeans as kmeans_module
+
+    calls = []
+    real = kmeans_module.check_params
+
+    def counting(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(cluster_module, "check_params", counting)
+    monkeypatch.setattr(kmeans_module, "check_params", counting)
+    cluster_hierarchy(blobs(120, 6, 8), "12,4", within=np.repeat(np.arange(3), 40))
+    assert len(calls) == 1
+
+
 def test_within_k_smaller_than_groups():
     with pytest.raises(GranularityError, match="smaller than the number of groups"):
         cluster_hierarchy(blobs(100, 4, 5), 3, within=np.arange(100) % 5)
