@@ -346,6 +346,34 @@ def test_within_never_crosses_groups():
     assert h.is_nested()
 
 
+def test_the_builder_returns_its_notes():
+    """The notes the command prints under its table are the builder's (Hierarchy.summary)."""
+    x = blobs(120, 6, 8)
+    r = cluster_hierarchy(x, "6,2", seed=1)
+    assert len(r.hierarchy.summary) == 1
+    assert r.hierarchy.summary[0].startswith("inertia (l2): k6 ") and ", k2 " in r.hierarchy.summary[0]
+    groups = np.repeat(np.arange(3), 40)
+    r = cluster_hierarchy(x, 6, within=groups)
+    assert r.hierarchy.summary[1:] == ["clustered within the groups of the given group labels"]
+
+
+def test_kmeans_parameters_are_checked_once(monkeypatch):
+    """One check per call of the API, not one per level or per group's fit."""
+    from hierarchy_cli.methods import cluster as cluster_module, kmeans as kmeans_module
+
+    calls = []
+    real = kmeans_module.check_params
+
+    def counting(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(cluster_module, "check_params", counting)
+    monkeypatch.setattr(kmeans_module, "check_params", counting)
+    cluster_hierarchy(blobs(120, 6, 8), "12,4", within=np.repeat(np.arange(3), 40))
+    assert len(calls) == 1
+
+
 def test_within_k_smaller_than_groups():
     with pytest.raises(GranularityError, match="smaller than the number of groups"):
         cluster_hierarchy(blobs(100, 4, 5), 3, within=np.arange(100) % 5)
@@ -488,7 +516,7 @@ def samples(tmp_path):
 
 
 def test_samples_class_means_streamed(samples):
-    from hierarchy_cli.methods.embeddings import class_means, sample_columns
+    from hierarchy_cli.methods.samples import class_means, sample_columns
 
     tmp, x, leaf, ids = samples
     sc = sample_columns(str(tmp / "s.parquet"), None, None, None)
@@ -849,7 +877,8 @@ def test_fewer_clusters_than_k_said_and_recorded(tmp_path):
 def test_sample_map_streams_what_the_table_holds(samples):
     """The streamed file holds exactly the in-memory table (data and metadata), in as many
     row groups as input batches; the sample ids come from the input, never held."""
-    from hierarchy_cli.methods.cluster import cluster_hierarchy as ch, split_leaves_map
+    from hierarchy_cli.methods.cluster import cluster_hierarchy as ch
+    from hierarchy_cli.methods.sample_maps import split_leaves_map
 
     tmp, x, leaf, ids = samples
     h = ch(samples=tmp / "s.parquet", classes=ids, k=4).hierarchy
@@ -872,7 +901,7 @@ def test_sample_map_streams_what_the_table_holds(samples):
 def test_split_leaves_leaves_no_named_temp_file(samples, tmp_path):
     """The class-ordered scratch file has no name while the classes are clustered, so no
     exit (a signal, a kill) can leave it behind."""
-    from hierarchy_cli.methods.cluster import split_leaves_map
+    from hierarchy_cli.methods.sample_maps import split_leaves_map
 
     tmp, _, _, ids = samples
     scratch = tmp_path / "scratch"

@@ -98,6 +98,28 @@ def test_wnid_leaves_get_wordnet_names():
         random_hierarchy(classes=["a", "b"], k=1, leaf_names="wordnet")
 
 
+def test_the_builder_says_how_it_drew_the_groups():
+    """The notes the command prints are the builder's (Hierarchy.summary)."""
+    ids = [f"x{i}" for i in range(50)]
+    h = random_hierarchy(classes=ids, k="10,2", seed=4, sizes="multinomial", nested=False)
+    assert h.summary == ["multinomial group sizes, seed 4; levels drawn independently"]
+    assert random_hierarchy(classes=ids, k=5).summary == ["balanced group sizes, seed 0; levels nested"]
+    like = random_hierarchy(like=h, seed=2)
+    assert like.summary == ["leaves shuffled by one random permutation (seed 2); kept from <hierarchy>: "
+                            "every level's group sizes and how the levels nest"]
+
+
+def test_api_checks_its_arguments_before_any_work():
+    with pytest.raises(GranularityError, match="say how to draw the groups"):
+        random_hierarchy(classes=["a"])
+    with pytest.raises(GranularityError, match="--seed -1 is negative"):
+        random_hierarchy(classes="missing.txt", k=1, seed=-1)
+    with pytest.raises(GranularityError, match="unknown --leaf-names 'x'"):
+        random_hierarchy(classes="missing.txt", k=1, leaf_names="x")
+    with pytest.raises(GranularityError, match="--like and --classes cannot both read stdin"):
+        random_hierarchy(classes="-", like="-:level_3")
+
+
 def test_seed_changes_the_draw():
     ids = [f"x{i}" for i in range(200)]
     a = random_hierarchy(classes=ids, k=20, seed=1)
@@ -268,6 +290,8 @@ def test_bad_reference_schema(tmp_path):
     (["--dataset", "imagenet1k", "--k", "10", "--leaf-names", "x"], ["--leaf-names 'x'"]),
     (["--dataset", "imagenet1k", "--k", "10", "--seed", "-1"], ["--seed -1"]),
     (["--like", "{map}", "--independent"], ["--independent apply to --k"]),
+    (["--like", "{map}", "--sizes", "balanced"], ["--sizes and --independent apply to --k"]),
+    (["--like", "{map}", "--leaf-names", "auto"], ["--leaf-names applies to --k"]),
     (["--like", "{map}", "--leaf-names", "id"], ["--leaf-names applies to --k"]),
     (["--dataset", "nope", "--k", "3"], ["unknown --dataset 'nope'"]),
     (["--classes", "{dir}/c.csv", "--column", "wnid", "--k", "2"], ["c.csv", "no column 'wnid'", "id, name"]),

@@ -166,9 +166,38 @@ def cluster(
     Example: granularity cluster --k 1000
     (the embedded ImageNet-21k class embeddings, written to imagenet21k.cluster.k1000.parquet)
     """
-    from ..methods.cluster import cluster_hierarchy, parse_ks, save_centroids
+    from ..grammar import parse_k_list
+    from ..methods.cluster import cluster_hierarchy
 
     check_map_output(output, "cluster")
+    _check_inputs(samples, embeddings, split_leaves, instance, k, centroids)
+    ks = parse_k_list(k) if k is not None else []
+    _check_centroids_target(centroids, ks)
+    kind = "instance" if instance else None if split_leaves is None else f"split_{split_leaves}"
+    src = samples or embeddings
+    tags = name_tags(("flat", flat, False), ("metric-", metric, METRICS[0]), ("seed", seed, 0),
+                     ("niter", niter, DEFAULT_NITER),
+                     ("within-", within and input_stem(Path(within).name.replace(".parquet:", "-"), None, "map"), None),
+                     ("emb-", (classes or dataset) and src and input_stem(src, None, "embeddings"), None))
+    target = resolve_output(output, _default_name(classes, dataset, src, kind, ks, tags))
+    inputs = dict(classes=classes, dataset=dataset, column=column, leaf_column=leaf_column, leaves=leaves)
+    params = dict(metric=metric, seed=seed, niter=niter, threads=threads, gpu=gpu)
+    with _progress() as progress:
+        result = sample_map = None
+        if ks:
+            result = cluster_hierarchy(embeddings, ks, **inputs, id_column=id_column,
+                                       embedding_column=embedding_column, samples=samples, flat=flat,
+                                       within=within, **params, progress=progress)
+        if kind is not None:
+            sample_map = _sample_map(result, samples, split_leaves, inputs, params, sample_id_column,
+                                     embedding_column, progress)
+    _write(result, sample_map, target, centroids)
+    _print_summary(result, sample_map, centroids, target)
+
+
+def _check_inputs(samples, embeddings, split_leaves, instance, k, centroids) -> None:
+    """Refuse, before any work, the combinations of inputs the command cannot run (the
+    API checks the rest: what it is given, it checks once)."""
     per_sample = instance or split_leaves is not None
     if instance and split_leaves is not None:
         raise GranularityError("give --split-leaves N or --instance, not both")
@@ -176,81 +205,76 @@ def cluster(
         raise GranularityError(
             f"{'--instance' if instance else '--split-leaves'} needs per-sample input: --samples FILE"
         )
-    if samples is not None and embeddings is not None:
+    if per_sample and embeddings is not None:
         raise GranularityError("give --embeddings or --samples, not both")
-    if leaves is not None and samples is None:
-        raise GranularityError("--leaves gives the leaf of each row of --samples FILE.npy: give --samples too")
     if k is None and not per_sample:
         raise GranularityError("say how many clusters: --k 1000 (or several: --k 1000,100,10)")
     if per_sample and centroids is not None and k is None:
         raise GranularityError("--centroids saves the centroids of --k levels: give --k too")
-    ks = parse_ks(k) if k is not None else []
-    _check_centroids_target(centroids, ks)
-    src = samples or embeddings
-    stem = input_stem(classes if classes else src, dataset or (None if (classes or src) else "imagenet21k"),
+
+
+def _default_name(classes, dataset, src, kind: Optional[str], ks: list[int], tags: str) -> str:
+    """The output's default name: the class list (or input) stem, the per-sample level
+    ``kind`` and the levels, and the tags of the options that change the content."""
+    from ..manifests import DEFAULT_DATASET
+
+    stem = input_stem(classes if classes else src, dataset or (None if (classes or src) else DEFAULT_DATASET),
                       "classes")
-    tags = name_tags(("flat", flat, False), ("metric-", metric, "l2"), ("seed", seed, 0), ("niter", niter, 10),
-                     ("within-", within and input_stem(Path(within).name.replace(".parquet:", "-"), None, "map"), None),
-                     ("emb-", (classes or dataset) and src and input_stem(src, None, "embeddings"), None))
-    if per_sample:
-        kind = "instance" if instance else f"split_{split_leaves}"
-        default = f"{stem}.{kind}" + (f".{'+'.join(f'k{v}' for v in ks)}" if ks else "") + f"{tags}.parquet"
+    levels = "+".join(f"k{v}" for v in ks)
+    if kind is not None:
+        name = f"{stem}.{kind}" + (f".{levels}" if ks else "") + f"{tags}.parquet"
     else:
-        default = f"{stem}.cluster.{'+'.join(f'k{v}' for v in ks)}{tags}.parquet"
-    target = resolve_output(output, safe_name(default) if output is None else default)
+        name = f"{stem}.cluster.{levels}{tags}.parquet"
+    return safe_name(name)
 
-    with _progress() as progress:
-        result = None
-        if ks:
-            result = cluster_hierarchy(
-                embeddings, ks, classes=classes, dataset=dataset, column=column, id_column=id_column,
-                embedding_column=embedding_column, samples=samples, leaf_column=leaf_column,
-                leaves=leaves, flat=flat, metric=metric, seed=seed, niter=niter, within=within,
-                threads=threads, gpu=gpu, progress=progress,
-            )
-        if per_sample:
-            from ..methods.cluster import instance_map, split_leaves_map
 
-            leaf_levels = result.hierarchy.levels if result else []
-            extra = {}
-            if result is not None:
-                extra = {"leaf_levels": {kk: v for kk, v in result.hierarchy.metadata.items()
-                                         if kk not in ("classes", "samples")}}
-            if instance:
-                table = instance_map(samples, classes=classes, dataset=dataset, column=column,
-                                       leaf_column=leaf_column, sample_id_column=sample_id_column,
-                                       leaf_levels=leaf_levels, extra_meta=extra, leaves=leaves)
-            else:
-                table = split_leaves_map(
-                    samples, split_leaves, classes=classes, dataset=dataset, column=column,
-                    leaf_column=leaf_column, sample_id_column=sample_id_column,
-                    embedding_column=embedding_column, metric=metric, seed=seed, niter=niter,
-                    threads=threads, gpu=gpu, leaf_levels=leaf_levels, extra_meta=extra, progress=progress, leaves=leaves)
+def _sample_map(result, samples, split_leaves: Optional[int], inputs: dict, params: dict,
+                sample_id_column: Optional[str], embedding_column: Optional[str], progress):
+    """The per-sample map (``--split-leaves`` or ``--instance``), carrying the levels of
+    ``result`` (the ``--k`` hierarchy, or ``None``) to each sample."""
+    from ..methods.sample_maps import instance_map, split_leaves_map
+
+    leaf_levels, extra = [], {}
+    if result is not None:
+        leaf_levels = result.hierarchy.levels
+        extra = {"leaf_levels": {key: v for key, v in result.hierarchy.metadata.items()
+                                 if key not in ("classes", "samples")}}
+    if split_leaves is None:
+        return instance_map(samples, **inputs, sample_id_column=sample_id_column,
+                            leaf_levels=leaf_levels, extra_meta=extra)
+    return split_leaves_map(samples, split_leaves, **inputs, sample_id_column=sample_id_column,
+                            embedding_column=embedding_column, **params, leaf_levels=leaf_levels,
+                            extra_meta=extra, progress=progress)
+
+
+def _write(result, sample_map, target: str, centroids: Optional[str]) -> None:
+    """Write the label map (the per-sample one when made) and the centroids when asked."""
     from ..labelmap import write_label_map
+    from ..methods.cluster import save_centroids
 
-    if per_sample:
-        table.write(target)
+    if sample_map is not None:
+        sample_map.write(target)
     else:
         write_label_map(result.hierarchy, target)
     if centroids is not None and result is not None:
         save_centroids(result, centroids)
-    con = stderr_console()
-    for note in (result.warnings if result else []) + (table.warnings if per_sample else []):
-        con.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
 
-    if per_sample:
-        _print_sample_summary(table.metadata, target)
+
+def _print_summary(result, sample_map, centroids: Optional[str], target: str) -> None:
+    """The warnings, then the levels and the builder's notes, on stderr."""
+    con = stderr_console()
+    for note in (result.warnings if result else []) + (sample_map.warnings if sample_map else []):
+        con.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
+    if sample_map is not None:
+        _print_sample_summary(sample_map.metadata, target)
         return
     h = result.hierarchy
-    notes = [f"inertia ({metric}): " + ", ".join(f"{n} {v:,.6g}" for n, v in result.inertia.items())]
-    if within:
-        notes.append(f"clustered within the groups of {within}")
-    if centroids:
-        notes.append(f"centroids saved to {centroids}")
-    kind = "flat" if flat else "nested"
-    where = "GPU" if gpu else f"{h.metadata['threads']} threads"
-    print_level_summary(h, f"{h.num_leaves:,} classes, k-means ({kind}, {metric}, seed {seed}, {where})",
-                        notes, target)
+    meta = h.metadata
+    notes = [*h.summary, *([f"centroids saved to {centroids}"] if centroids else [])]
+    kind = "nested" if meta["nested"] else "flat"
+    where = "GPU" if meta["gpu"] else f"{meta['threads']} threads"
+    print_level_summary(h, f"{h.num_leaves:,} classes, k-means ({kind}, {meta['metric']}, seed {meta['seed']}, "
+                        f"{where})", notes, target)
 
 
 def _print_sample_summary(meta: dict, target: str) -> None:

@@ -17,11 +17,14 @@ from ..cliutil import (
     print_level_summary,
     resolve_output,
     safe_name,
+    was_given,
 )
 from ..errors import GranularityError
+from ..options import LEAF_NAMES, SIZES
 
 
 def random(
+    ctx: typer.Context,
     k: Optional[str] = typer.Option(
         None, "--k", "-k", metavar="K[,K...]",
         help="Randomly partition the leaves into K non-empty groups; a list writes one level "
@@ -42,7 +45,7 @@ def random(
         "Example: --seed 7",
     ),
     sizes: str = typer.Option(
-        "balanced", "--sizes",
+        SIZES[0], "--sizes",
         help="Group sizes for --k: 'balanced' (N//K or N//K+1 leaves each) or 'multinomial' "
         "(K random leaves start the groups, every other leaf joins one uniformly at random). "
         "Example: --sizes multinomial",
@@ -54,7 +57,7 @@ def random(
         "Example: --k 1000,100 --independent",
     ),
     leaf_names: str = typer.Option(
-        "auto", "--leaf-names",
+        LEAF_NAMES[0], "--leaf-names",
         help="leaf_name column: 'auto' (WordNet's first lemma when every id is a WordNet noun "
         "wnid, else the id), 'id' or 'wordnet'. Example: --leaf-names id",
     ),
@@ -65,51 +68,25 @@ def random(
     Example: granularity random --dataset imagenet1k --k 100 --seed 1
     (writes imagenet1k.random_k100.seed1.parquet)
     """
-    from pathlib import Path
-
     from ..grammar import MapSpec
+    from ..labelmap import write_label_map
     from ..methods.random import random_hierarchy
-    from ..options import LEAF_NAMES, SIZES, one_of
 
     check_map_output(output, "random")
-    if k is None and like is None:
-        raise GranularityError("say how to draw the groups: --k K (e.g. --k 1000,100) or --like MAP[:LEVEL]")
-    if k is not None and like is not None:
-        raise GranularityError("give --k or --like, not both")
-    one_of(sizes, SIZES, "--sizes")
-    one_of(leaf_names, LEAF_NAMES, "--leaf-names")
-    if seed < 0:
-        raise GranularityError(f"--seed {seed} is negative: give a whole number >= 0")
-    if like is not None and (sizes != "balanced" or independent):
+    if like is not None and (was_given(ctx, "sizes") or was_given(ctx, "independent")):
         raise GranularityError("--sizes and --independent apply to --k; --like copies the reference's sizes")
-    if like is not None and leaf_names != "auto":
+    if like is not None and was_given(ctx, "leaf_names"):
         raise GranularityError("--leaf-names applies to --k; --like keeps the reference's leaf names")
-    if classes is not None and dataset is not None:
-        raise GranularityError("give --classes or --dataset, not both")
-    if like is None and classes is None and dataset is None:
-        dataset = "imagenet21k"
-    if like is not None and MapSpec.parse(like, "--like").is_stdin and classes == "-":
-        raise GranularityError("--like and --classes cannot both read stdin")
-
     h = random_hierarchy(classes=classes, dataset=dataset, k=k, like=like, seed=seed, sizes=sizes,
                          nested=not independent, leaf_names=leaf_names, column=column)
-    if like is not None and classes is None and dataset is None:
-        ref_path = MapSpec.parse(like, "--like").path
-        stem = input_stem(ref_path, None, "reference")
+    class_meta = h.metadata.get("classes")
+    if class_meta is None:  # the leaves are the --like reference's
+        stem = input_stem(MapSpec.parse(like, "--like").path, None, "reference")
     else:
-        stem = input_stem(classes, dataset, "classes")
+        stem = input_stem(classes, class_meta.get("dataset"), "classes")
     span = "+".join(h.level_names) if len(h.level_names) <= 3 else f"{h.level_names[0]}-{h.level_names[-1]}"
-    tags = name_tags(("sizes-", sizes, "balanced"), ("independent", independent, False),
-                     ("leaf-names-", leaf_names, "auto"))
+    tags = name_tags(("sizes-", sizes, SIZES[0]), ("independent", independent, False),
+                     ("leaf-names-", leaf_names, LEAF_NAMES[0]))
     target = resolve_output(output, f"{stem}.{safe_name(span)}.seed{seed}{tags}.parquet")
-    from ..labelmap import write_label_map
-
     write_label_map(h, target)
-    notes = []
-    if like is not None:
-        notes.append(f"leaves shuffled by one random permutation (seed {seed}); kept from "
-                     f"{Path(MapSpec.parse(like, '--like').path).name}: every level's group sizes and how the levels nest")
-    else:
-        notes.append(f"{sizes} group sizes, seed {seed}; "
-                     + ("levels nested" if h.nested or len(h.levels) == 1 else "levels drawn independently"))
-    print_level_summary(h, f"random hierarchy over {h.num_leaves:,} leaves", notes, target)
+    print_level_summary(h, f"random hierarchy over {h.num_leaves:,} leaves", h.summary, target)

@@ -40,8 +40,8 @@ import numpy as np
 from ..errors import GranularityError
 from ..options import DEFAULT_NITER, METRICS, one_of
 
-__all__ = ["DEFAULT_NITER", "METRICS", "KMeansResult", "kmeans", "kmeans_plusplus", "lloyd",
-           "normalize_rows", "check_params", "available_threads"]
+__all__ = ["DEFAULT_NITER", "METRICS", "KMeansResult", "kmeans", "fit_clusters", "kmeans_plusplus",
+           "lloyd", "normalize_rows", "check_params", "check_int", "derived_seed", "available_threads"]
 
 CHUNK_ROWS = 4096  # rows per piece of a pass over the data: temporaries of 4096 x d floats
 CAND_ROWS = 512  # seeding: candidates' distance rows computed per matrix product, at most
@@ -96,7 +96,8 @@ def _threads():
     return _CONTROLLER[0]
 
 
-def _check_int(value, name: str, low: int) -> int:
+def check_int(value, name: str, low: int) -> int:
+    """``value`` as an int, refused (naming ``name``) unless it is an integer >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise GranularityError(f"{name} must be an integer, not {value!r}")
     if value < low:
@@ -107,14 +108,17 @@ def _check_int(value, name: str, low: int) -> int:
 def check_params(*, metric: str = "l2", seed: int = 0, niter: int = DEFAULT_NITER,
                  threads: Optional[int] = None, gpu: bool = False) -> int:
     """Check the k-means parameters shared by every public function; return the thread
-    count (``threads``, or every available core when ``None``). Errors name the parameter."""
+    count (``threads``, or every available core when ``None``). Errors name the parameter.
+
+    The one home of these checks: each public function (:func:`kmeans`, and the
+    cluster builders) calls it once, and what it calls takes the values as checked."""
     one_of(metric, METRICS, "--metric")
-    _check_int(seed, "seed", 0)
+    check_int(seed, "seed", 0)
     if seed >= 2**63:
         raise GranularityError(f"seed must be below 2**63, not {seed}")
-    _check_int(niter, "niter", 1)
+    check_int(niter, "niter", 1)
     if threads is not None:
-        _check_int(threads, "threads", 1)
+        check_int(threads, "threads", 1)
     if not isinstance(gpu, bool):
         raise GranularityError(f"gpu must be True or False, not {gpu!r}")
     if gpu:
@@ -204,12 +208,7 @@ def _seed(xa, k, rng, weights, trials, progress, cand_rows=CAND_ROWS) -> np.ndar
         raise GranularityError(f"k = {k} is larger than the number of points ({n:,})")
     w = None if weights is None else np.asarray(weights, dtype=np.float32)
     centers = np.empty(k, dtype=np.int64)
-    if w is not None:
-        wsum = np.cumsum(w, dtype=np.float64)
-        first = int(np.searchsorted(wsum, rng.random() * wsum[-1], side="right"))
-    else:
-        first = int(rng.random() * n)
-    centers[0] = min(first, n - 1)
+    centers[0] = _first_centre(n, w, rng)
     closest = _rows_of(xa, centers[:1], np.empty((1, n), dtype=np.float32))[0]
     np.maximum(closest, 0.0, out=closest)
     closest[centers[0]] = 0.0
@@ -220,14 +219,12 @@ def _seed(xa, k, rng, weights, trials, progress, cand_rows=CAND_ROWS) -> np.ndar
     scratch = np.empty(n, dtype=np.float32)
     c, reported = 1, 0
     while c < k:
-        cum = np.cumsum(closest if w is None else w * closest, dtype=np.float64)
-        pot = float(cum[-1])
-        if pot <= 0.0:  # every point coincides with a centre: take unused points in order
+        drawn = _proposals(closest, w, rng, stream)
+        if drawn is None:  # every point coincides with a centre: take unused points in order
             unused = np.setdiff1d(np.arange(n), centers[:c])
             centers[c:] = unused[: k - c]
             break
-        pool = np.minimum(np.searchsorted(cum, rng.random(stream) * pot, side="right"), n - 1)
-        thresh = rng.random(stream).astype(np.float32) * closest[pool]  # u * D_0(y)^2
+        pool, thresh = drawn
         pos = 0
         while c < k:
             ok = np.flatnonzero(thresh[pos:] < closest[pool[pos:]]) + pos
@@ -235,20 +232,11 @@ def _seed(xa, k, rng, weights, trials, progress, cand_rows=CAND_ROWS) -> np.ndar
                 break  # proposals used up: a new batch from the current potential
             cand = pool[ok[:trials]]
             if (slot[cand] < 0).any():  # compute the rows of the next proposals, these first
-                slot[slot >= 0] = -1
-                ahead = pool[ok]
-                _, first_seen = np.unique(ahead, return_index=True)
-                todo = ahead[np.sort(first_seen)][:min(chunk, trials * (k - c))]
-                _rows_of(xa, todo, rows[:todo.size])
-                slot[todo] = np.arange(todo.size)
-            after = np.empty(trials, dtype=np.float64)  # the potential with each candidate
-            for t, p in enumerate(slot[cand]):
-                np.minimum(closest, rows[p], out=scratch)
-                after[t] = scratch.sum(dtype=np.float64) if w is None else scratch @ w
-            best = int(np.argmin(after))
-            centers[c] = cand[best]
-            np.minimum(closest, np.maximum(rows[slot[cand[best]]], 0.0), out=closest)
-            closest[centers[c]] = 0.0
+                _rows_ahead(xa, pool[ok], min(chunk, trials * (k - c)), rows, slot)
+            best = cand[_best_candidate(closest, rows, slot[cand], w, scratch)]
+            centers[c] = best
+            np.minimum(closest, np.maximum(rows[slot[best]], 0.0), out=closest)
+            closest[best] = 0.0
             c += 1
             pos = int(ok[trials - 1]) + 1
             if progress is not None and c - reported >= 50:
@@ -257,6 +245,50 @@ def _seed(xa, k, rng, weights, trials, progress, cand_rows=CAND_ROWS) -> np.ndar
     if progress is not None and k > reported:
         progress(k - reported)
     return centers
+
+
+def _first_centre(n: int, w: Optional[np.ndarray], rng: np.random.Generator) -> int:
+    """The first centre: a point drawn with probability proportional to its weight."""
+    if w is not None:
+        wsum = np.cumsum(w, dtype=np.float64)
+        first = int(np.searchsorted(wsum, rng.random() * wsum[-1], side="right"))
+    else:
+        first = int(rng.random() * n)
+    return min(first, n - 1)
+
+
+def _proposals(closest: np.ndarray, w: Optional[np.ndarray], rng: np.random.Generator, stream: int):
+    """A batch of ``stream`` proposals drawn from the potential ``weight * closest`` and
+    their rejection thresholds ``u * D_0(y)^2``; ``None`` when the potential is 0."""
+    n = closest.size
+    cum = np.cumsum(closest if w is None else w * closest, dtype=np.float64)
+    pot = float(cum[-1])
+    if pot <= 0.0:
+        return None
+    pool = np.minimum(np.searchsorted(cum, rng.random(stream) * pot, side="right"), n - 1)
+    thresh = rng.random(stream).astype(np.float32) * closest[pool]  # u * D_0(y)^2
+    return pool, thresh
+
+
+def _rows_ahead(xa: np.ndarray, ahead: np.ndarray, count: int, rows: np.ndarray, slot: np.ndarray) -> None:
+    """The distance rows of the first ``count`` distinct points of ``ahead`` (the accepted
+    proposals, in order) into ``rows``; ``slot`` maps each of them to its row."""
+    slot[slot >= 0] = -1
+    _, first_seen = np.unique(ahead, return_index=True)
+    todo = ahead[np.sort(first_seen)][:count]
+    _rows_of(xa, todo, rows[:todo.size])
+    slot[todo] = np.arange(todo.size)
+
+
+def _best_candidate(closest: np.ndarray, rows: np.ndarray, slots: np.ndarray,
+                    w: Optional[np.ndarray], scratch: np.ndarray) -> int:
+    """Which candidate (by position in ``slots``, their rows) lowers the potential most
+    (ties: the first)."""
+    after = np.empty(slots.size, dtype=np.float64)  # the potential with each candidate
+    for t, p in enumerate(slots):
+        np.minimum(closest, rows[p], out=scratch)
+        after[t] = scratch.sum(dtype=np.float64) if w is None else scratch @ w
+    return int(np.argmin(after))
 
 
 # ----------------------------------------------------------------------------- Lloyd
@@ -351,26 +383,43 @@ def kmeans(
     each point's label is its nearest centroid.
     """
     nthreads = check_params(metric=metric, seed=seed, niter=niter, threads=threads, gpu=gpu)
-    _check_int(k, "k", 1)
-    _check_int(max_points_per_centroid, "max_points_per_centroid", 1)
-    _check_int(min_points, "min_points", 0)
+    check_int(k, "k", 1)
+    check_int(max_points_per_centroid, "max_points_per_centroid", 1)
+    check_int(min_points, "min_points", 0)
     if n_local_trials is not None:
-        _check_int(n_local_trials, "n_local_trials", 1)
+        check_int(n_local_trials, "n_local_trials", 1)
+    x, w = _checked_points(x, k, weights)
+    return _kmeans(x, k, w, metric, seed, niter, nthreads, gpu, progress, n_local_trials,
+                   max_points_per_centroid, min_points)
+
+
+def _checked_points(x, k: int, weights) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """``x`` as C-contiguous float32 and the weights as float32, refused unless ``x`` is
+    2-D, finite and holds at least ``k`` rows and the weights are positive, one per row."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise GranularityError(f"x must be a 2-D array (points x dims), not shape {x.shape}")
-    n, d = x.shape
+    n = x.shape[0]
     if k > n:
         raise GranularityError(f"k = {k} is larger than the number of points ({n:,})")
     if not np.isfinite(x).all():
         raise GranularityError(f"x holds NaN or infinite values (row {int(np.flatnonzero(~np.isfinite(x).all(1))[0])})")
-    w = None
-    if weights is not None:
-        w = np.ascontiguousarray(weights, dtype=np.float32)
-        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
-            raise GranularityError("weights must be positive finite numbers, one per point")
+    if weights is None:
+        return x, None
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise GranularityError("weights must be positive finite numbers, one per point")
+    return x, w
+
+
+def _kmeans(x: np.ndarray, k: int, w: Optional[np.ndarray], metric: str, seed: int, niter: int,
+            nthreads: int, gpu: bool, progress=None, n_local_trials: Optional[int] = None,
+            max_points_per_centroid: int = 256, min_points: int = MIN_POINTS) -> KMeansResult:
+    """:func:`kmeans` of checked input: ``x`` C-contiguous float32 with at least ``k``
+    rows, ``w`` float32 or ``None``, the parameters as :func:`check_params` passed them."""
     if metric == "cosine":
         x = normalize_rows(x)
+    n, d = x.shape
     m = min(n, max(k, max_points_per_centroid * k, min_points))
     with _threads().limit(limits=1 if m * k * d < SMALL_FIT else nthreads):
         rng = np.random.default_rng(seed)
@@ -400,3 +449,30 @@ def kmeans(
     inertia = float(d64 @ w.astype(np.float64)) if w is not None else float(d64.sum())
     return KMeansResult(np.ascontiguousarray(centroids, dtype=np.float32), labels, dist, inertia,
                         niter, t1 - t0, t2 - t1, nthreads)
+
+
+def fit_clusters(x: np.ndarray, k: int, *, weights: Optional[np.ndarray] = None, metric: str, seed: int,
+                 niter: int, nthreads: int, gpu: bool, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (int64) and centroids (float32) of ``k`` clusters of the finite rows ``x``
+    (``k <= len(x)``), for the builders that fit many groups: exact shortcuts for
+    ``k = len(x)`` (each row its own cluster) and ``k = 1`` (the weighted mean), else
+    :func:`kmeans`. The parameters are those :func:`check_params` passed (the builders
+    check them once, not once per fit)."""
+    n = x.shape[0]
+    if k == n:
+        return np.arange(n, dtype=np.int64), x.astype(np.float32, copy=True)
+    if k == 1:
+        c = np.average(x.astype(np.float64), axis=0, weights=weights)[None, :].astype(np.float32)
+        if metric == "cosine":
+            c = normalize_rows(c)
+        return np.zeros(n, dtype=np.int64), c
+    w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
+    r = _kmeans(np.ascontiguousarray(x, dtype=np.float32), k, w, metric, seed, niter, nthreads, gpu,
+                progress)
+    return r.labels, r.centroids
+
+
+def derived_seed(seed: int, *parts: int) -> int:
+    """The seed of one of many fits (a group of ``--within``, a class of ``--split-leaves``):
+    drawn from ``seed`` and the fit's ``parts``, so each fit gets its own stream."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *parts]).generate_state(1)[0] >> 1)

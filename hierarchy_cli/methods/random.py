@@ -38,8 +38,7 @@ import numpy as np
 
 from ..errors import GranularityError
 from ..grammar import parse_k_list
-from ..options import LEAF_NAMES, SIZES, one_of  # noqa: F401 (LEAF_NAMES re-exported)
-
+from ..options import LEAF_NAMES, SIZES, one_of
 
 
 def random_partition(n: int, k: int, rng: np.random.Generator, sizes: str = "balanced") -> np.ndarray:
@@ -151,16 +150,6 @@ def _check_same_outside(levels, source: str) -> None:
                 f"their label space ({out[0].size:,} and {o.size:,} leaves): pick levels that agree")
 
 
-# ----------------------------------------------------------------------------- leaves
-
-
-def _read_leaves(classes, dataset, column):
-    """(IdList, metadata, display name) for ``classes`` (path or list) or a shipped ``dataset``."""
-    from ..manifests import resolve_classes
-
-    return resolve_classes(classes, dataset, column)  # default: the shipped imagenet21k
-
-
 # ----------------------------------------------------------------------------- the API
 
 
@@ -197,45 +186,74 @@ def random_hierarchy(
     (WordNet's first lemma when every id is a WordNet noun wnid, else the id),
     ``id`` or ``wordnet``. Returns a validated
     :class:`~hierarchy_cli.hierarchy.Hierarchy` whose ``nested`` flag says
-    whether nesting is promised.
+    whether nesting is promised, and whose ``summary`` says how it was drawn.
     """
-    from ..hierarchy import Hierarchy
-
-    if (k is None) == (like is None):
-        raise GranularityError("give one of --k K or --like MAP[:LEVEL]" if k is None
-                               else "give --k or --like, not both")
-    if like_levels is not None and like is None:
-        raise GranularityError("like_levels needs like")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GranularityError(f"--seed {seed!r}: give a whole number >= 0")
-    one_of(sizes, SIZES, "--sizes")
+    _check_args(classes, k, like, like_levels, seed, sizes, leaf_names)
     rng = np.random.default_rng(int(seed))
     meta: dict[str, Any] = {"method": "random", "seed": int(seed)}
-
     if like is not None:
-        ref, names, like_meta, ref_source = _reference(like, like_levels)
-        meta["like"] = like_meta
-        if classes is not None or dataset is not None:
-            idl, class_meta, where = _read_leaves(classes, dataset, column)
-            from ..metrics import first_leaf_difference
+        return _shuffled_like(like, like_levels, classes, dataset, column, rng, meta)
+    return _random_k(k, classes, dataset, column, sizes, bool(nested), leaf_names, rng, meta)
 
-            diff = first_leaf_difference(idl.ids, list(ref.leaf_ids), where, f"--like {ref_source!r}")
-            if diff:
-                raise GranularityError(f"the --like reference's leaves differ from the input's: {diff}")
-            meta["classes"] = class_meta
-        ref_levels = [ref.level(n) for n in names]
-        _check_same_outside(ref_levels, ref_source)
-        keys = permuted_levels([lv.labels for lv in ref_levels], rng)
-        levels = [_level(f"random_{lv.name}", key) for lv, key in zip(ref_levels, keys)]
-        from ..hierarchy import is_refinement
 
-        promised = all(is_refinement(a.labels, b.labels) for a, b in zip(ref_levels, ref_levels[1:]))
-        meta["nested"] = promised
-        h = Hierarchy(list(ref.leaf_ids), list(ref.leaf_names), levels, meta, nested=promised)
-        return h.validate()
+def _check_args(classes, k, like, like_levels, seed, sizes: str, leaf_names: str) -> None:
+    """The checks of :func:`random_hierarchy`'s arguments, before any work."""
+    if (k is None) == (like is None):
+        raise GranularityError("say how to draw the groups: --k K (e.g. --k 1000,100) or --like MAP[:LEVEL]"
+                               if k is None else "give --k or --like, not both")
+    if like_levels is not None and like is None:
+        raise GranularityError("like_levels needs like")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise GranularityError(f"--seed {seed!r}: give a whole number >= 0")
+    if seed < 0:
+        raise GranularityError(f"--seed {seed} is negative: give a whole number >= 0")
+    one_of(sizes, SIZES, "--sizes")
+    one_of(leaf_names, LEAF_NAMES, "--leaf-names")
+    if classes == "-" and isinstance(like, (str, os.PathLike)):
+        from ..grammar import MapSpec
+
+        if MapSpec.parse(str(like), "--like").is_stdin:
+            raise GranularityError("--like and --classes cannot both read stdin")
+
+
+def _shuffled_like(like, like_levels, classes, dataset, column, rng: np.random.Generator, meta: dict):
+    """The reference ``like`` with its leaves shuffled (checked against the class list when
+    one is given)."""
+    from ..hierarchy import Hierarchy, is_refinement
+
+    ref, names, like_meta, ref_source = _reference(like, like_levels)
+    meta["like"] = like_meta
+    if classes is not None or dataset is not None:
+        from ..manifests import resolve_classes
+        from ..metrics import first_leaf_difference
+
+        idl, class_meta, where = resolve_classes(classes, dataset, column)
+        diff = first_leaf_difference(idl.ids, list(ref.leaf_ids), where, f"--like {ref_source!r}")
+        if diff:
+            raise GranularityError(f"the --like reference's leaves differ from the input's: {diff}")
+        meta["classes"] = class_meta
+    ref_levels = [ref.level(n) for n in names]
+    _check_same_outside(ref_levels, ref_source)
+    keys = permuted_levels([lv.labels for lv in ref_levels], rng)
+    levels = [_level(f"random_{lv.name}", key) for lv, key in zip(ref_levels, keys)]
+    promised = all(is_refinement(a.labels, b.labels) for a, b in zip(ref_levels, ref_levels[1:]))
+    meta["nested"] = promised
+    summary = [f"leaves shuffled by one random permutation (seed {meta['seed']}); kept from "
+               f"{like_meta['name']}: every level's group sizes and how the levels nest"]
+    h = Hierarchy(list(ref.leaf_ids), list(ref.leaf_names), levels, meta, nested=promised, summary=summary)
+    return h.validate()
+
+
+def _random_k(k, classes, dataset, column, sizes: str, nested: bool, leaf_names: str,
+              rng: np.random.Generator, meta: dict):
+    """One random partition of the leaves per K, finest first (nested: each coarser level
+    partitions the finer level's groups)."""
+    from ..hierarchy import Hierarchy
+    from ..manifests import resolve_classes
+    from ..sources.wordnet import leaf_names as wordnet_leaf_names
 
     ks = parse_k_list(k)
-    idl, class_meta, where = _read_leaves(classes, dataset, column)
+    idl, class_meta, where = resolve_classes(classes, dataset, column)  # default: the shipped imagenet21k
     n = len(idl.ids)
     too_big = [x for x in ks if x > n]
     if too_big:
@@ -243,10 +261,8 @@ def random_hierarchy(
             f"--k {too_big[0]:,} is more than the {n:,} leaves of {where}: "
             "a partition into non-empty groups needs K <= the number of leaves"
         )
-    from ..sources.wordnet import leaf_names as wordnet_leaf_names
-
     names_out, names_mode = wordnet_leaf_names(idl.ids, leaf_names, where, idl.where)
-    meta.update({"k": ks, "sizes": sizes, "nested": bool(nested), "classes": class_meta,
+    meta.update({"k": ks, "sizes": sizes, "nested": nested, "classes": class_meta,
                  "leaf_names": names_mode})
     levels = []
     keys = None
@@ -257,5 +273,7 @@ def random_hierarchy(
         else:
             keys = random_partition(n, kk, rng, sizes)
         levels.append(_level(f"random_k{kk}", keys))
-    h = Hierarchy(list(idl.ids), names_out, levels, meta, nested=bool(nested))
+    summary = [f"{sizes} group sizes, seed {meta['seed']}; "
+               + ("levels nested" if nested or len(levels) == 1 else "levels drawn independently")]
+    h = Hierarchy(list(idl.ids), names_out, levels, meta, nested=nested, summary=summary)
     return h.validate()
