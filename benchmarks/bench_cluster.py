@@ -320,7 +320,7 @@ def part_d(repeat: int) -> None:
 
 def small_fits(which: str, small: int, path: str) -> dict:
     sys.path.insert(0, str(ROOT))
-    from hierarchy_cli.methods import cluster, kmeans
+    from hierarchy_cli.methods import cluster, kmeans, sample_maps
 
     kmeans.SMALL_FIT = small
     if which == "within":
@@ -331,7 +331,7 @@ def small_fits(which: str, small: int, path: str) -> dict:
         cluster.cluster_hierarchy(None, 1000, within=groups)
     else:
         t0 = time.perf_counter()
-        cluster.split_leaves_map(path, 4, classes=[str(i) for i in range(2000)], leaf_column="leaf_index")
+        sample_maps.split_leaves_map(path, 4, classes=[str(i) for i in range(2000)], leaf_column="leaf_index")
     return {"method": which, "seconds": time.perf_counter() - t0}
 
 

@@ -88,7 +88,7 @@ def test_wheel_ships_the_shipped_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "hierarchy_cli/data/wordnet30_nouns.parquet" in names
     assert "hierarchy_cli/data/NOTICE.md" in names
-    from hierarchy_cli.methods.cluster import DEFAULT_EMBEDDINGS
+    from hierarchy_cli.methods.embeddings import DEFAULT_EMBEDDINGS
 
     assert f"hierarchy_cli/data/{DEFAULT_EMBEDDINGS}" in names  # cluster's default
     catalogue = json.loads((ROOT / "data_manifests" / "manifests.json").read_text())["datasets"]

@@ -39,11 +39,6 @@ from ..sources.wordnet import leaf_names
 from .embeddings import load_leaf_embeddings
 from .kmeans import check_params, derived_seed, fit_clusters, normalize_rows
 
-# Their homes are .embeddings and .sample_maps; tests/test_install.py and
-# benchmarks/bench_cluster.py still import them from here.
-from .embeddings import DEFAULT_EMBEDDINGS  # noqa: E402,F401
-from .sample_maps import split_leaves_map  # noqa: E402,F401
-
 Progress = Optional[Callable[[str, int, int], None]]
 
 
