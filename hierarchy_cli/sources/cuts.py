@@ -4,7 +4,8 @@ A user may end every path at a root (``--root``), prune single-child nodes
 (``--prune``), ask for the ancestor each class falls under among given nodes
 (``--ancestors``), say what a class the cut cannot place becomes
 (``--missing-classes``) and number the labels in a given order (``--label-order``).
-:func:`make_shape` turns those options into a :class:`~hierarchy_cli.graph.Shape`
+:func:`check_shape` checks those options before any input is read, :func:`make_shape`
+turns them into a :class:`~hierarchy_cli.graphcut.Shape`
 (and the metadata that records them), :func:`refuse_unplaced` names the classes
 left without a place under ``--missing-classes error``, and :func:`numbered` applies
 the label order.
@@ -24,11 +25,28 @@ from ..errors import GranularityError, offenders
 NodeOf = Callable[[Sequence[str], str], np.ndarray]
 
 
+def check_shape(rule: str = "longest", class_tree: bool = False, prune: bool = False, ancestors: bool = False,
+                ancestor_rule: str = "unique", missing: str = "error") -> None:
+    """Check the options that shape the tree before any input is read (``ancestors``: were
+    ancestors given); messages name the command-line option."""
+    from ..options import ANCESTOR_RULES, MISSING_CLASSES, RULES, one_of
+
+    one_of(rule, RULES, "--multi-parent rule")
+    one_of(missing, MISSING_CLASSES, "--missing-classes")
+    one_of(ancestor_rule, ANCESTOR_RULES, "--ancestor-rule")
+    if prune and class_tree:
+        raise GranularityError("give --prune or --class-tree, not both (the class tree keeps no node that "
+                               "is not a class, so nothing is left to prune)")
+    if ancestor_rule != "unique" and not ancestors:
+        raise GranularityError("--ancestor-rule applies with --ancestors")
+
+
 def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False, root: str | None = None,
                prune: bool = False, ancestors=None, ancestor_rule: str = "unique",
                missing: str = "error") -> tuple[Any, dict[str, Any]]:
-    """``(Shape, metadata)`` for the options; ids are resolved with ``node_of``."""
-    from ..graph import Shape
+    """``(Shape, metadata)`` for the options (checked by :func:`check_shape`); ids are
+    resolved with ``node_of``."""
+    from ..graphcut import Shape
     from ..inputs import id_list
 
     meta: dict[str, Any] = {}
@@ -44,11 +62,7 @@ def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False,
         ancestor_nodes = node_of(idl.ids, f"ancestor list {idl.source.name!r}")
         meta["ancestors"] = {**idl.source.describe(), "count": len(idl.ids)}
         meta["ancestor_rule"] = ancestor_rule
-    shape = Shape(rule, class_tree, root_node, prune, ancestor_nodes, ancestor_rule, missing)
-    shape.check()
-    if ancestor_rule != "unique" and ancestors is None:
-        raise GranularityError("--ancestor-rule applies with --ancestors")
-    return shape, meta
+    return Shape(rule, class_tree, root_node, prune, ancestor_nodes, ancestor_rule, missing), meta
 
 
 def refuse_unplaced(info, ids: Sequence[str], where_of: Callable[[int], str], source: str, shape) -> None:

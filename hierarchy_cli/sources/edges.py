@@ -546,9 +546,6 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
     return EdgeGraph(graph, artificial, counted.tolist(), duplicates, int(el.parents.size), int(roots.size))
 
 
-from ..options import MISSING_CLASSES, RULES, one_of  # noqa: E402
-
-
 def build_edges(
     edges: str | os.PathLike,
     classes: Sequence[str] | str | os.PathLike | None = None,
@@ -605,13 +602,16 @@ def build_edges(
     from ..hierarchy import Hierarchy
     from .cuts import numbered
 
-    by_rank = _check_request(levels, depths, multi_parent, class_tree, missing, ancestors is not None)
+    from .cuts import check_shape
+
+    request = _check_request(levels, depths, class_tree, missing, ancestors is not None)
+    by_rank = request.ranks if request.kind == "rank" else None
     if by_rank is not None and (root is not None or prune or ancestors is not None):
         raise GranularityError("--root, --prune and --ancestors shape hops and depths, not levels by rank name")
     names_columns = names_columns_pair(names_columns)
     if names_columns is not None and names is None:
         raise GranularityError("--names-columns names the columns of a names file: give one with --names")
-    one_of(missing_classes, MISSING_CLASSES, "--missing-classes")
+    check_shape(multi_parent, class_tree, prune, ancestors is not None, ancestor_rule, missing_classes)
     if missing_classes != "error" and classes is None and dataset is None and root is None and ancestors is None:
         raise GranularityError("missing_classes applies to a class list (--classes or --dataset), --root or "
                                "--ancestors: without them, the leaves are the edge list's own nodes")
@@ -649,7 +649,7 @@ def build_edges(
     if by_rank is None:
         shaping = dict(root=root, prune=prune, ancestors=ancestors, ancestor_rule=ancestor_rule,
                        missing_classes=missing_classes)
-        lvls, nested, cut_notes = _cut_hops(g, el, leaves, missing_ids, levels, depths, multi_parent, class_tree,
+        lvls, nested, cut_notes = _cut_hops(g, el, leaves, missing_ids, request, multi_parent, class_tree,
                                             shaping, meta)
     else:
         lvls, nested, cut_notes = _cut_by_rank(g, el, leaves, len(missing_ids), by_rank, multi_parent, missing, meta)
@@ -671,27 +671,26 @@ def build_edges(
     return h.validate()
 
 
-def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing: str,
-                   ancestors: bool = False) -> list[str] | None:
-    """Check the levels asked for before any input is read; their rank names, or ``None`` for hops/depths."""
-    from ..graph import check_cut_request
+def _check_request(levels, depths, class_tree: bool, missing: str, ancestors: bool = False):
+    """The :class:`~hierarchy_cli.graphcut.LevelRequest` of the levels asked for (rank names,
+    hops or depths), checked before any input is read."""
+    from ..graphcut import LevelRequest
     from .rankcut import rank_request
     from .ranks import check_missing
 
     check_missing(missing)
-    by_rank = None if ancestors else rank_request(levels)
-    if by_rank is None:
-        check_cut_request(levels, depths, multi_parent, ancestors)
+    request = None if ancestors else rank_request(levels)
+    if request is None:
+        request = LevelRequest.parse(levels, depths, ancestors)
         if missing != "fill":
             raise GranularityError("--missing applies to levels by rank name (--level family, with an edge list "
                                    "that carries ranks), not to hops or depths")
-        return None
+        return request
     if depths not in (None, (), []) and depths != "":
         raise GranularityError("rank names go with --level/--levels, not --depth")
     if class_tree:
         raise GranularityError("--class-tree counts hops through the classes; levels by rank name do not use it")
-    one_of(multi_parent, RULES, "--multi-parent rule")
-    return by_rank
+    return request
 
 
 def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
@@ -718,10 +717,10 @@ def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
     return leaves, [idl.ids[i] for i in missing.tolist()], class_meta
 
 
-def _cut_hops(g, el: EdgeList, leaves, missing_ids, levels, depths, multi_parent, class_tree, shaping: dict,
+def _cut_hops(g, el: EdgeList, leaves, missing_ids, request, multi_parent, class_tree, shaping: dict,
               meta) -> tuple[list, bool, list]:
     """Levels by hops or depths (or ``--ancestors``), shaped by ``--root``/``--prune``."""
-    from ..graph import cut_levels
+    from ..graphcut import cut_levels
     from .cuts import make_shape, refuse_unplaced, unplaced_meta
 
     index = {x: i for i, x in enumerate(g.ids)}
@@ -735,7 +734,7 @@ def _cut_hops(g, el: EdgeList, leaves, missing_ids, levels, depths, multi_parent
     shape, shape_meta = make_shape(node_of, multi_parent, class_tree, shaping["root"], shaping["prune"],
                                    shaping["ancestors"], shaping["ancestor_rule"], shaping["missing_classes"])
     placed = leaves < len(el.ids) if missing_ids else None  # classes absent from the edge list have no place
-    lvls, info = cut_levels(g, leaves, levels, depths, shape=shape, placed=placed)
+    lvls, info = cut_levels(g, leaves, request, shape, placed)
     refuse_unplaced(info, [g.ids[i] for i in leaves.tolist()], lambda i: f"class {i}", "the classes", shape)
     meta["leaves_with_choice"] = info.leaves_with_choice
     meta.update(shape_meta)

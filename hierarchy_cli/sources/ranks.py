@@ -75,13 +75,13 @@ def rank_tokens(requested: Sequence[str] | str) -> list[str]:
     return [str(r).strip() for item in requested for r in str(item).split(",")]
 
 
-def resolve_rank_levels(requested: Sequence[str] | str, available: Sequence[str], source: str,
+def resolve_rank_levels(tokens: Sequence[str], available: Sequence[str], source: str,
                         all_levels: Sequence[str] | None = None, hints: dict[str, str] | None = None) -> list[str]:
-    """The level names asked for, finest first in ``available``'s order; ``all`` = ``all_levels``
-    (default: every one). Unknown names are an error listing what ``source`` offers; ``hints``
-    adds a word for some names."""
+    """The level names asked for (``tokens``, as :func:`rank_tokens` splits them), finest first
+    in ``available``'s order; ``all`` = ``all_levels`` (default: every one). Unknown names are
+    an error listing what ``source`` offers; ``hints`` adds a word for some names."""
     wanted: set[str] = set()
-    for token in rank_tokens(requested):
+    for token in tokens:
         key = "all" if token.lower() == "all" else rank_key(token)
         if key == "all":
             wanted.update(available if all_levels is None else all_levels)

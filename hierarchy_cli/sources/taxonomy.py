@@ -42,11 +42,11 @@ from pathlib import Path
 
 from ..errors import GranularityError, offenders
 from .ranks import LEAF_RANK, RANK_ORDER, check_missing, fill_name, rank_key, rank_level_name, rank_position, \
-    resolve_rank_levels
+    rank_tokens, resolve_rank_levels
 
 PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # iNat's ranks, coarse -> fine
 SUPERCATEGORY = "supercategory"
-from ..options import RANK_ID_MODES, one_of  # noqa: E402
+from ..options import MISSING_CLASSES, RANK_ID_MODES, one_of  # noqa: E402
 ID_COLUMNS = ("id", "leaf_id", "image_dir_name", "taxon_id")
 NAME_COLUMNS = ("species", "name", "scientific_name")
 SPECIES_POSITION = rank_position(LEAF_RANK)
@@ -438,11 +438,11 @@ def available_levels(t: TaxonTable) -> list[str]:
     return out
 
 
-def resolve_levels(t: TaxonTable, requested: Sequence[str] | str) -> list[str]:
-    """Rank names finest first; ``all`` = every rank above the species."""
+def resolve_levels(t: TaxonTable, tokens: Sequence[str]) -> list[str]:
+    """Rank names finest first (``tokens``: the names asked for); ``all`` = every rank above the species."""
     avail = available_levels(t)
     hints = {SUPERCATEGORY: " (this input has no supercategory)"}
-    return resolve_rank_levels(requested, avail, t.name, all_levels=avail[1:], hints=hints)
+    return resolve_rank_levels(tokens, avail, t.name, all_levels=avail[1:], hints=hints)
 
 
 def build_taxonomy(
@@ -486,6 +486,7 @@ def build_taxonomy(
 
     check_missing(missing)
     one_of(rank_ids, RANK_ID_MODES, "--rank-ids")
+    one_of(missing_classes, MISSING_CLASSES, "--missing-classes")
     by_name = rank_ids == "name"
     if ancestors is not None:
         levels = "all"
@@ -499,7 +500,8 @@ def build_taxonomy(
     if isinstance(taxonomy, TaxonTable) and ranks:
         raise GranularityError("ranks applies when reading a table, not to a TaxonTable already read")
     t = taxonomy if isinstance(taxonomy, TaxonTable) else read_taxonomy(taxonomy, ranks)
-    wanted = [LEAF_RANK, *resolve_levels(t, levels)] if ancestors is not None else resolve_levels(t, levels)
+    tokens = rank_tokens(levels)
+    wanted = [LEAF_RANK, *resolve_levels(t, tokens)] if ancestors is not None else resolve_levels(t, tokens)
     n = len(t)
     path_wanted = [r for r in wanted if r in t.ranks or r == LEAF_RANK]
     # ranks that shape the ids: from the top down to the finest wanted path rank
@@ -634,7 +636,8 @@ def _ancestor_level(t: TaxonTable, used: list[str], level_keys: dict, ancestors,
     as WordNet and edge lists."""
     import numpy as np
 
-    from ..graph import Graph, cut_levels
+    from ..graph import Graph
+    from ..graphcut import LevelRequest, cut_levels
     from .cuts import make_shape, refuse_unplaced, unplaced_meta
 
     ranks = [*used, LEAF_RANK]
@@ -677,7 +680,7 @@ def _ancestor_level(t: TaxonTable, used: list[str], level_keys: dict, ancestors,
 
     leaves = np.asarray([index[p] for p in level_keys[LEAF_RANK][0]], dtype=np.int64)
     shape, shape_meta = make_shape(node_of, ancestors=ancestors, missing=missing_classes)
-    (level,), info = cut_levels(g, leaves, shape=shape)
+    (level,), info = cut_levels(g, leaves, LevelRequest("ancestors"), shape)
     refuse_unplaced(info, t.leaf_names, lambda i: t.where[i], f"taxonomy {t.name!r}", shape)
     meta.update(shape_meta, **unplaced_meta(info, shape))
     return level

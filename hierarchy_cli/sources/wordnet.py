@@ -336,12 +336,13 @@ def build_wordnet(
     :class:`~hierarchy_cli.hierarchy.Hierarchy`; ``h.metadata["leaves_with_choice"]``
     counts the leaves that had more than one path.
     """
-    from ..graph import check_cut_request, cut_levels
+    from ..graphcut import LevelRequest, cut_levels
     from ..hierarchy import Hierarchy
     from ..manifests import resolve_classes
-    from .cuts import make_shape, numbered, refuse_unplaced, unplaced_meta
+    from .cuts import check_shape, make_shape, numbered, refuse_unplaced, unplaced_meta
 
-    check_cut_request(levels, depths, multi_parent, ancestors is not None)
+    request = LevelRequest.parse(levels, depths, ancestors is not None)
+    check_shape(multi_parent, class_tree, prune, ancestors is not None, ancestor_rule, missing_classes)
     if missing_classes != "error" and root is None and ancestors is None:
         raise GranularityError(f"--missing-classes {missing_classes} applies to --source wordnet with --root or "
                                "--ancestors (every WordNet noun has a place below the root entity)")
@@ -354,7 +355,7 @@ def build_wordnet(
 
     shape, shape_meta = make_shape(node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
                                    missing_classes)
-    lvls, info = cut_levels(wn.graph, leaves, levels, depths, shape=shape)
+    lvls, info = cut_levels(wn.graph, leaves, request, shape)
     refuse_unplaced(info, idl.ids, idl.where, source_name, shape)
     names = wn.graph.names.take(leaves)
     meta = {
