@@ -105,3 +105,42 @@ def unplaced_meta(info, shape) -> dict[str, Any]:
     if shape.missing != "error" or info.unplaced.size:
         out.update(missing_classes=shape.missing, classes_unplaced=int(info.unplaced.size))
     return out
+
+
+def shape_notes(meta: dict[str, Any], num_leaves: int, rule: str, class_tree: bool) -> list[str]:
+    """What the summary says about the path rule, ``--root``, ``--prune``, ``--ancestors``,
+    the classes they leave out and ``--label-order``."""
+    return [*_path_note(meta, num_leaves, rule, class_tree), *_shaping_notes(meta, num_leaves)]
+
+
+def _path_note(meta: dict[str, Any], num_leaves: int, rule: str, class_tree: bool) -> list[str]:
+    """The path rule followed (nothing when no path was: ``--ancestors`` with any-path rules)."""
+    if meta.get("ancestors") and meta.get("ancestor_rule") != "path" and not meta.get("prune"):
+        return []
+    note = (f"{meta['leaves_with_choice']:,} of {num_leaves:,} leaves have more than one path to the "
+            f"root; followed the {rule} one")
+    if rule not in ("first", "last"):
+        note += " (ties: first-listed parent)"
+    if class_tree:
+        note += "; levels count classes only (--class-tree)"
+    return [note]
+
+
+def _shaping_notes(meta: dict[str, Any], num_leaves: int) -> list[str]:
+    """``--root``, ``--prune``, the classes they (or ``--ancestors``) leave out, ``--label-order``."""
+    notes = []
+    if meta.get("root"):
+        notes.append(f"paths end at --root {meta['root']}")
+    if meta.get("prune"):
+        notes.append("single-child nodes pruned (--prune): levels count branching nodes")
+    unplaced = meta.get("classes_unplaced")
+    if unplaced:
+        how = {"own-group": "each is a group of its own", "drop": "outside the label space (null labels)"}
+        where = "under none of --ancestors" if meta.get("ancestors") else "not below --root"
+        if meta.get("classes_ambiguous"):
+            where += f" ({meta['classes_ambiguous']:,} of them under two unrelated ones, --ancestor-rule exclusive)"
+        notes.append(f"{unplaced:,} of {num_leaves:,} classes {where}: {how[meta['missing_classes']]} "
+                     f"(--missing-classes {meta['missing_classes']})")
+    if meta.get("label_order"):
+        notes.append("labels numbered by --label-order")
+    return notes

@@ -96,3 +96,20 @@ def resolve_rank_levels(tokens: Sequence[str], available: Sequence[str], source:
     if not wanted:
         raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
     return [a for a in available if a in wanted]
+
+
+def missing_rank_note(meta: dict, num_leaves: int, missing: str) -> list[str]:
+    """What the summary says about the leaves that miss a rank (``fill`` or ``parent``; none: nothing)."""
+    if not meta["leaves_with_missing_rank"]:
+        return []
+    per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
+    how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
+           "parent": "kept in their nearest known ancestor's group"}[missing]
+    return [f"{meta['leaves_with_missing_rank']:,} of {num_leaves:,} leaves miss a rank ({per}): {how}"]
+
+
+def not_nested_note(pairs: list) -> str:
+    """What the summary says about rank levels that do not nest (``pairs``: finer, coarser)."""
+    shown = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    return (f"not nested: {shown} (a {pairs[0][0]} group spans several {pairs[0][1]} groups); "
+            "the other levels nest")

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GranularityError, offenders
-from .ranks import LEAF_RANK, RANK_ORDER, check_missing, fill_name, rank_key, rank_level_name, rank_position, \
-    rank_tokens, resolve_rank_levels
+from .ranks import LEAF_RANK, RANK_ORDER, check_missing, fill_name, missing_rank_note, not_nested_note, rank_key, \
+    rank_level_name, rank_position, rank_tokens, resolve_rank_levels
 
 PATH_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")  # iNat's ranks, coarse -> fine
 SUPERCATEGORY = "supercategory"
@@ -554,8 +554,26 @@ def build_taxonomy(
     if t.unused:
         meta["columns_not_used"] = list(t.unused)
     out_levels = numbered(out_levels, label_order, meta)
-    h = Hierarchy(list(t.leaf_ids), list(t.leaf_names), out_levels, meta, nested=nested)
+    h = Hierarchy(list(t.leaf_ids), list(t.leaf_names), out_levels, meta, nested=nested,
+                  summary=_summary(meta, len(t), missing, rank_ids))
     return h.validate()
+
+
+def _summary(meta: dict, num_leaves: int, missing: str, rank_ids: str) -> list[str]:
+    """What the summary says: missing ranks, shared names, nesting, columns not used, the input's notes."""
+    notes = missing_rank_note(meta, num_leaves, missing) or ["no leaf misses a rank"]
+    for r, k in meta["homonyms"].items():
+        if rank_ids == "name":
+            notes.append(f"{k:,} {r} name(s) name groups with different paths: joined into one group each "
+                         "(--rank-ids name)")
+        else:
+            notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
+    if not meta["nested"]:
+        notes.append(not_nested_note(meta["not_nested"]))
+    if meta.get("columns_not_used"):
+        notes.append(f"columns not used: {', '.join(meta['columns_not_used'])} (neither a rank used nor a known "
+                     "column; name rank columns with --ranks)")
+    return notes + meta.get("notes", [])
 
 
 def _rank_groups(t: TaxonTable, used: list[str], missing: str):
