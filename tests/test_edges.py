@@ -260,7 +260,7 @@ def test_bad_names_file(tmp_path):
     assert_one_line_error(res, "words.txt", "line 2", "'dog' has an id but no name")
     names.write_text("cat\tcat\ndog\tdog\ncat\tfeline\n")
     res = _bad(tmp_path, IS_A.read_text(), "--level", "1", extra=("--names", str(names)))
-    assert_one_line_error(res, "ids named twice", "'cat' (line 3)")
+    assert_one_line_error(res, "ids named twice", "'cat' (line 3, first at line 1)")
 
 
 def test_bad_artificial_root_clash(tmp_path):

@@ -20,7 +20,7 @@ from ..cliutil import (
     was_given,
 )
 from ..errors import GranularityError
-from ..inputs import cli_id_list
+from ..manifests import cli_id_list
 from ..options import (
     ANCESTOR_RULES,
     MISSING_CLASSES,

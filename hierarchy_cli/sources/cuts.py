@@ -47,7 +47,7 @@ def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False,
     """``(Shape, metadata)`` for the options (checked by :func:`check_shape`); ids are
     resolved with ``node_of``."""
     from ..graphcut import Shape
-    from ..inputs import id_list
+    from ..manifests import id_list
 
     meta: dict[str, Any] = {}
     root_node = None
@@ -87,7 +87,7 @@ def numbered(levels: list, label_order, meta: dict[str, Any]) -> list:
     if label_order is None:
         return levels
     from ..hierarchy import LABEL_ORDER_FROM_IDS, order_labels
-    from ..inputs import id_list
+    from ..manifests import id_list
 
     if isinstance(label_order, str) and label_order == LABEL_ORDER_FROM_IDS and not os.path.exists(label_order):
         meta["label_order"] = LABEL_ORDER_FROM_IDS

@@ -309,23 +309,23 @@ def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
                child_column: str | None = None, rank_column: str | None = None) -> EdgeList:
     """Read an edge list (text, CSV/TSV, parquet, Open Images' hierarchy JSON or NCBI's
     ``nodes.dmp``; ``-`` = stdin); see the module doc."""
-    from ..inputs import read_input
-    from .ncbi import looks_like_taxdump, read_nodes
-    from .openimages import looks_like_open_images, read_open_images
+    from ..inputs import TABLE_KINDS, read_input
+    from .ncbi import read_nodes
+    from .openimages import read_open_images
 
     inp = read_input(str(spec), "edge list")
-    if inp.kind != "text":
+    if inp.kind in TABLE_KINDS:
         return _parse_table_edges(inp, parent_column, child_column, rank_column)
-    fmt = ("NCBI's nodes.dmp (tax_id, parent, rank)" if looks_like_taxdump(inp) else
-           "an Open Images hierarchy (JSON)" if looks_like_open_images(inp) else "plain text ('parent child' per line)")
     given = [opt for opt, v in (("--parent-column", parent_column), ("--child-column", child_column),
                                 ("--rank-column", rank_column)) if v is not None]
     if given:
+        fmt = {"taxdump": "NCBI's nodes.dmp (tax_id, parent, rank)",
+               "json": "an Open Images hierarchy (JSON)"}.get(inp.kind, "plain text ('parent child' per line)")
         raise GranularityError(f"{'/'.join(given)} need{'s' if len(given) == 1 else ''} a CSV, TSV or parquet edge "
                                f"list, but {inp.name!r} is {fmt}")
-    if looks_like_taxdump(inp):
+    if inp.kind == "taxdump":
         return read_nodes(inp)
-    if looks_like_open_images(inp):
+    if inp.kind == "json":
         return read_open_images(inp)
     return _parse_text_edges(inp)
 
@@ -360,12 +360,12 @@ def names_columns_pair(value) -> tuple[str, str] | None:
 def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
     """Read a names file (see the module doc) as :class:`Names`; ``columns`` names its id and name
     columns (``"LabelName,DisplayName"``; CSV/TSV/parquet only)."""
-    from ..inputs import read_input, utf8_text
-    from .ncbi import looks_like_taxdump, read_names as read_names_dmp
+    from ..inputs import TABLE_KINDS, read_input, utf8_text
+    from .ncbi import read_names as read_names_dmp
 
     columns = names_columns_pair(columns)
     inp = read_input(str(spec), "names file")
-    if inp.kind == "text" and looks_like_taxdump(inp):
+    if inp.kind == "taxdump":
         if columns is not None:
             raise GranularityError(f"--names-columns: {inp.name!r} is NCBI's names.dmp, whose columns are fixed")
         return read_names_dmp(inp)
@@ -373,7 +373,7 @@ def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
     if inp.kind == "tsv" and not table:  # a TSV is read as id<TAB>name lines unless its first row is a header
         first = next((ln for ln in utf8_text(inp, "names file").splitlines() if ln.strip()), "")
         table = bool({f.strip().strip('"').lower() for f in first.split("\t")} & set(NAME_ID_GUESSES + NAME_GUESSES))
-    if table and inp.kind == "text":
+    if table and inp.kind not in TABLE_KINDS:
         raise GranularityError(f"--names-columns needs a CSV, TSV or parquet names file, but {inp.name!r} is plain "
                                "text ('id<TAB>name' per line)")
     return _table_names(inp, columns) if table else _text_names(inp)
@@ -386,7 +386,7 @@ def _table_names(inp, columns: tuple[str, str] | None = None) -> Names:
     if icol == ncol:
         raise GranularityError(f"{t.label}: the id and name columns are both {icol!r} (name them with --names-columns)")
     ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
-    _check_dup_names(ids, [t.where(i) for i in range(len(ids))], t.label)
+    _check_unique_ids(ids, t.where, t.label)
     if t.header:
         return Names(ids, names, inp, {"columns": [icol, ncol]} if columns else {})
     note = (f"names file {inp.describe()['name']!r} has no header row (its first row names no column): "
@@ -419,21 +419,15 @@ def _text_names(inp) -> Names:
     pairs = parts.flatten()  # id, name, id, name, ...
     ids = pairs.take(int_array(np.arange(0, len(pairs), 2)))
     names = pc.utf8_trim_whitespace(pairs.take(int_array(np.arange(1, len(pairs), 2))))
-    _check_dup_names(ids, rows + 1, what)
+    _check_unique_ids(ids, lambda i: f"line {int(rows[i]) + 1}", what)
     return Names(ids, names, inp)
 
 
-def _check_dup_names(ids, positions, what: str) -> None:
+def _check_unique_ids(ids, where, what: str) -> None:
+    """A names file names each id once: an error naming the repeats and their first lines."""
     import pyarrow.compute as pc
 
-    if len(pc.unique(ids)) == len(ids):
-        return
-    seen: dict[str, int] = {}
-    dup = []
-    for i, x in enumerate(ids.to_pylist()):
-        if x in seen:
-            p = positions[i]
-            dup.append((x, f"line {p}" if not isinstance(p, str) else p))
-        else:
-            seen[x] = i
-    raise GranularityError(offenders(dup, "ids named twice", what))
+    from ..inputs import find_duplicates
+
+    if len(pc.unique(ids)) != len(ids):
+        raise GranularityError(offenders(find_duplicates(ids.to_pylist(), where), "ids named twice", what))

@@ -18,22 +18,15 @@ id with two scientific names is an error naming both lines.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..arrays import bool_array, bool_numpy, empty_strings, int_array, numpy_view, string_array
 from ..errors import GranularityError, offenders
+from ..inputs import TAXDUMP_SEPARATOR
 
-FIELD_SEP, LINE_END = "\t|\t", "\t|"
+FIELD_SEP, LINE_END = TAXDUMP_SEPARATOR.decode(), "\t|"
 FORMAT = "ncbi-taxdump"
 SCIENTIFIC = "scientific name"
-
-
-def looks_like_taxdump(inp) -> bool:
-    """A ``.dmp`` file, or one whose first line holds the ``\\t|\\t`` separator."""
-    first = inp.data[:4096].split(b"\n", 1)[0]
-    return Path(inp.name).suffix.lower() == ".dmp" or FIELD_SEP.encode() in first
 
 
 def _records(inp, what: str, fields: tuple[str, ...]):

@@ -28,14 +28,6 @@ KEYS = (LABEL, SUBCATEGORY, PART)
 FORMAT = "open-images-hierarchy"
 
 
-def looks_like_open_images(inp) -> bool:
-    """A ``.json`` edge list, or one whose first character is ``{``."""
-    from pathlib import Path
-
-    head = inp.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return Path(inp.name).suffix.lower() == ".json" or head[:1] == b"{"
-
-
 def _object_lines(data: bytes) -> np.ndarray:
     """The line of every ``{`` outside strings: object ``k`` in document (pre-)order opens at the k-th.
 
