@@ -20,7 +20,6 @@ from hierarchy_cli.labelmap import read_label_map
 from hierarchy_cli.sources.edges import ROOT_ID, build_edges
 from hierarchy_cli.sources.wordnet import build_wordnet
 from hierarchy_cli.sources.taxonomy import build_taxonomy
-from hierarchy_cli.sources.wordnet import build_wordnet
 
 FIX = Path(__file__).parent / "fixtures"
 TENCH, GOLDFISH, TABBY = "n01440764", "n01443537", "n02123045"

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GranularityError, offenders
+from ..options import ANCESTOR_RULES, MISSING_CLASSES, RULES, one_of
 
 # ids -> node indices (an error naming the unknown ones), for the option named
 NodeOf = Callable[[Sequence[str], str], np.ndarray]
@@ -29,8 +30,6 @@ def check_shape(rule: str = "longest", class_tree: bool = False, prune: bool = F
                 ancestor_rule: str = "unique", missing: str = "error") -> None:
     """Check the options that shape the tree before any input is read (``ancestors``: were
     ancestors given); messages name the command-line option."""
-    from ..options import ANCESTOR_RULES, MISSING_CLASSES, RULES, one_of
-
     one_of(rule, RULES, "--multi-parent rule")
     one_of(missing, MISSING_CLASSES, "--missing-classes")
     one_of(ancestor_rule, ANCESTOR_RULES, "--ancestor-rule")
