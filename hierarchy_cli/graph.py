@@ -1,9 +1,10 @@
-"""Parent-child DAGs and the level rules shared by every manual source.
+"""Parent-child DAGs and the paths chosen through them, shared by every manual source.
 
 A :class:`Graph` stores each node's parents in the order the source lists them
 (WordNet's pointer order, the edge list's row order) as CSR arrays. WordNet is a
 DAG, so a leaf can have several paths to the root; :func:`choose_paths` picks one
-per node with a rule, and :func:`cut_levels` reads levels off the chosen paths:
+per node with a rule (:func:`~hierarchy_cli.graphcut.cut_levels` reads levels off
+the chosen paths):
 
 ``longest``   the path with the most nodes (the default, as in the paper);
 ``shortest``  the path with the fewest nodes;
@@ -27,13 +28,11 @@ million edges takes well under a second.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import GranularityError
-
-from .options import ANCESTOR_RULES, MISSING_CLASSES, RULES, one_of  # noqa: E402
 
 
 @dataclass
@@ -148,8 +147,8 @@ def _cycle_members(g: Graph, stuck: np.ndarray) -> list[int]:
 
 
 def choose_paths(g: Graph, rule: str = "longest", layers: list[np.ndarray] | None = None) -> Paths:
-    """Pick one path to a root per node with ``rule`` (see the module doc)."""
-    one_of(rule, RULES, "--multi-parent rule")
+    """Pick one path to a root per node with ``rule`` (one of :data:`~hierarchy_cli.options.RULES`,
+    checked by the builders; see the module doc)."""
     n = g.num_nodes
     if layers is None:
         layers = topological_layers(g)
@@ -262,8 +261,6 @@ def pruned_paths(paths: Paths, leaves: np.ndarray) -> Paths:
     return class_paths(paths, np.union1d(keep, leaves))
 
 
-
-
 def under_matrix(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = None) -> np.ndarray:
     """``U[i, j]``: node i is ``nodes[j]`` or lies below it on some path (bool, nodes x len(nodes))."""
     nodes = np.asarray(nodes, dtype=np.int64)
@@ -276,70 +273,6 @@ def under_matrix(g: Graph, nodes: np.ndarray, layers: list[np.ndarray] | None = 
             has = lengths > 0
             under[layer[has]] |= np.logical_or.reduceat(under[g.parents[pos]], starts[has], axis=0)
     return under
-
-
-def ancestor_keys(g: Graph, leaves: np.ndarray, ancestors: np.ndarray, rule: str = "unique",
-                  paths: Paths | None = None, positions: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """For each leaf, the one of ``ancestors`` (node indices) it falls under, as a node
-    index (-1: none), and how many leaves fall under two unrelated ones.
-
-    A leaf falls under a node when the node lies on any of its paths (or is the
-    leaf). Under several, the most specific wins when they lie on one line (``dog``
-    and ``animal``: ``dog``). Under two of them neither of which is below the
-    other, ``unique`` raises an error naming the first few such leaves and
-    ``exclusive`` leaves them under none (tieredImageNet's rule: a class belongs to
-    a category only when no other category claims it too). ``path``: only the
-    leaf's chosen path counts (``paths``), and the nearest of them on it wins.
-    ``positions`` are the leaves' class indices, for the error (default 0..N-1).
-    """
-    one_of(rule, ANCESTOR_RULES, "--ancestor-rule")
-    leaves = np.asarray(leaves, dtype=np.int64)
-    ancestors = np.asarray(ancestors, dtype=np.int64)
-    if rule == "path":
-        which = np.full(g.num_nodes, -1, dtype=np.int64)
-        which[ancestors] = ancestors
-        m = path_matrix(paths, leaves)
-        hits = np.where(m >= 0, which[np.maximum(m, 0)], -1)
-        deepest = hits.shape[1] - 1 - np.argmax(hits[:, ::-1] >= 0, axis=1)
-        return np.where((hits >= 0).any(axis=1), hits[np.arange(leaves.size), deepest], -1), 0
-    under = under_matrix(g, ancestors)
-    hit = under[leaves]                           # leaves x ancestors
-    nested = under[ancestors]                     # nested[i, j]: ancestors[i] is below ancestors[j]
-    count = hit.sum(axis=1)
-    keys = np.full(leaves.size, -1, dtype=np.int64)
-    one = count == 1
-    keys[one] = ancestors[np.argmax(hit[one], axis=1)]
-    ambiguous = []
-    for i in np.flatnonzero(count > 1).tolist():
-        js = np.flatnonzero(hit[i])
-        specific = js[nested[np.ix_(js, js)].all(axis=1)]  # the hit below every other hit
-        if specific.size == 1:
-            keys[i] = ancestors[specific[0]]
-        else:
-            ambiguous.append((i, _unrelated_pair(nested, js)))
-    if ambiguous and rule == "unique":
-        where = np.arange(leaves.size) if positions is None else np.asarray(positions)
-        raise GranularityError(_ambiguous_message(g, leaves, ancestors, ambiguous, where))
-    return keys, len(ambiguous)
-
-
-def _unrelated_pair(nested: np.ndarray, js: np.ndarray) -> tuple[int, int]:
-    for x in js.tolist():
-        for y in js.tolist():
-            if x < y and not nested[x, y] and not nested[y, x]:
-                return x, y
-    return int(js[0]), int(js[1])
-
-
-def _ambiguous_message(g: Graph, leaves, ancestors, ambiguous: list, where) -> str:
-    shown = []
-    for i, (a, b) in ambiguous[:3]:
-        shown.append(f"{str(g.ids[leaves[i]])!r} (class {int(where[i])}: {str(g.ids[ancestors[a]])!r} {g.names[ancestors[a]]} "
-                     f"and {str(g.ids[ancestors[b]])!r} {g.names[ancestors[b]]})")
-    more = f", ... ({len(ambiguous) - 3} more)" if len(ambiguous) > 3 else ""
-    return (f"{len(ambiguous):,} classes fall under two of the given ancestors, neither below the other: "
-            f"{', '.join(shown)}{more}; give only one of each pair, leave such classes out with "
-            "--ancestor-rule exclusive, or follow one path per class with --ancestor-rule path")
 
 
 def _by_depth(paths: Paths):
@@ -392,208 +325,3 @@ def path_matrix(paths: Paths, leaves: np.ndarray) -> np.ndarray:
     return m
 
 
-def level_nodes(m: np.ndarray, leaf_depth: np.ndarray, k: int) -> np.ndarray:
-    """Ancestor ``k`` hops above each leaf (the root once it is reached)."""
-    col = np.maximum(leaf_depth.astype(np.int64) - k, 0)
-    return m[np.arange(m.shape[0]), col]
-
-
-def depth_nodes(m: np.ndarray, leaf_depth: np.ndarray, d: int) -> np.ndarray:
-    """Ancestor at depth ``d`` below the root; leaves shallower than ``d`` keep themselves."""
-    col = np.minimum(leaf_depth.astype(np.int64), d)
-    return m[np.arange(m.shape[0]), col]
-
-
-def _given(value) -> bool:
-    return value is not None and not (isinstance(value, (list, tuple, range)) and len(value) == 0)
-
-
-def check_cut_request(levels, depths, rule: str, ancestors: bool = False) -> None:
-    """Check what :func:`cut_levels` is asked for before any input is read.
-
-    ``levels``/``depths``: ``"0-9"``, ``"1,3,5"``, an int or a list of ints (exactly
-    one of the two, or neither with ``ancestors``); ``rule``: one of :data:`RULES`.
-    Messages name the parameter.
-    """
-    from .grammar import int_ranges
-
-    if _given(levels) and _given(depths):
-        raise GranularityError("give levels (hops up) or depths (cuts below the root), not both")
-    if ancestors:
-        if _given(levels) or _given(depths):
-            raise GranularityError("give --ancestors or levels (--level, --levels, --depth), not both: "
-                                   "--ancestors makes one level of its own")
-        one_of(rule, RULES, "--multi-parent rule")
-        return
-    if not _given(levels) and not _given(depths):
-        raise GranularityError("say which levels to build: --level K, --levels 0-9, --depth D or --ancestors IDS")
-    if _given(levels):
-        int_ranges(levels, "levels")
-    else:
-        int_ranges(depths, "depths")
-    one_of(rule, RULES, "--multi-parent rule")
-
-
-def _within(value, what: str, kind: str, deepest: int, notes: list[str]) -> list[int]:
-    """The levels (or depths) asked for, with those beyond the deepest class handled.
-
-    Above the deepest class every level repeats the last one (``level_<deepest>``
-    has every class at its root, ``depth_<deepest>`` keeps every class apart). A
-    range reaching past it is cut there, before it is expanded (``0-300000000``
-    costs nothing), and a note says so; a number named alone is written, with a
-    note; a request left with no level at all is an error naming the levels that exist.
-    """
-    from .grammar import expand_ranges, int_ranges, shown_ranges
-
-    runs = int_ranges(value, what)
-    shown = shown_ranges(value, runs)
-    where = f"the deepest class is {deepest} hops below the root"
-    kept, cut = [], []
-    for lo, hi in runs:
-        if lo < hi and hi > deepest:
-            if lo <= deepest:
-                kept.append((lo, deepest))
-            start = max(lo, deepest + 1)
-            cut.append(f"{start}-{hi}" if start < hi else str(hi))
-        else:
-            kept.append((lo, hi))
-    if not kept:
-        raise GranularityError(f"{what} {shown!r} is beyond every class: {where}, so {what} run 0-{deepest}")
-    out = expand_ranges(kept, what, shown)
-    if cut:
-        notes.append(f"{what} {', '.join(cut)} not written: beyond every class ({where}), "
-                     f"they would repeat {kind}_{deepest}")
-    alone = [v for v in out if v > deepest]
-    if alone:
-        names = ", ".join(f"{kind}_{v}" for v in alone)
-        notes.append(f"{names}: beyond every class ({where}), the same groups as {kind}_{deepest}")
-    return out
-
-
-@dataclass
-class CutInfo:
-    """What the summary reports about a cut: leaves that had more than one path."""
-
-    leaves_with_choice: int
-    max_depth: int
-    notes: list[str] = field(default_factory=list)  # levels beyond the deepest class
-    unplaced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # leaf positions
-    ambiguous: int = 0  # leaves under two unrelated ancestors (--ancestor-rule exclusive)
-
-
-
-
-@dataclass(frozen=True)
-class Shape:
-    """How the tree is read off the graph before it is cut.
-
-    ``rule`` picks each node's path (:data:`RULES`); ``class_tree`` skips every
-    node that is not a leaf (:func:`class_paths`); ``root`` (a node index) ends
-    every path there and leaves the classes not below it unplaced
-    (:func:`below_root`); ``prune`` drops the tree's single-child nodes
-    (:func:`pruned_paths`); ``ancestors`` (node indices) replaces the levels by
-    one level, ``ancestors``: which of them each leaf falls under
-    (:func:`ancestor_keys`, with ``ancestor_rule``). ``missing`` says what an
-    unplaced leaf becomes: a group of its own (``own-group``), outside the levels
-    (``drop``: label -1), or, with ``error``, the caller refuses it (``CutInfo.unplaced``).
-    """
-
-    rule: str = "longest"
-    class_tree: bool = False
-    root: int | None = None
-    prune: bool = False
-    ancestors: np.ndarray | None = None
-    ancestor_rule: str = "unique"
-    missing: str = "error"
-
-    def check(self) -> None:
-        one_of(self.rule, RULES, "--multi-parent rule")
-        one_of(self.missing, MISSING_CLASSES, "--missing-classes")
-        one_of(self.ancestor_rule, ANCESTOR_RULES, "--ancestor-rule")
-        if self.prune and self.class_tree:
-            raise GranularityError("give --prune or --class-tree, not both (the class tree keeps no node that "
-                                   "is not a class, so nothing is left to prune)")
-
-
-def shaped_paths(g: Graph, leaves: np.ndarray, shape: Shape) -> tuple[Graph, Paths, np.ndarray]:
-    """``(graph, paths, placed)``: the graph cut at ``shape.root`` (if any), the chosen
-    paths shaped by ``shape``, and which leaves they place (bool per leaf)."""
-    leaves = np.asarray(leaves, dtype=np.int64)
-    placed = np.ones(leaves.size, dtype=bool)
-    if shape.root is not None:
-        g, below = below_root(g, shape.root)
-        placed = below[leaves]
-    paths = choose_paths(g, shape.rule)
-    if shape.class_tree:
-        paths = class_paths(paths, leaves)
-    if shape.prune:
-        paths = pruned_paths(paths, leaves[placed])
-    return g, paths, placed
-
-
-def cut_levels(
-    g: Graph,
-    leaves: np.ndarray,
-    levels: Sequence[int] | str = (),
-    depths: Sequence[int] | str = (),
-    rule: str = "longest",
-    class_tree: bool = False,
-    shape: Shape | None = None,
-    placed: np.ndarray | None = None,
-) -> tuple[list, CutInfo]:
-    """Levels ``level_<k>`` (k hops up) and ``depth_<d>`` (cut d below the root), finest first.
-
-    ``leaves`` are node indices in class-index order; ``levels``/``depths`` as in
-    :func:`check_cut_request`. With ``class_tree`` the hops and depths count only
-    the leaves themselves (:func:`class_paths`): a node that is not a class is
-    skipped. ``shape`` (a :class:`Shape`, which then gives ``rule`` and
-    ``class_tree`` too) may also set a root, prune single-child nodes or ask for
-    the ``ancestors`` level instead of ``levels``/``depths``. Levels or depths
-    beyond the deepest class: see :func:`_within` (``CutInfo.notes`` says what
-    was cut or repeated). ``placed`` (bool per leaf) marks leaves the source has
-    no place for (a class absent from an edge list): they are unplaced from the
-    start. Returns the :class:`~hierarchy_cli.hierarchy.Level` list and a
-    :class:`CutInfo` (``unplaced``: the positions of the unplaced leaves).
-    """
-    from .hierarchy import Level
-
-    shape = shape or Shape(rule, class_tree)
-    shape.check()
-    check_cut_request(levels, depths, shape.rule, shape.ancestors is not None)
-    leaves = np.asarray(leaves, dtype=np.int64)
-    cut, paths, reached = shaped_paths(g, leaves, shape)
-    placed = reached if placed is None else (reached & np.asarray(placed, dtype=bool))
-    chosen = leaves[placed]
-    leaf_depth = paths.depth[chosen]
-    deepest = int(leaf_depth.max()) if chosen.size else 0
-    notes: list[str] = []
-    out = []
-    if shape.ancestors is not None:
-        keys, ambiguous = ancestor_keys(cut, chosen, shape.ancestors, shape.ancestor_rule, paths,
-                                        np.flatnonzero(placed))
-        placed[np.flatnonzero(placed)[keys < 0]] = False
-        out.append(Level.from_keys("ancestors", _placed(keys[keys >= 0], placed, leaves, shape.missing),
-                                   g.ids, g.names))
-    else:
-        ks = _within(levels, "levels", "level", deepest, notes) if _given(levels) else []
-        ds = _within(depths, "depths", "depth", deepest, notes) if _given(depths) else []
-        m = path_matrix(paths, chosen)
-        for k in ks:
-            keys = _placed(level_nodes(m, leaf_depth, k), placed, leaves, shape.missing)
-            out.append(Level.from_keys(f"level_{k}", keys, g.ids, g.names))
-        for d in reversed(ds):
-            keys = _placed(depth_nodes(m, leaf_depth, d), placed, leaves, shape.missing)
-            out.append(Level.from_keys(f"depth_{d}", keys, g.ids, g.names))
-    info = CutInfo(int((paths.num_paths[chosen] > 1).sum()), deepest, notes, np.flatnonzero(~placed),
-                   ambiguous if shape.ancestors is not None else 0)
-    return out, info
-
-
-def _placed(keys: np.ndarray, placed: np.ndarray, leaves: np.ndarray, missing: str) -> np.ndarray:
-    """Keys of every leaf: ``keys`` for the placed ones, in order; an unplaced leaf is its
-    own group (``own-group``) or outside (-1)."""
-    if placed.all():
-        return keys
-    out = leaves.copy() if missing == "own-group" else np.full(leaves.size, -1, dtype=np.int64)
-    out[placed] = keys
-    return out

@@ -1,23 +1,20 @@
-"""Reading the user's input files: a path or ``-`` for stdin, one home for every table.
+"""Reading the user's input files: the one way to open one, tell its format, read a table.
 
-Inputs come as
+:func:`read_input` opens a path or ``-`` for stdin (or a folder, where a reader takes
+one); :attr:`InputFile.kind` tells its format, once for every reader:
 
 plain text  one entry per line (class lists, ``parent child`` edge lists, names files);
 CSV / TSV   a header row, then one row per entry (``.csv``: commas, ``.tsv``/``.tab``:
             tabs), read by :func:`read_table` with :mod:`pyarrow.csv`;
-parquet     any file starting with ``PAR1``, whatever its name.
+parquet     any file starting with ``PAR1``, whatever its name;
+JSON        ``.json``, or text starting with ``{`` (iNat annotations, Open Images' hierarchy);
+taxdump     NCBI's ``.dmp`` files (``\\t|\\t`` between fields).
 
 UTF-8 with or without a BOM, LF or CRLF. Every reader keeps the input's name and
 sha256 for the label map's metadata and raises :class:`GranularityError` naming
-the file and the line (``row`` for parquet, counted from 0) on bad input.
-
-Class lists (:func:`read_id_list`): in plain text each line is one id, the
-whole line with the spaces around it stripped, so ``Felis catus`` stays
-``Felis catus``. A line holding a tab (ImageNet's ``words.txt``:
-``wnid<TAB>words``) gives the text before the first tab; the summary says so.
-Blank lines and lines starting with ``#`` are skipped. Duplicate ids are an
-error naming both lines. Whatever is stripped or cut is reported in
-``IdList.notes`` (printed under the summary, kept in the metadata).
+the file and the line (``row`` for parquet, counted from 0) on bad input; a
+repeated id is found by :func:`find_duplicates`. Class lists and other id lists
+are read by :mod:`hierarchy_cli.manifests`.
 """
 
 from __future__ import annotations
@@ -26,13 +23,15 @@ import hashlib
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GranularityError, offenders
+from .errors import GranularityError
 
 PARQUET_MAGIC = b"PAR1"
 BOM = b"\xef\xbb\xbf"
+TAXDUMP_SEPARATOR = b"\t|\t"
+TABLE_KINDS = ("parquet", "csv", "tsv")
 ID_COLUMN_GUESSES = ("wnid", "leaf_id", "id", "class", "synset", "label")
 
 
@@ -47,10 +46,12 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 @dataclass(frozen=True)
 class InputFile:
-    """Raw bytes of one input with its display name and sha256."""
+    """Raw bytes of one input with its display name and sha256 (``folder``: the input is a
+    folder, where a reader takes one; ``data`` is then empty)."""
 
     name: str
     data: bytes
+    folder: bool = False
 
     @property
     def sha256(self) -> str:
@@ -62,23 +63,36 @@ class InputFile:
 
     @property
     def kind(self) -> str:
-        """``parquet``, ``csv``, ``tsv`` or ``text``, from the content or the extension."""
+        """The input's format: the one place it is told, from the content or the name.
+
+        ``folder``; ``parquet`` (its magic bytes, whatever its name); ``csv``, ``tsv``
+        (``.tsv``, ``.tab``); ``taxdump`` (NCBI's ``.dmp``, or a first line holding its
+        ``\\t|\\t`` separator); ``json`` (``.json``, or text starting with ``{``: both
+        JSON formats read are objects); else ``text``. :data:`TABLE_KINDS` are tables.
+        """
+        suffix = Path(self.name).suffix.lower()
+        if self.folder:
+            return "folder"
         if self.data[:4] == PARQUET_MAGIC:
             return "parquet"
-        suffix = Path(self.name).suffix.lower()
-        if suffix == ".csv":
-            return "csv"
-        if suffix in (".tsv", ".tab"):
-            return "tsv"
+        if suffix in (".csv", ".tsv", ".tab"):
+            return "csv" if suffix == ".csv" else "tsv"
+        if suffix == ".dmp" or TAXDUMP_SEPARATOR in self.data[:4096].split(b"\n", 1)[0]:
+            return "taxdump"
+        if suffix == ".json" or self.data[:64].lstrip(BOM + b" \t\r\n")[:1] == b"{":
+            return "json"
         return "text"
 
 
-def read_input(spec: str | os.PathLike, what: str) -> InputFile:
-    """Read a whole input (``-`` = stdin); ``what`` names it in errors."""
+def read_input(spec: str | os.PathLike, what: str, folders: bool = False) -> InputFile:
+    """Read a whole input (``-`` = stdin); ``what`` names it in errors. With ``folders``, a
+    folder is an input too (kind ``folder``, its reader lists it), else an error."""
     spec = str(spec)
     if spec == "-":
         return InputFile("-", sys.stdin.buffer.read())
     path = Path(spec)
+    if folders and path.is_dir():
+        return InputFile(spec, b"", folder=True)
     try:
         return InputFile(spec, path.read_bytes())
     except FileNotFoundError:
@@ -121,9 +135,6 @@ def text_lines(inp: InputFile, what: str):
     if len(lines) and data.endswith(b"\n"):
         lines = lines.slice(0, len(lines) - 1)
     return pc.utf8_rtrim(lines, "\r")
-
-
-# ----------------------------------------------------------------------------- integer lists
 
 
 # ----------------------------------------------------------------------------- tables
@@ -331,47 +342,76 @@ def first_row(inp: InputFile, what: str) -> tuple[list[str], int]:
     look for the column names they need); :func:`read_table` then reads it with or
     without a header.
     """
+    *_, line, fields = _first_fields(inp, what, _delimiter(inp), "first row")
+    return fields, line
+
+
+def _first_fields(inp: InputFile, what: str, delimiter: str, row: str) -> tuple[bytes, int, int, int, list[str]]:
+    """``(data, start, body_start, line, fields)`` of the first line with text (csv parses just
+    that one line); ``row`` names it in the error when it cannot be read."""
     import pyarrow as pa
 
-    data, start, end, _, line = _first_line(inp, what)
+    data, start, end, body_start, line = _first_line(inp, what)
     try:
-        return _header_fields(data[start:end], _delimiter(inp)), line
+        return data, start, body_start, line, _header_fields(data[start:end], delimiter)
     except pa.ArrowInvalid as exc:
-        raise GranularityError(f"{what} {inp.name!r} line {line}: cannot read the first row: "
+        raise GranularityError(f"{what} {inp.name!r} line {line}: cannot read the {row}: "
                                f"{str(exc).splitlines()[0]}") from None
 
 
 def _read_delimited(inp: InputFile, what: str, delimiter: str, has_header: bool = True) -> Table:
-    import io
-
+    """A CSV/TSV as a :class:`Table` (see :func:`read_table`)."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    from .arrays import bool_array, empty_strings, string_array
 
     label = f"{what} {inp.name!r}"
-    data, start, end, body_start, header_line = _first_line(inp, what)
-    # the header: the first line with any text (csv parses just that one line)
-    try:
-        header = _header_fields(data[start:end], delimiter)
-    except pa.ArrowInvalid as exc:
-        raise GranularityError(f"{label} line {header_line}: cannot read the header row: "
-                               f"{str(exc).splitlines()[0]}") from None
+    data, start, body_start, header_line, header = _first_fields(inp, what, delimiter, "header row")
     if not has_header:  # the first row is data: columns by position
         header = [f"column_{j + 1}" for j in range(len(header))]
         body_start, header_line = start, header_line - 1
+    _check_header(header, label, header_line)
+    body = data[body_start:]
+    table, bad = _parse_body(body, delimiter, header, label)
+    lines = _line_numbers(body) + header_line
+    multiline = _multiline(table, header)
+    if bad:
+        rec = bad[0].number  # records below the header, from 1 (blank lines not counted)
+        pos = f"line {int(lines[rec - 1])}" if rec is not None and not multiline and rec <= lines.size \
+            else f"record {rec}"
+        like = "the header" if has_header else "the first row"
+        raise GranularityError(
+            f"{label} {pos}: {bad[0].actual_columns} fields, expected {bad[0].expected_columns} like {like}")
+    if multiline or lines.size != table.num_rows:
+        numbers, position = np.arange(1, table.num_rows + 1, dtype=np.int64), "record"
+    else:
+        numbers, position = lines.astype(np.int64), "line"
+    table, numbers = _without_blank_rows(table, numbers, header)
+    return Table(inp, table, numbers, position, what, header=has_header,
+                 header_line=header_line if has_header else 0)
+
+
+def _check_header(header: list[str], label: str, line: int) -> None:
+    """Every column has a name, and no name twice."""
     if not any(header):
-        raise GranularityError(f"{label} line {header_line}: the header row is empty")
-    seen: dict[str, int] = {}
+        raise GranularityError(f"{label} line {line}: the header row is empty")
+    seen: set[str] = set()
     for j, h in enumerate(header):
         if not h:
-            raise GranularityError(f"{label} line {header_line}: header field {j + 1} is empty (every column needs a name)")
+            raise GranularityError(f"{label} line {line}: header field {j + 1} is empty (every column needs a name)")
         if h in seen:
-            raise GranularityError(f"{label} line {header_line}: the header names column {h!r} twice")
-        seen[h] = j
-    body = data[body_start:]
+            raise GranularityError(f"{label} line {line}: the header names column {h!r} twice")
+        seen.add(h)
+
+
+def _parse_body(body: bytes, delimiter: str, header: list[str], label: str):
+    """``(table, bad rows)``: the rows below the header, strings as written; the rows with
+    more or fewer fields than the header are skipped and returned (pyarrow's records)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from .arrays import string_array
+
     bad: list = []
 
     def on_invalid(row):
@@ -379,187 +419,51 @@ def _read_delimited(inp: InputFile, what: str, delimiter: str, has_header: bool 
         return "skip"
 
     try:
-        if body.strip(b"\r\n"):
-            table = pcsv.read_csv(io.BytesIO(body), *csv_options(delimiter, header, invalid_row_handler=on_invalid))
-        else:  # a header and nothing below it
-            table = pa.Table.from_pydict({c: string_array([]) for c in header})
+        if not body.strip(b"\r\n"):  # a header and nothing below it
+            return pa.Table.from_pydict({c: string_array([]) for c in header}), bad
+        return pcsv.read_csv(io.BytesIO(body), *csv_options(delimiter, header, invalid_row_handler=on_invalid)), bad
     except pa.ArrowInvalid as exc:
         raise GranularityError(f"{label} is not readable {'TSV' if delimiter == chr(9) else 'CSV'}: "
                                f"{str(exc).splitlines()[0]}") from None
-    lines = _line_numbers(body) + header_line
-    multiline = any(pc.any(pc.match_substring_regex(table.column(c), r"[\r\n]")).as_py()
-                    for c in header if table.num_rows)
-    if bad:
-        first = bad[0]
-        rec = first.number  # records below the header, from 1 (blank lines not counted)
-        pos = f"line {int(lines[rec - 1])}" if rec is not None and not multiline and rec <= lines.size \
-            else f"record {rec}"
-        like = "the header" if has_header else "the first row"
-        raise GranularityError(
-            f"{label} {pos}: {first.actual_columns} fields, expected {first.expected_columns} like {like}")
-    if multiline or lines.size != table.num_rows:
-        numbers, position = np.arange(1, table.num_rows + 1, dtype=np.int64), "record"
-    else:
-        numbers, position = lines.astype(np.int64), "line"
-    if table.num_rows:  # rows of empty cells only are blank lines too
-        blank = np.ones(table.num_rows, dtype=bool)
-        for c in header:
-            blank &= empty_strings(pc.utf8_trim_whitespace(table.column(c)))
-        if blank.any():
-            table, numbers = table.filter(bool_array(~blank)), numbers[~blank]
-    return Table(inp, table, numbers, position, what, header=has_header,
-                 header_line=header_line if has_header else 0)
 
 
-# ----------------------------------------------------------------------------- id lists
+def _multiline(table, header: list[str]) -> bool:
+    """Does a quoted value span lines (then rows are counted as records, not lines)?"""
+    import pyarrow.compute as pc
+
+    return any(pc.any(pc.match_substring_regex(table.column(c), r"[\r\n]")).as_py()
+               for c in header if table.num_rows)
 
 
-@dataclass(frozen=True)
-class IdList:
-    """Ids in input order, with the line (or row) each came from and notes on what was cut."""
+def _without_blank_rows(table, numbers, header: list[str]):
+    """The table and row numbers without the rows whose cells are all empty (blank lines too)."""
+    import numpy as np
+    import pyarrow.compute as pc
 
-    ids: list[str]
-    lines: list[int]
-    source: InputFile
-    position: str = "line"  # how ``lines`` are named in messages
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    # A CSV/TSV whose header named no id column (neither --column nor a guess): its first
-    # row's cell in the column taken, and that row's line. The edge source reads the row as
-    # a class when that cell is a node of the graph (a class list without a header row).
-    first_row: str | None = None
-    first_row_line: int = 0
+    from .arrays import bool_array, empty_strings
 
-    def where(self, i: int) -> str:
-        return f"{self.position} {self.lines[i]}"
-
-    def with_first_row(self, note: str) -> IdList:
-        """The list with :attr:`first_row` read as its first id (the file had no header row)."""
-        return IdList([self.first_row, *self.ids], [self.first_row_line, *self.lines], self.source, self.position,
-                      (*self.notes, note))
+    if not table.num_rows:
+        return table, numbers
+    blank = np.ones(table.num_rows, dtype=bool)
+    for c in header:
+        blank &= empty_strings(pc.utf8_trim_whitespace(table.column(c)))
+    if blank.any():
+        return table.filter(bool_array(~blank)), numbers[~blank]
+    return table, numbers
 
 
-def read_id_list(spec: str | os.PathLike, what: str = "class list", column: str | None = None,
-                 allow_empty: bool = False) -> IdList:
-    """Read ids from text, CSV/TSV or parquet (``column`` picks a column); see the module doc."""
-    inp = read_input(spec, what)
-    return parse_id_list(inp, what, column, allow_empty)
+def find_duplicates(ids, where, names=None) -> list[tuple[object, str]]:
+    """``(id, '<where i>, first at <where j>')`` for every repeat in ``ids``: the one
+    duplicate finder of every input (class lists, names files, taxonomies, taxdumps, BREEDS).
 
-
-def id_list(value, what: str, column: str | None = None) -> IdList:
-    """Ids from a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet column) or a
-    Python sequence of ids, each taken exactly as given (empty or repeated ids are errors)."""
-    if isinstance(value, (str, os.PathLike)):
-        return read_id_list(value, what, column=column)
-    ids = [str(c) for c in value]
-    empty = [i for i, x in enumerate(ids) if not x.strip()]
-    if empty:
-        raise GranularityError(f"{what}: item {empty[0] + 1} is an empty id")
-    data = ("\n".join(ids) + "\n").encode()
-    return check_ids(IdList(ids, list(range(1, len(ids) + 1)), InputFile("<list>", data), "item"), what, False)
-
-
-LIST_FILE_SUFFIXES = (".txt", ".csv", ".tsv", ".tab", ".parquet", ".json")
-
-
-def cli_id_list(value: str | None) -> str | list[str] | None:
-    """An option that takes a file or ids: the path (or ``-``) when it names a file (or
-    looks like a path: a folder separator or a list file's extension), else the ids,
-    comma-separated (``--ancestors n02084071`` or ``--ancestors n02084071,n02121808``)."""
-    if value is None or value == "-" or Path(value).exists():
-        return value
-    if os.sep in value or "/" in value or value.lower().endswith(LIST_FILE_SUFFIXES):
-        return value  # a file that does not exist: its reader says so
-    return [x.strip() for x in value.split(",")]
-
-
-def parse_id_list(inp: InputFile, what: str, column: str | None = None,
-                  allow_empty: bool = False) -> IdList:
-    if inp.kind == "text":
-        if column is not None:
-            raise GranularityError(
-                f"--column {column!r} needs a CSV, TSV or parquet file, but {what} {inp.name!r} is plain text")
-        out = _text_ids(inp, what)
-    else:
-        t = read_table(inp, what)
-        if not t.columns:
-            out = IdList([], [], inp)
-        else:
-            col = t.pick(column, ID_COLUMN_GUESSES, first_as_default=True)
-            raw = t.table.column(col)
-            ids = t.strings(col).to_pylist()
-            notes = ()
-            if t.position != "row":
-                padded = sum(1 for a, b in zip(raw.to_pylist(), ids) if a != b)
-                if padded:
-                    notes = (f"{padded:,} ids in column {col!r} had spaces around them: stripped",)
-            defaulted = inp.kind != "parquet" and column is None and col.lower() not in ID_COLUMN_GUESSES
-            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes,
-                         col if defaulted else None, t.header_line)
-    return check_ids(out, what, allow_empty)
-
-
-def _text_ids(inp: InputFile, what: str) -> IdList:
-    """One id per line: the whole line, trimmed; with a tab, the text before the first tab."""
-    ids: list[str] = []
-    lines: list[int] = []
-    tabbed, padded, blank_between = [], [], []
-    blanks: list[int] = []
-    for n, raw in enumerate(decode_lines(inp, what), 1):
-        text = raw.strip()
-        if not text:
-            blanks.append(n)
-            continue
-        if text.startswith("#"):
-            continue
-        if blanks and ids:
-            blank_between.extend(blanks)
-        blanks = []
-        if "\t" in text:
-            head, _ = text.split("\t", 1)
-            tabbed.append(n)
-            text = head.strip()
-            if not text:
-                raise GranularityError(f"{what} {inp.name!r} line {n}: empty id before the tab")
-        elif text != raw:
-            padded.append(n)
-        ids.append(text)
-        lines.append(n)
-    notes = []
-    if tabbed:
-        notes.append(f"{len(tabbed):,} lines hold a tab (first: line {tabbed[0]}): each id is the text "
-                     "before the first tab, the rest is not part of it (words.txt style)")
-    if padded:
-        notes.append(f"{len(padded):,} ids had spaces around them (first: line {padded[0]}): stripped")
-    if blank_between:
-        notes.append(f"{len(blank_between):,} blank lines between ids skipped (first: line {blank_between[0]}): "
-                     "leaf_index counts ids, not lines")
-    return IdList(ids, lines, inp, "line", tuple(notes))
-
-
-def check_ids(out: IdList, what: str, allow_empty: bool) -> IdList:
-    if not out.ids and not allow_empty:
-        raise GranularityError(f"{what} {out.source.name!r} holds no ids")
-    if len(set(out.ids)) != len(out.ids):
-        dup = duplicate_positions(out)
-        raise GranularityError(offenders(dup, "duplicate ids", f"{what} {out.source.name!r}"))
-    return out
-
-
-def find_duplicates(ids, where) -> list[tuple[str, str]]:
-    """``(id, '<where i>, first at <where j>')`` for every repeat in ``ids``.
-
-    ``where(i)`` names position ``i`` (``"line 4"``, ``"row 3"``...).
+    ``where(i)`` names position ``i`` (``"line 4"``, ``"row 3"``...); ``names(i)``, when
+    given, shows repeat ``i`` instead of its id (a species by its name when its id is a path).
     """
-    first: dict[str, int] = {}
+    first: dict = {}
     dup = []
     for i, x in enumerate(ids):
         if x in first:
-            dup.append((x, f"{where(i)}, first at {where(first[x])}"))
+            dup.append((x if names is None else names(i), f"{where(i)}, first at {where(first[x])}"))
         else:
             first[x] = i
     return dup
-
-
-def duplicate_positions(ids: IdList) -> list[tuple[str, str]]:
-    """Every repeated id of an :class:`IdList`, with its line and the first one's."""
-    return find_duplicates(ids.ids, ids.where)

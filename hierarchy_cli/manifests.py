@@ -1,23 +1,175 @@
-"""Class lists of standard datasets, shipped in ``data_manifests/``.
+"""Class lists (and other id lists): the user's, and those of standard datasets.
 
-Each list is a text file with one wnid per line in the dataset's class-index
-order; ``data_manifests/manifests.json`` gives its count, sha256 and provenance.
+The user's (:func:`read_id_list`, :func:`id_list`): in plain text each line is one
+id, the whole line with the spaces around it stripped, so ``Felis catus`` stays
+``Felis catus``. A line holding a tab (ImageNet's ``words.txt``:
+``wnid<TAB>words``) gives the text before the first tab; the summary says so.
+Blank lines and lines starting with ``#`` are skipped. A CSV/TSV or parquet list
+is a column of a table (:func:`~hierarchy_cli.inputs.read_table`). Duplicate ids
+are an error naming both lines. Whatever is stripped or cut is reported in
+``IdList.notes`` (printed under the summary, kept in the metadata).
+
+The shipped ones (:func:`load_dataset`), in ``data_manifests/``: each list is a
+text file with one wnid per line in the dataset's class-index order;
+``data_manifests/manifests.json`` gives its count, sha256 and provenance.
 ``scripts/make_manifests.py`` regenerates them. Installed, they live in the
 package ``hierarchy_cli.data_manifests``; in a source checkout they are read
 from the repository's ``data_manifests/`` folder.
+
+:func:`resolve_classes` reads ``--classes`` or ``--dataset``, as every command does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import GranularityError
-from .inputs import IdList, InputFile, parse_id_list
+from .errors import GranularityError, offenders
+from .inputs import ID_COLUMN_GUESSES, TABLE_KINDS, InputFile, decode_lines, find_duplicates, read_input
 
 DEFAULT_DATASET = "imagenet21k"
+
+
+@dataclass(frozen=True)
+class IdList:
+    """Ids in input order, with the line (or row) each came from and notes on what was cut."""
+
+    ids: list[str]
+    lines: list[int]
+    source: InputFile
+    position: str = "line"  # how ``lines`` are named in messages
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    # A CSV/TSV whose header named no id column (neither --column nor a guess): its first
+    # row's cell in the column taken, and that row's line. The edge source reads the row as
+    # a class when that cell is a node of the graph (a class list without a header row).
+    first_row: str | None = None
+    first_row_line: int = 0
+
+    def where(self, i: int) -> str:
+        return f"{self.position} {self.lines[i]}"
+
+    def with_first_row(self, note: str) -> IdList:
+        """The list with :attr:`first_row` read as its first id (the file had no header row)."""
+        return IdList([self.first_row, *self.ids], [self.first_row_line, *self.lines], self.source, self.position,
+                      (*self.notes, note))
+
+
+def read_id_list(spec: str | os.PathLike, what: str = "class list", column: str | None = None,
+                 allow_empty: bool = False) -> IdList:
+    """Read ids from text, CSV/TSV or parquet (``column`` picks a column); see the module doc."""
+    inp = read_input(spec, what)
+    return parse_id_list(inp, what, column, allow_empty)
+
+
+def id_list(value, what: str, column: str | None = None) -> IdList:
+    """Ids from a path (``-`` for stdin; ``column`` picks a CSV/TSV/parquet column) or a
+    Python sequence of ids, each taken exactly as given (empty or repeated ids are errors)."""
+    if isinstance(value, (str, os.PathLike)):
+        return read_id_list(value, what, column=column)
+    ids = [str(c) for c in value]
+    empty = [i for i, x in enumerate(ids) if not x.strip()]
+    if empty:
+        raise GranularityError(f"{what}: item {empty[0] + 1} is an empty id")
+    data = ("\n".join(ids) + "\n").encode()
+    return check_ids(IdList(ids, list(range(1, len(ids) + 1)), InputFile("<list>", data), "item"), what, False)
+
+
+LIST_FILE_SUFFIXES = (".txt", ".csv", ".tsv", ".tab", ".parquet", ".json")
+
+
+def cli_id_list(value: str | None) -> str | list[str] | None:
+    """An option that takes a file or ids: the path (or ``-``) when it names a file (or
+    looks like a path: a folder separator or a list file's extension), else the ids,
+    comma-separated (``--ancestors n02084071`` or ``--ancestors n02084071,n02121808``)."""
+    if value is None or value == "-" or Path(value).exists():
+        return value
+    if os.sep in value or "/" in value or value.lower().endswith(LIST_FILE_SUFFIXES):
+        return value  # a file that does not exist: its reader says so
+    return [x.strip() for x in value.split(",")]
+
+
+def parse_id_list(inp: InputFile, what: str, column: str | None = None,
+                  allow_empty: bool = False) -> IdList:
+    """The ids of an input already read: one per line of a text, or a column of a table."""
+    from .inputs import read_table
+
+    if inp.kind not in TABLE_KINDS:
+        if column is not None:
+            raise GranularityError(
+                f"--column {column!r} needs a CSV, TSV or parquet file, but {what} {inp.name!r} is plain text")
+        out = _text_ids(inp, what)
+    else:
+        t = read_table(inp, what)
+        if not t.columns:
+            out = IdList([], [], inp)
+        else:
+            col = t.pick(column, ID_COLUMN_GUESSES, first_as_default=True)
+            raw = t.table.column(col)
+            ids = t.strings(col).to_pylist()
+            notes = ()
+            if t.position != "row":
+                padded = sum(1 for a, b in zip(raw.to_pylist(), ids) if a != b)
+                if padded:
+                    notes = (f"{padded:,} ids in column {col!r} had spaces around them: stripped",)
+            defaulted = inp.kind != "parquet" and column is None and col.lower() not in ID_COLUMN_GUESSES
+            out = IdList(ids, t.numbers.tolist(), inp, t.position, notes,
+                         col if defaulted else None, t.header_line)
+    return check_ids(out, what, allow_empty)
+
+
+def _text_ids(inp: InputFile, what: str) -> IdList:
+    """One id per line: the whole line, trimmed; with a tab, the text before the first tab."""
+    ids: list[str] = []
+    lines: list[int] = []
+    tabbed, padded, blank_between = [], [], []
+    blanks: list[int] = []
+    for n, raw in enumerate(decode_lines(inp, what), 1):
+        text = raw.strip()
+        if not text:
+            blanks.append(n)
+            continue
+        if text.startswith("#"):
+            continue
+        if blanks and ids:
+            blank_between.extend(blanks)
+        blanks = []
+        if "\t" in text:
+            head, _ = text.split("\t", 1)
+            tabbed.append(n)
+            text = head.strip()
+            if not text:
+                raise GranularityError(f"{what} {inp.name!r} line {n}: empty id before the tab")
+        elif text != raw:
+            padded.append(n)
+        ids.append(text)
+        lines.append(n)
+    notes = []
+    if tabbed:
+        notes.append(f"{len(tabbed):,} lines hold a tab (first: line {tabbed[0]}): each id is the text "
+                     "before the first tab, the rest is not part of it (words.txt style)")
+    if padded:
+        notes.append(f"{len(padded):,} ids had spaces around them (first: line {padded[0]}): stripped")
+    if blank_between:
+        notes.append(f"{len(blank_between):,} blank lines between ids skipped (first: line {blank_between[0]}): "
+                     "leaf_index counts ids, not lines")
+    return IdList(ids, lines, inp, "line", tuple(notes))
+
+
+def check_ids(out: IdList, what: str, allow_empty: bool) -> IdList:
+    """``out``, unless it is empty (and that is not allowed) or repeats an id: errors naming the lines."""
+    if not out.ids and not allow_empty:
+        raise GranularityError(f"{what} {out.source.name!r} holds no ids")
+    if len(set(out.ids)) != len(out.ids):
+        dup = find_duplicates(out.ids, out.where)
+        raise GranularityError(offenders(dup, "duplicate ids", f"{what} {out.source.name!r}"))
+    return out
+
+
+# ----------------------------------------------------------------------------- the shipped lists
 
 
 def manifest_dir() -> Path:
@@ -78,10 +230,6 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
     is the first class; False: it is the header; without ``is_id`` the file is
     refused, since either reading could be wrong unnoticed.
     """
-    import os
-
-    from .inputs import id_list
-
     if classes is not None and dataset is not None:
         raise GranularityError("give --classes or --dataset, not both")
     if classes is None:
@@ -107,8 +255,6 @@ def resolve_classes(classes=None, dataset: str | None = None, column: str | None
 
 def _header_or_class(idl: IdList, is_id) -> tuple[IdList, bool]:
     """A class list's first row that names no id column: its header, or its first class."""
-    from .inputs import ID_COLUMN_GUESSES, check_ids
-
     name, first = idl.source.describe()["name"], idl.first_row
     if is_id is None:
         raise GranularityError(

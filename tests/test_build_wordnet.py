@@ -13,7 +13,8 @@ import pytest
 from conftest import ROOT, assert_one_line_error, invoke, run_cli
 
 from hierarchy_cli import build_wordnet, read_label_map
-from hierarchy_cli.graph import Graph, choose_paths, cut_levels
+from hierarchy_cli.graph import Graph, choose_paths
+from hierarchy_cli.graphcut import LevelRequest, cut_levels
 from hierarchy_cli.hierarchy import first_appearance_labels
 
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -121,7 +122,7 @@ def test_tie_break_follows_parent_order_not_ids():
     s, e = g.parent_ptr[5], g.parent_ptr[6]
     g.parents[s:e] = [2, 4, 0]
     assert choose_paths(g, "longest").parent[5] == 2
-    levels, info = cut_levels(g, np.array([5]), levels=[1, 2])
+    levels, info = cut_levels(g, np.array([5]), LevelRequest.parse(levels=[1, 2]))
     assert levels[0].ids == ("b",) and levels[1].ids == ("a",)
     assert info.leaves_with_choice == 1
 

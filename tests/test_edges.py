@@ -13,7 +13,8 @@ import pytest
 from conftest import assert_one_line_error, invoke, run_cli
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.labelmap import read_label_map
-from hierarchy_cli.sources.edges import ROOT_ID, build_edges, read_edges
+from hierarchy_cli.sources.edgefiles import read_edges
+from hierarchy_cli.sources.edges import ROOT_ID, build_edges
 
 FIX = Path(__file__).parent / "fixtures"
 IS_A = FIX / "edges_is_a.txt"
@@ -259,7 +260,7 @@ def test_bad_names_file(tmp_path):
     assert_one_line_error(res, "words.txt", "line 2", "'dog' has an id but no name")
     names.write_text("cat\tcat\ndog\tdog\ncat\tfeline\n")
     res = _bad(tmp_path, IS_A.read_text(), "--level", "1", extra=("--names", str(names)))
-    assert_one_line_error(res, "ids named twice", "'cat' (line 3)")
+    assert_one_line_error(res, "ids named twice", "'cat' (line 3, first at line 1)")
 
 
 def test_bad_artificial_root_clash(tmp_path):
@@ -278,7 +279,7 @@ def test_python_api_raises_granularity_error():
 def test_fast_and_general_text_readers_agree(tmp_path):
     """Clean 'a b' files take Arrow's CSV reader; anything else the general one: same result."""
     from hierarchy_cli.inputs import read_input
-    from hierarchy_cli.sources.edges import _fast_text_edges
+    from hierarchy_cli.sources.edgefiles import _fast_text_edges
 
     pairs = [ln for ln in IS_A.read_text().splitlines() if ln and not ln.startswith("#")]
     clean = tmp_path / "clean.txt"

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hierarchy_cli.graph import Graph, choose_paths, cut_levels
+from hierarchy_cli.graph import Graph, choose_paths
+from hierarchy_cli.graphcut import LevelRequest, Shape, cut_levels
 from hierarchy_cli.hierarchy import Hierarchy, first_appearance_labels
 
 
@@ -83,8 +84,8 @@ def test_chosen_paths_match_brute_force(dag, rule):
        st.lists(st.integers(0, 15), min_size=1, max_size=4, unique=True), st.booleans())
 def test_cut_invariants(dag, rule, ks, use_depth):
     g, _, leaves = dag
-    kwargs = {"depths": ks} if use_depth else {"levels": ks}
-    levels, _ = cut_levels(g, np.array(leaves), rule=rule, **kwargs)
+    request = LevelRequest.parse(depths=ks) if use_depth else LevelRequest.parse(levels=ks)
+    levels, _ = cut_levels(g, np.array(leaves), request, Shape(rule))
     h = Hierarchy([g.ids[i] for i in leaves], [g.names[i] for i in leaves], levels, nested=True)
     h.validate()  # contiguous first-appearance labels, one label per leaf, nesting
     assert len(levels) == len(set(ks))
@@ -93,5 +94,5 @@ def test_cut_invariants(dag, rule, ks, use_depth):
         relabelled, _ = first_appearance_labels(lv.labels)
         assert np.array_equal(relabelled, lv.labels)
         assert lv.num_classes == len(set(lv.labels.tolist()))
-    again, _ = cut_levels(g, np.array(leaves), rule=rule, **kwargs)
+    again, _ = cut_levels(g, np.array(leaves), request, Shape(rule))
     assert all(np.array_equal(a.labels, b.labels) and a.ids == b.ids for a, b in zip(levels, again))

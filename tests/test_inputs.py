@@ -13,13 +13,13 @@ import pytest
 
 from conftest import PACKAGE, assert_one_line_error, invoke
 from hierarchy_cli.errors import GranularityError
-from hierarchy_cli import grammar, inputs
-from hierarchy_cli.inputs import InputFile, read_id_list
+from hierarchy_cli import grammar, inputs, manifests
+from hierarchy_cli.inputs import InputFile
+from hierarchy_cli.manifests import read_id_list
 from hierarchy_cli.labelmap import read_label_map
 from hierarchy_cli.sources.edges import ROOT_ID, build_edges
 from hierarchy_cli.sources.wordnet import build_wordnet
 from hierarchy_cli.sources.taxonomy import build_taxonomy
-from hierarchy_cli.sources.wordnet import build_wordnet
 
 FIX = Path(__file__).parent / "fixtures"
 TENCH, GOLDFISH, TABBY = "n01440764", "n01443537", "n02123045"
@@ -143,7 +143,7 @@ def test_table_reader_keeps_text_and_names_lines_through_bom_crlf_and_blank_line
         inputs.read_table(InputFile("t.tsv", bad), "edge list")
     assert inputs.read_table(InputFile("t.csv", b"id,name\r\n\r\n"), "class list").num_rows == 0
     with pytest.raises(GranularityError, match="'h.csv' holds no ids"):
-        inputs.parse_id_list(InputFile("h.csv", b"wnid\n"), "class list")
+        manifests.parse_id_list(InputFile("h.csv", b"wnid\n"), "class list")
     with pytest.raises(GranularityError, match="names column 'id' twice"):
         inputs.read_table(InputFile("t.csv", b"id,id\n1,2\n"), "class list")
     with pytest.raises(GranularityError, match=r"'t.csv' line 2: cannot read the header row"):

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hierarchy_cli.sources.edges import ROOT_ID, build_edges
-from hierarchy_cli.sources.taxonomy import PATH_RANKS, build_taxonomy
+from hierarchy_cli.sources.taxonfiles import PATH_RANKS
+from hierarchy_cli.sources.taxonomy import build_taxonomy
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -70,9 +70,8 @@ def breeds(
     """
     from ..sources.breeds import build_breeds
 
-    if task is not None and (level is not None or ancestor is not None or subclasses is not None):
-        given = [o for o, v in (("--level", level), ("--ancestor", ancestor), ("--subclasses", subclasses))
-                 if v is not None]
+    given = [o for o, v in (("--level", level), ("--ancestor", ancestor), ("--subclasses", subclasses)) if v is not None]
+    if task is not None and given:
         raise GranularityError(f"task {task!r} fixes {', '.join(given)}: give a TASK or --level, not both")
     if task is None and level is None:
         raise GranularityError("say which task: entity13, entity30, living17, nonliving26, or --level L")
@@ -83,18 +82,4 @@ def breeds(
     from ..labelmap import write_label_map
 
     write_label_map(h, target)
-    meta = h.metadata
-    k = h.levels[0].num_classes
-    if split == "none":
-        what = f"{meta['subclasses']} classes each, no split"
-    else:
-        half = meta["subclasses"] // 2
-        what = f"{meta['subclasses']} classes each ({half} source + {half} target, split {split}, seed {seed})"
-    notes = [
-        f"{k} superclasses at level {meta['level']}" + (f" below {meta['ancestor']}" if meta["ancestor"] else "")
-        + f": {what}",
-        f"{h.num_leaves:,} classes in ImageNet order: leaf_index is the task's class index, "
-        "imagenet_index the ImageNet index, split source/target",
-    ]
-    title = f"BREEDS {task or 'task'}: {h.num_leaves:,} classes"
-    print_level_summary(h, title, notes, target)
+    print_level_summary(h, f"BREEDS {task or 'task'}: {h.num_leaves:,} classes", h.summary, target)

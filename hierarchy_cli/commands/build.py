@@ -8,18 +8,19 @@ import typer
 
 from ..cliutil import (
     OutputOption,
+    check_map_output,
     classes_option,
     column_option,
     dataset_option,
-    check_map_output,
     input_stem,
     level_span,
     name_tags,
     print_level_summary,
     resolve_output,
+    was_given,
 )
 from ..errors import GranularityError
-from ..inputs import cli_id_list
+from ..manifests import cli_id_list
 from ..options import (
     ANCESTOR_RULES,
     MISSING_CLASSES,
@@ -32,8 +33,8 @@ from ..options import (
 )
 
 
-
 def build(
+    ctx: typer.Context,
     source: Optional[str] = typer.Option(
         None, "--source", "-s", autocompletion=complete(SOURCES),
         help="Where the hierarchy comes from: 'wordnet' (WordNet 3.0 nouns, embedded), "
@@ -207,42 +208,77 @@ def build(
     given = [name for name, v in (("--level", level), ("--levels", levels), ("--depth", depth)) if v is not None]
     if len(given) > 1:
         raise GranularityError(f"give one of --level, --levels, --depth, not {' and '.join(given)}")
-    _check_unused(source, dataset=dataset, classes=classes, names=names, names_columns=names_columns,
-                  rank_column=rank_column, ranks=ranks,
-                  parent_column=parent_column, child_column=child_column, depth=depth,
-                  missing=missing, column=column, multi_parent=multi_parent, rank_ids=rank_ids,
-                  class_tree=class_tree or None, missing_classes=missing_classes, root=root,
-                  prune=prune or None)
-    if level is not None or levels is not None or depth is not None:
-        if ancestors is not None:
-            raise GranularityError(f"give --ancestors or {given[0]}, not both: --ancestors makes one level of its own")
+    _check_unused(ctx, source)
+    if given and ancestors is not None:
+        raise GranularityError(f"give --ancestors or {given[0]}, not both: --ancestors makes one level of its own")
     shaping = dict(root=root, prune=prune, ancestors=cli_id_list(ancestors), ancestor_rule=ancestor_rule,
                    missing_classes=missing_classes, label_order=cli_id_list(label_order))
+    wanted = level if level is not None else levels
     if source == "taxonomy":
-        _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output, shaping)
-        return
-    ks = level if level is not None else levels if levels is not None else ()
-    ds = depth if depth is not None else ()
-    if source == "edges":
-        _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column,
-                     rank_column, ks, ds, multi_parent, class_tree, missing, output, shaping)
-        return
+        h, name, title = _taxonomy(taxonomy, wanted, missing, ranks, rank_ids, shaping)
+    elif source == "edges":
+        h, name, title = _edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column,
+                                rank_column, wanted, depth, multi_parent, class_tree, missing, shaping)
+    else:
+        h, name, title = _wordnet(classes, dataset, column, wanted, depth, multi_parent, class_tree, wordnet, shaping)
+    target = resolve_output(output, name)
+    from ..labelmap import write_label_map
 
+    write_label_map(h, target)
+    print_level_summary(h, title, h.summary, target)
+
+
+def _wordnet(classes, dataset, column, levels, depths, multi_parent, class_tree, wordnet, shaping):
+    """``(hierarchy, default output name, summary title)`` of ``--source wordnet``."""
     from ..sources.wordnet import build_wordnet
 
-    h = build_wordnet(classes=classes, dataset=dataset, levels=ks, depths=ds,
-                      multi_parent=multi_parent, wordnet=wordnet, column=column, class_tree=class_tree, **shaping)
+    h = build_wordnet(classes=classes, dataset=dataset, levels=levels, depths=depths, multi_parent=multi_parent,
+                      wordnet=wordnet, column=column, class_tree=class_tree, **shaping)
     stem = input_stem(classes, dataset or (None if classes else "imagenet21k"), "classes")
     tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
                      ("wn-", wordnet and input_stem(wordnet.rstrip("/\\"), None, "dict"), None),
                      *_shaping_tags(shaping))
-    target = resolve_output(output, f"{stem}.{source}.{level_span(h.level_names)}{tags}.parquet")
-    from ..labelmap import write_label_map
+    return (h, f"{stem}.wordnet.{level_span(h.level_names)}{tags}.parquet",
+            f"{h.num_leaves:,} classes from {stem}, WordNet 3.0")
 
-    write_label_map(h, target)
-    n = h.num_leaves
-    notes = [*_path_note(h, multi_parent, class_tree), *_shaping_notes(h), *h.metadata.get("notes", [])]
-    print_level_summary(h, f"{n:,} classes from {stem}, WordNet 3.0", notes, target)
+
+def _taxonomy(taxonomy, levels, missing, ranks, rank_ids, shaping):
+    """``(hierarchy, default output name, summary title)`` of ``--source taxonomy``."""
+    from ..sources.taxonomy import build_taxonomy
+
+    h = build_taxonomy(taxonomy, levels, missing=missing, ranks=ranks, rank_ids=rank_ids,
+                       ancestors=shaping["ancestors"], missing_classes=shaping["missing_classes"],
+                       label_order=shaping["label_order"])
+    stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
+    tags = name_tags(("missing-", missing, "fill"), ("ranks-", ranks and "+".join(r.strip() for r in ranks.split(",")), None),
+                     ("rank-ids-", rank_ids, "path"), *_shaping_tags(shaping))
+    return (h, f"{stem}.taxonomy.{_rank_span(h.level_names)}{tags}.parquet",
+            f"{h.num_leaves:,} species from {stem} ({h.metadata['input_format']})")
+
+
+def _edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, rank_column,
+           levels, depths, multi_parent, class_tree, missing, shaping):
+    """``(hierarchy, default output name, summary title)`` of ``--source edges``."""
+    from ..sources.edges import build_edges
+
+    h = build_edges(edges, classes=classes, levels=levels, depths=depths, multi_parent=multi_parent, names=names,
+                    column=column, parent_column=parent_column, child_column=child_column,
+                    class_tree=class_tree, dataset=dataset, names_columns=names_columns,
+                    rank_column=rank_column, missing=missing, **shaping)
+    stem = input_stem(classes if classes is not None else edges, dataset, "edges")
+    tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
+                     ("names-", names and input_stem(names, None, "names"), None),
+                     ("names-columns-", names_columns and names_columns.replace(",", "+"), None),
+                     ("parent-", parent_column, None), ("child-", child_column, None),
+                     ("rank-column-", rank_column, None), ("missing-", missing, "fill"), *_shaping_tags(shaping))
+    by_rank = "missing" in h.metadata
+    span = _rank_span(h.level_names) if by_rank else level_span(h.level_names)
+    return h, f"{stem}.edges.{span}{tags}.parquet", f"{h.num_leaves:,} classes from {stem}, edge list"
+
+
+def _rank_span(names: list[str]) -> str:
+    """The default name's part for levels by rank: ``genus``, or ``genus-kingdom``."""
+    return names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
 
 
 def _shaping_tags(shaping: dict) -> list[tuple]:
@@ -255,41 +291,6 @@ def _shaping_tags(shaping: dict) -> list[tuple]:
             ("missing-classes-", shaping["missing_classes"], "error"),
             ("label-order-", order and (input_stem(order, None, "ids") if isinstance(order, str) else
                                         f"{len(order)}ids"), None)]
-
-
-def _shaping_notes(h) -> list[str]:
-    """What the summary says about --root, --prune, --ancestors and the classes they leave out."""
-    meta = h.metadata
-    notes = []
-    if meta.get("root"):
-        notes.append(f"paths end at --root {meta['root']}")
-    if meta.get("prune"):
-        notes.append("single-child nodes pruned (--prune): levels count branching nodes")
-    unplaced = meta.get("classes_unplaced")
-    if unplaced:
-        how = {"own-group": "each is a group of its own", "drop": "outside the label space (null labels)"}
-        where = "under none of --ancestors" if meta.get("ancestors") else "not below --root"
-        if meta.get("classes_ambiguous"):
-            where += f" ({meta['classes_ambiguous']:,} of them under two unrelated ones, --ancestor-rule exclusive)"
-        notes.append(f"{unplaced:,} of {h.num_leaves:,} classes {where}: {how[meta['missing_classes']]} "
-                     f"(--missing-classes {meta['missing_classes']})")
-    if meta.get("label_order"):
-        notes.append("labels numbered by --label-order")
-    return notes
-
-
-def _path_note(h, multi_parent: str, class_tree: bool) -> list[str]:
-    """What the summary says about the path rule (nothing when no path was followed:
-    --ancestors with any-path rules)."""
-    if h.metadata.get("ancestors") and h.metadata.get("ancestor_rule") != "path" and not h.metadata.get("prune"):
-        return []
-    note = (f"{h.metadata['leaves_with_choice']:,} of {h.num_leaves:,} leaves have more than one path to the "
-            f"root; followed the {multi_parent} one")
-    if multi_parent not in ("first", "last"):
-        note += " (ties: first-listed parent)"
-    if class_tree:
-        note += "; levels count classes only (--class-tree)"
-    return [note]
 
 
 def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optional[str]) -> str:
@@ -308,143 +309,30 @@ def _resolve_source(source: Optional[str], taxonomy: Optional[str], edges: Optio
     return source
 
 
-def _check_unused(source: str, **given) -> None:
-    """Refuse options that the chosen source would silently ignore."""
-    owners = {
-        "dataset": ("--dataset", ("wordnet", "edges")),
-        "class_tree": ("--class-tree", ("wordnet", "edges")),
-        "classes": ("--classes", ("wordnet", "edges")),
-        "names": ("--names", ("edges",)),
-        "names_columns": ("--names-columns", ("edges",)),
-        "rank_column": ("--rank-column", ("edges",)),
-        "parent_column": ("--parent-column", ("edges",)),
-        "child_column": ("--child-column", ("edges",)),
-        "ranks": ("--ranks", ("taxonomy",)),
-        "depth": ("--depth", ("wordnet", "edges")),
-        "column": ("--column", ("wordnet", "edges")),
-    }
-    for key, (opt, sources) in owners.items():
-        if given.get(key) is not None and source not in sources:
-            raise GranularityError(f"{opt} does not apply to --source {source} (it is for {' and '.join(sources)})")
-    if given.get("rank_ids") not in (None, "path") and source != "taxonomy":
-        raise GranularityError(f"--rank-ids does not apply to --source {source} (it is for taxonomy)")
-    for key, opt in (("root", "--root"), ("prune", "--prune")):
-        if given.get(key) is not None and source == "taxonomy":
-            raise GranularityError(f"{opt} does not apply to --source taxonomy (it is for wordnet and edges)")
-    if given.get("missing") not in (None, "fill") and source == "wordnet":
-        raise GranularityError("--missing does not apply to --source wordnet (it is for taxonomy, and edge lists "
-                               "cut by rank name)")
-    if given.get("multi_parent") not in (None, "longest") and source == "taxonomy":
-        raise GranularityError("--multi-parent does not apply to --source taxonomy (a taxonomy is a tree)")
+# the options that belong to some sources: parameter -> (option, its sources, why it does not apply elsewhere)
+_OWNERS = {
+    "dataset": ("--dataset", ("wordnet", "edges"), None),
+    "class_tree": ("--class-tree", ("wordnet", "edges"), None),
+    "classes": ("--classes", ("wordnet", "edges"), None),
+    "names": ("--names", ("edges",), None),
+    "names_columns": ("--names-columns", ("edges",), None),
+    "rank_column": ("--rank-column", ("edges",), None),
+    "parent_column": ("--parent-column", ("edges",), None),
+    "child_column": ("--child-column", ("edges",), None),
+    "ranks": ("--ranks", ("taxonomy",), None),
+    "depth": ("--depth", ("wordnet", "edges"), None),
+    "column": ("--column", ("wordnet", "edges"), None),
+    "rank_ids": ("--rank-ids", ("taxonomy",), None),
+    "root": ("--root", ("wordnet", "edges"), None),
+    "prune": ("--prune", ("wordnet", "edges"), None),
+    "missing": ("--missing", ("taxonomy", "edges"), "it is for taxonomy, and edge lists cut by rank name"),
+    "multi_parent": ("--multi-parent", ("wordnet", "edges"), "a taxonomy is a tree"),
+}
 
 
-def _build_taxonomy(taxonomy, level, levels, missing, ranks, rank_ids, output, shaping) -> None:
-    from ..labelmap import write_label_map
-    from ..sources.taxonomy import build_taxonomy
-
-    if shaping["ancestors"] is not None:
-        level = "ancestors"
-    h = build_taxonomy(taxonomy, level if level is not None else levels, missing=missing, ranks=ranks,
-                       rank_ids=rank_ids, ancestors=shaping["ancestors"], missing_classes=shaping["missing_classes"],
-                       label_order=shaping["label_order"])
-    stem = input_stem(taxonomy.rstrip("/\\") if taxonomy != "-" else taxonomy, None, "taxonomy")
-    names = h.level_names
-    span = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
-    tags = name_tags(("missing-", missing, "fill"), ("ranks-", ranks and "+".join(r.strip() for r in ranks.split(",")), None),
-                     ("rank-ids-", rank_ids, "path"), *_shaping_tags(shaping))
-    target = resolve_output(output, f"{stem}.taxonomy.{span}{tags}.parquet")
-    write_label_map(h, target)
-    meta = h.metadata
-    notes = []
-    if meta["leaves_with_missing_rank"]:
-        per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
-        how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
-               "parent": "kept in their nearest known ancestor's group"}[missing]
-        notes.append(f"{meta['leaves_with_missing_rank']:,} of {h.num_leaves:,} leaves miss a rank ({per}): {how}")
-    else:
-        notes.append("no leaf misses a rank")
-    for r, k in meta["homonyms"].items():
-        if rank_ids == "name":
-            notes.append(f"{k:,} {r} name(s) name groups with different paths: joined into one group each "
-                         "(--rank-ids name)")
-        else:
-            notes.append(f"{k:,} {r} name(s) are shared by different {r} groups: kept apart by their path ids")
-    if not meta["nested"]:
-        notes.append(_not_nested_note(meta["not_nested"]))
-    if meta.get("columns_not_used"):
-        notes.append(f"columns not used: {', '.join(meta['columns_not_used'])} (neither a rank used nor a known "
-                     "column; name rank columns with --ranks)")
-    notes.extend(meta.get("notes", []))
-    print_level_summary(h, f"{h.num_leaves:,} species from {stem} ({meta['input_format']})", notes, target)
-
-
-def _not_nested_note(pairs: list) -> str:
-    shown = ", ".join(f"{a} -> {b}" for a, b in pairs)
-    return (f"not nested: {shown} (a {pairs[0][0]} group spans several {pairs[0][1]} groups); "
-            "the other levels nest")
-
-
-def _build_edges(edges, classes, dataset, column, names, names_columns, parent_column, child_column, rank_column,
-                 ks, ds, multi_parent, class_tree, missing, output, shaping) -> None:
-    from ..labelmap import write_label_map
-    from ..sources.edges import ROOT_ID, build_edges
-
-    h = build_edges(edges, classes=classes, levels=ks, depths=ds, multi_parent=multi_parent, names=names,
-                    column=column, parent_column=parent_column, child_column=child_column,
-                    class_tree=class_tree, dataset=dataset, names_columns=names_columns,
-                    rank_column=rank_column, missing=missing, **shaping)
-    meta = h.metadata
-    by_rank = "missing" in meta
-    stem = input_stem(classes if classes is not None else edges, dataset, "edges")
-    tags = name_tags(("multi-parent-", multi_parent, "longest"), ("class-tree", class_tree, False),
-                     ("names-", names and input_stem(names, None, "names"), None),
-                     ("names-columns-", names_columns and names_columns.replace(",", "+"), None),
-                     ("parent-", parent_column, None), ("child-", child_column, None),
-                     ("rank-column-", rank_column, None), ("missing-", missing, "fill"), *_shaping_tags(shaping))
-    names_ = h.level_names
-    span = (names_[0] if len(names_) == 1 else f"{names_[0]}-{names_[-1]}") if by_rank else level_span(names_)
-    target = resolve_output(output, f"{stem}.edges.{span}{tags}.parquet")
-    write_label_map(h, target)
-    n = h.num_leaves
-    notes = []
-    if classes is None and dataset is None:
-        notes.append(f"leaves: the {n:,} nodes without children, in order of first appearance")
-    if meta.get("classes_missing"):
-        how = {"own-group": "each is a group of its own at every level",
-               "drop": "outside the label space (null labels)"}[meta["missing_classes"]]
-        notes.append(f"{meta['classes_missing']:,} of {n:,} classes are not in the edge list: {how} "
-                     f"(--missing-classes {meta['missing_classes']})")
-    if meta["artificial_root"]:
-        notes.append(f"{meta['roots']:,} roots above the classes: joined under an artificial root {ROOT_ID!r} "
-                     "(depth 0)")
-    elif meta["roots_in_file"] > 1:
-        notes.append(f"the edge list has {meta['roots_in_file']:,} roots; only one is above the classes, "
-                     "so it is depth 0 (no artificial root)")
-    if meta["duplicate_edges"]:
-        notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
-    notes.extend(_path_note(h, multi_parent, class_tree))
-    notes.extend(_shaping_notes(h))
-    if by_rank:
-        notes += _rank_notes(meta, n)
-    notes.extend(meta.get("notes", []))
-    print_level_summary(h, f"{n:,} classes from {stem}, edge list", notes, target)
-
-
-def _rank_notes(meta: dict, n: int) -> list[str]:
-    """What the summary says about a cut by rank name."""
-    notes = []
-    if meta["leaves_with_missing_rank"]:
-        per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
-        how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
-               "parent": "kept in their nearest known ancestor's group"}[meta["missing"]]
-        notes.append(f"{meta['leaves_with_missing_rank']:,} of {n:,} leaves miss a rank ({per}): {how}")
-    for r, k in meta.get("above_rank", {}).items():
-        notes.append(f"{k:,} classes are of a rank coarser than {r}: each is its own {r} group")
-    for r, k in meta.get("repeated_ranks", {}).items():
-        notes.append(f"{k:,} classes have two or more {r} nodes on their path: the nearest is their {r}")
-    if meta.get("ranks_not_ordered"):
-        per = ", ".join(f"{r} ({c:,} nodes)" for r, c in meta["ranks_not_ordered"].items())
-        notes.append(f"ranks outside the standard order, never a level: {per}")
-    if not meta["nested"]:
-        notes.append(_not_nested_note(meta["not_nested"]))
-    return notes
+def _check_unused(ctx: typer.Context, source: str) -> None:
+    """Refuse options given that the chosen source would silently ignore."""
+    for key, (opt, sources, why) in _OWNERS.items():
+        if source not in sources and was_given(ctx, key):
+            raise GranularityError(f"{opt} does not apply to --source {source} "
+                                   f"({why or 'it is for ' + ' and '.join(sources)})")

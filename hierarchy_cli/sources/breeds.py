@@ -127,7 +127,7 @@ class BreedsHierarchy:
 
 def read_breeds(folder: str | os.PathLike, root: str = ROOT) -> BreedsHierarchy:
     """Read BREEDS' three hierarchy files from ``folder`` (see the module doc)."""
-    from .edges import read_edges, read_names
+    from .edgefiles import read_edges, read_names_file
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -140,8 +140,8 @@ def read_breeds(folder: str | os.PathLike, root: str = ROOT) -> BreedsHierarchy:
         )
     classes, numbers, class_names, info_inp = _read_class_info(folder / FILES[2])
     el = read_edges(folder / FILES[0])
-    name_ids, name_vals, names_inp = read_names(folder / FILES[1])
-    node_names = dict(zip(name_ids.to_pylist(), name_vals.to_pylist()))
+    names = read_names_file(folder / FILES[1])
+    node_names = dict(zip(names.ids.to_pylist(), names.names.to_pylist()))
     ids = el.ids
     parents_of: dict[str, list[str]] = {}
     loops = []
@@ -175,14 +175,15 @@ def read_breeds(folder: str | os.PathLike, root: str = ROOT) -> BreedsHierarchy:
     inputs = {
         "folder": str(folder),
         "class_hierarchy": el.source.describe(),
-        "node_names": names_inp.describe(),
+        "node_names": names.source.describe(),
         "dataset_class_info": info_inp.describe(),
     }
     return BreedsHierarchy(classes, numbers, class_names, children_sorted, node_names, level, kept, root, inputs)
 
 
 def _read_class_info(path: Path):
-    from ..inputs import read_input
+    """``dataset_class_info.json``: the classes in class-number order, their numbers and names, the input."""
+    from ..inputs import find_duplicates, read_input
 
     inp = read_input(str(path), "BREEDS class info")
     what = f"BREEDS class info {str(path)!r}"
@@ -193,25 +194,19 @@ def _read_class_info(path: Path):
         raise GranularityError(f"{what}{where} is not valid JSON") from None
     if not isinstance(records, list) or not records:
         raise GranularityError(f"{what} is not a non-empty list of [class number, wnid, name] records")
-    numbers: dict[str, int] = {}
-    names: dict[str, str] = {}
-    seen_number: dict[int, int] = {}
     for k, rec in enumerate(records):
         ok = (isinstance(rec, list) and len(rec) >= 3 and isinstance(rec[0], int) and not isinstance(rec[0], bool)
               and rec[0] >= 0 and isinstance(rec[1], str) and rec[1].strip() and isinstance(rec[2], str))
         if not ok:
             raise GranularityError(f"{what} record {k}: {str(rec)[:80]!r} is not [class number, wnid, name]")
-        num, wnid = rec[0], rec[1].strip()
-        if wnid in numbers:
-            raise GranularityError(f"{what} record {k}: wnid {wnid!r} appears twice")
-        if num in seen_number:
-            raise GranularityError(f"{what} record {k}: class number {num} appears twice (first at record "
-                                   f"{seen_number[num]})")
-        seen_number[num] = k
-        numbers[wnid] = num
-        names[wnid] = rec[2]
+    wnids = [rec[1].strip() for rec in records]
+    for values, kind in ((wnids, "wnids"), ([rec[0] for rec in records], "class numbers")):
+        dup = find_duplicates(values, lambda k: f"record {k}")
+        if dup:
+            raise GranularityError(offenders(dup, f"{kind} listed twice", what))
+    numbers = {w: rec[0] for w, rec in zip(wnids, records)}
     classes = sorted(numbers, key=numbers.__getitem__)
-    return classes, numbers, names, inp
+    return classes, numbers, {w: rec[2] for w, rec in zip(wnids, records)}, inp
 
 
 def _longest_from(root: str, children: dict[str, list[str]], kept: set[str], where: str) -> dict[str, int]:
@@ -379,36 +374,12 @@ def build_breeds(
 
     from ..hierarchy import Hierarchy, Level
 
-    if task is not None:
-        one_of(task, tuple(TASKS), "BREEDS task")
-        given = [n for n, v in (("level", level), ("ancestor", ancestor), ("subclasses", subclasses)) if v is not None]
-        if given:
-            raise GranularityError(f"task {task!r} fixes {', '.join(given)}: give a task or your own level, not both")
-        spec = TASKS[task]
-        level, ancestor, subclasses = spec.level, spec.ancestor, spec.subclasses
-    elif level is None:
-        raise GranularityError(f"say which task: one of {', '.join(TASKS)}, or your own level")
-    level = _check_int(level, "level", 0)
-    if subclasses is not None:
-        subclasses = _check_int(subclasses, "subclasses", 1)
+    level, ancestor, subclasses = _task_spec(task, level, ancestor, subclasses)
     seed = _check_int(seed, "seed", 0, 2**32 - 1)
     one_of(split, SPLITS, "split")
     h = read_breeds(hierarchy_dir, root)
     supers, sources, targets, subclasses = select_task(h, level, ancestor, subclasses, split, seed)
-
-    owner: dict[str, tuple[int, str]] = {}
-    twice = []
-    for k, (source, target) in enumerate(zip(sources, targets)):
-        for part, members in (("source", source), ("target", target)):
-            for c in members:
-                if c in owner:
-                    first = owner[c]
-                    twice.append((c, f"{part} of {supers[k]}, already {first[1]} of {supers[first[0]]}"))
-                else:
-                    owner[c] = (k, part)
-    if twice:
-        raise GranularityError(offenders(twice, "classes chosen twice (the hierarchy reaches them through "
-                                                "two parents)", "this BREEDS task"))
+    owner = _owners(supers, sources, targets)
     leaves = sorted(owner, key=h.numbers.__getitem__)
     keys = np.array([owner[c][0] for c in leaves], dtype=np.int64)
     level_obj = Level.from_keys("superclass", keys, supers, [h.name(v) for v in supers])
@@ -430,5 +401,49 @@ def build_breeds(
         "imagenet_index": np.array([h.numbers[c] for c in leaves], dtype=np.int32),
         "split": [owner[c][1] for c in leaves],
     }
-    out = Hierarchy(leaves, [h.class_names[c] for c in leaves], [level_obj], meta, nested=True, columns=columns)
+    out = Hierarchy(leaves, [h.class_names[c] for c in leaves], [level_obj], meta, nested=True, columns=columns,
+                    summary=_summary(meta, level_obj.num_classes, len(leaves)))
     return out.validate()
+
+
+def _task_spec(task: str | None, level, ancestor, subclasses) -> tuple[int, str | None, int | None]:
+    """``(level, ancestor, subclasses)`` of a standard task, or the ones given, checked."""
+    if task is not None:
+        one_of(task, tuple(TASKS), "BREEDS task")
+        given = [n for n, v in (("level", level), ("ancestor", ancestor), ("subclasses", subclasses)) if v is not None]
+        if given:
+            raise GranularityError(f"task {task!r} fixes {', '.join(given)}: give a task or your own level, not both")
+        spec = TASKS[task]
+        level, ancestor, subclasses = spec.level, spec.ancestor, spec.subclasses
+    elif level is None:
+        raise GranularityError(f"say which task: one of {', '.join(TASKS)}, or your own level")
+    level = _check_int(level, "level", 0)
+    return level, ancestor, None if subclasses is None else _check_int(subclasses, "subclasses", 1)
+
+
+def _owners(supers: list[str], sources: list[list[str]], targets: list[list[str]]) -> dict[str, tuple[int, str]]:
+    """``{class: (superclass position, "source" or "target")}``; a class chosen twice (the
+    hierarchy reaches it through two parents) is an error naming both choices."""
+    from ..inputs import find_duplicates
+
+    chosen = [(c, k, part) for k, (source, target) in enumerate(zip(sources, targets))
+              for part, members in (("source", source), ("target", target)) for c in members]
+    twice = find_duplicates([c for c, _, _ in chosen], lambda i: f"{chosen[i][2]} of {supers[chosen[i][1]]}")
+    if twice:
+        raise GranularityError(offenders(twice, "classes chosen twice (the hierarchy reaches them through "
+                                                "two parents)", "this BREEDS task"))
+    return {c: (k, part) for c, k, part in chosen}
+
+
+def _summary(meta: dict, num_superclasses: int, num_leaves: int) -> list[str]:
+    """What the summary says: the superclasses, the split and what the columns hold."""
+    if meta["split"] == "none":
+        what = f"{meta['subclasses']} classes each, no split"
+    else:
+        half = meta["subclasses"] // 2
+        what = (f"{meta['subclasses']} classes each ({half} source + {half} target, split {meta['split']}, "
+                f"seed {meta['seed']})")
+    under = f" below {meta['ancestor']}" if meta["ancestor"] else ""
+    return [f"{num_superclasses} superclasses at level {meta['level']}{under}: {what}",
+            f"{num_leaves:,} classes in ImageNet order: leaf_index is the task's class index, "
+            "imagenet_index the ImageNet index, split source/target"]

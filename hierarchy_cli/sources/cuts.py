@@ -4,7 +4,8 @@ A user may end every path at a root (``--root``), prune single-child nodes
 (``--prune``), ask for the ancestor each class falls under among given nodes
 (``--ancestors``), say what a class the cut cannot place becomes
 (``--missing-classes``) and number the labels in a given order (``--label-order``).
-:func:`make_shape` turns those options into a :class:`~hierarchy_cli.graph.Shape`
+:func:`check_shape` checks those options before any input is read, :func:`make_shape`
+turns them into a :class:`~hierarchy_cli.graphcut.Shape`
 (and the metadata that records them), :func:`refuse_unplaced` names the classes
 left without a place under ``--missing-classes error``, and :func:`numbered` applies
 the label order.
@@ -19,17 +20,33 @@ from typing import Any
 import numpy as np
 
 from ..errors import GranularityError, offenders
+from ..options import ANCESTOR_RULES, MISSING_CLASSES, RULES, one_of
 
 # ids -> node indices (an error naming the unknown ones), for the option named
 NodeOf = Callable[[Sequence[str], str], np.ndarray]
 
 
+def check_shape(rule: str = "longest", class_tree: bool = False, prune: bool = False, ancestors: bool = False,
+                ancestor_rule: str = "unique", missing: str = "error") -> None:
+    """Check the options that shape the tree before any input is read (``ancestors``: were
+    ancestors given); messages name the command-line option."""
+    one_of(rule, RULES, "--multi-parent rule")
+    one_of(missing, MISSING_CLASSES, "--missing-classes")
+    one_of(ancestor_rule, ANCESTOR_RULES, "--ancestor-rule")
+    if prune and class_tree:
+        raise GranularityError("give --prune or --class-tree, not both (the class tree keeps no node that "
+                               "is not a class, so nothing is left to prune)")
+    if ancestor_rule != "unique" and not ancestors:
+        raise GranularityError("--ancestor-rule applies with --ancestors")
+
+
 def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False, root: str | None = None,
                prune: bool = False, ancestors=None, ancestor_rule: str = "unique",
                missing: str = "error") -> tuple[Any, dict[str, Any]]:
-    """``(Shape, metadata)`` for the options; ids are resolved with ``node_of``."""
-    from ..graph import Shape
-    from ..inputs import id_list
+    """``(Shape, metadata)`` for the options (checked by :func:`check_shape`); ids are
+    resolved with ``node_of``."""
+    from ..graphcut import Shape
+    from ..manifests import id_list
 
     meta: dict[str, Any] = {}
     root_node = None
@@ -44,11 +61,7 @@ def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False,
         ancestor_nodes = node_of(idl.ids, f"ancestor list {idl.source.name!r}")
         meta["ancestors"] = {**idl.source.describe(), "count": len(idl.ids)}
         meta["ancestor_rule"] = ancestor_rule
-    shape = Shape(rule, class_tree, root_node, prune, ancestor_nodes, ancestor_rule, missing)
-    shape.check()
-    if ancestor_rule != "unique" and ancestors is None:
-        raise GranularityError("--ancestor-rule applies with --ancestors")
-    return shape, meta
+    return Shape(rule, class_tree, root_node, prune, ancestor_nodes, ancestor_rule, missing), meta
 
 
 def refuse_unplaced(info, ids: Sequence[str], where_of: Callable[[int], str], source: str, shape) -> None:
@@ -73,7 +86,7 @@ def numbered(levels: list, label_order, meta: dict[str, Any]) -> list:
     if label_order is None:
         return levels
     from ..hierarchy import LABEL_ORDER_FROM_IDS, order_labels
-    from ..inputs import id_list
+    from ..manifests import id_list
 
     if isinstance(label_order, str) and label_order == LABEL_ORDER_FROM_IDS and not os.path.exists(label_order):
         meta["label_order"] = LABEL_ORDER_FROM_IDS
@@ -91,3 +104,42 @@ def unplaced_meta(info, shape) -> dict[str, Any]:
     if shape.missing != "error" or info.unplaced.size:
         out.update(missing_classes=shape.missing, classes_unplaced=int(info.unplaced.size))
     return out
+
+
+def shape_notes(meta: dict[str, Any], num_leaves: int, rule: str, class_tree: bool) -> list[str]:
+    """What the summary says about the path rule, ``--root``, ``--prune``, ``--ancestors``,
+    the classes they leave out and ``--label-order``."""
+    return [*_path_note(meta, num_leaves, rule, class_tree), *_shaping_notes(meta, num_leaves)]
+
+
+def _path_note(meta: dict[str, Any], num_leaves: int, rule: str, class_tree: bool) -> list[str]:
+    """The path rule followed (nothing when no path was: ``--ancestors`` with any-path rules)."""
+    if meta.get("ancestors") and meta.get("ancestor_rule") != "path" and not meta.get("prune"):
+        return []
+    note = (f"{meta['leaves_with_choice']:,} of {num_leaves:,} leaves have more than one path to the "
+            f"root; followed the {rule} one")
+    if rule not in ("first", "last"):
+        note += " (ties: first-listed parent)"
+    if class_tree:
+        note += "; levels count classes only (--class-tree)"
+    return [note]
+
+
+def _shaping_notes(meta: dict[str, Any], num_leaves: int) -> list[str]:
+    """``--root``, ``--prune``, the classes they (or ``--ancestors``) leave out, ``--label-order``."""
+    notes = []
+    if meta.get("root"):
+        notes.append(f"paths end at --root {meta['root']}")
+    if meta.get("prune"):
+        notes.append("single-child nodes pruned (--prune): levels count branching nodes")
+    unplaced = meta.get("classes_unplaced")
+    if unplaced:
+        how = {"own-group": "each is a group of its own", "drop": "outside the label space (null labels)"}
+        where = "under none of --ancestors" if meta.get("ancestors") else "not below --root"
+        if meta.get("classes_ambiguous"):
+            where += f" ({meta['classes_ambiguous']:,} of them under two unrelated ones, --ancestor-rule exclusive)"
+        notes.append(f"{unplaced:,} of {num_leaves:,} classes {where}: {how[meta['missing_classes']]} "
+                     f"(--missing-classes {meta['missing_classes']})")
+    if meta.get("label_order"):
+        notes.append("labels numbered by --label-order")
+    return notes

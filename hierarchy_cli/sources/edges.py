@@ -1,31 +1,11 @@
 """Any hierarchy given as parent-child pairs: ImageNet's ``wordnet.is_a.txt``, BREEDS, your own.
 
-Edge files
-    plain text   one ``parent child`` pair per line, whitespace-separated
-                 (ImageNet's ``wordnet.is_a.txt``, BREEDS' ``class_hierarchy.txt``);
-                 blank lines and lines starting with ``#`` are skipped.
-    CSV / TSV    a header row; the ``parent`` and ``child`` columns (any case),
-                 or the columns named by ``parent_column``/``child_column``;
-                 optionally a ``rank`` column (the child's rank, or ``rank_column``);
-                 other columns are ignored. A first row that names none of the
-                 columns needed, in a file of two columns, is data: column 1 is
-                 the parent, column 2 the child ("no header row"). A header whose
-                 column name is also a node id, or a header-less first row that
-                 shares no node with the rest, is refused rather than guessed.
-    parquet      the same columns (strings or integers).
-    JSON         Open Images' ``bbox_labels_600_hierarchy.json``
-                 (:mod:`~hierarchy_cli.sources.openimages`).
-    ``.dmp``     NCBI's ``nodes.dmp``, with ranks (:mod:`~hierarchy_cli.sources.ncbi`).
-
-Names (optional): a text file of ``id<TAB>name`` lines (ImageNet's
-``words.txt``, BREEDS' ``node_names.txt``; without a tab, the first
-whitespace ends the id), a CSV/TSV/parquet with id and name columns
-(:data:`NAME_ID_GUESSES`, :data:`NAME_GUESSES`, or ``names_columns``; two
-columns without a header row are id, name), or NCBI's ``names.dmp``. Ids
-without a name are named by their id.
+The files (text, CSV/TSV, parquet, Open Images' JSON, NCBI's ``.dmp``; names
+files) are read by :mod:`~hierarchy_cli.sources.edgefiles`. Ids without a name
+are named by their id.
 
 The graph is the same :class:`~hierarchy_cli.graph.Graph` the WordNet source
-uses, and the levels come from the same :func:`~hierarchy_cli.graph.cut_levels`:
+uses, and the levels come from the same :func:`~hierarchy_cli.graphcut.cut_levels`:
 ``level_<k>``, ``depth_<d>`` and the ``multi_parent`` rule mean exactly what
 they mean for WordNet. Nodes are numbered by first appearance in the file and
 each node's parents keep the file's row order (which the ``first`` rule and
@@ -43,431 +23,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..arrays import bool_array, bool_numpy, empty_strings, int_array, numpy_view, string_array
+from ..arrays import bool_numpy, numpy_view, string_array
 from ..errors import GranularityError, offenders
+from .edgefiles import EdgeList, Names, names_columns_pair, read_edges, read_names_file
 
 ROOT_ID = "__root__"
 ROOT_NAME = "root"
-PARENT_GUESSES = ("parent", "parent_id", "hypernym", "source", "from")
-CHILD_GUESSES = ("child", "child_id", "hyponym", "target", "to")
-RANK_GUESSES = ("rank",)  # the child's rank, in an edge list that carries ranks
-# names files: the id and the name columns (Open Images: LabelName, DisplayName)
-NAME_ID_GUESSES = ("id", "wnid", "node", "node_id", "leaf_id", "labelname", "label_name", "class_id", "synset",
-                   "mid", "tax_id", "taxon_id")
-NAME_GUESSES = ("name", "names", "displayname", "display_name", "class_name", "classname", "label", "words",
-                "scientific_name")
-
-
-@dataclass
-class EdgeList:
-    """Edges as node indices (nodes numbered by first appearance) with their lines."""
-
-    ids: list[str]
-    parents: np.ndarray  # int32 per edge
-    children: np.ndarray  # int32 per edge
-    lines: np.ndarray  # int64 per edge: line (text/CSV) or row (parquet)
-    position: str  # "line" or "row"
-    source: object  # InputFile
-    info: dict = field(default_factory=dict)  # what the metadata adds to the input's name and sha256
-    notes: list = field(default_factory=list)  # what the summary says about how the file was read
-    rank_codes: np.ndarray | None = None  # int32 per node: its rank in ``rank_names``, -1 none; None: no ranks
-    rank_names: list = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.source.name
-
-    def describe(self) -> dict:
-        """The input's name and sha256, with ``info`` (``header_row: false`` ...), for the metadata."""
-        return {**self.source.describe(), **self.info}
-
-
-def _interleaved(n: int):
-    """``0, n, 1, n+1, ...``: parent and child of each row in turn, so that nodes are
-    numbered by first appearance."""
-    return int_array(np.stack([np.arange(n), np.arange(n) + n], 1).ravel())
-
-
-def _where(el: EdgeList, edge: int) -> str:
-    return f"{el.position} {int(el.lines[edge])}"
-
-
-def _encode(flat_ids, what: str, name: str):
-    """Node index per id (first appearance order) and the node ids."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if pa.types.is_large_string(flat_ids.type) and len(flat_ids) < 2**30:
-        flat_ids = flat_ids.cast(pa.string())  # hashing 32-bit offsets is faster
-    enc = pc.dictionary_encode(flat_ids)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    idx = numpy_view(enc.indices).astype(np.int32)
-    return idx, enc.dictionary.to_pylist()
-
-
-def _fast_text_edges(inp) -> EdgeList | None:
-    """The common case, ASCII ``parent child`` lines with one space each, via Arrow's CSV reader.
-
-    Returns ``None`` whenever the file is anything else (tabs, CR, blank or comment
-    lines, extra spaces, non-ASCII text, a malformed row): the general reader
-    then parses it and reports errors with their lines. Both give the same result.
-    """
-    import io
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    from ..inputs import BOM
-
-    data = inp.data[3:] if inp.data[:3] == BOM else inp.data
-    if not data or not data.isascii() or any(ch in data for ch in (b"\t", b"\r", b"\x0b", b"\x0c", b"\x1c",
-                                                                   b"\x1d", b"\x1e", b"\x1f")):
-        return None
-    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if data.count(b" ") != n_lines:
-        return None
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(data),
-            read_options=pcsv.ReadOptions(column_names=["parent", "child"], block_size=1 << 24),
-            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False,
-                                            double_quote=False, newlines_in_values=False),
-            convert_options=pcsv.ConvertOptions(column_types={"parent": pa.string(), "child": pa.string()},
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, ValueError):
-        return None
-    if table.num_rows != n_lines:
-        return None
-    p = table.column("parent").combine_chunks()
-    c = table.column("child").combine_chunks()
-    if (pc.min(pc.binary_length(p)).as_py() == 0 or pc.min(pc.binary_length(c)).as_py() == 0
-            or pc.any(pc.starts_with(p, "#")).as_py()):
-        return None
-    n = table.num_rows
-    inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
-    idx, ids = _encode(inter, "edge list", inp.name)
-    return EdgeList(ids, idx[0::2], idx[1::2], np.arange(1, n + 1, dtype=np.int64), "line", inp)
-
-
-def _parse_text_edges(inp) -> EdgeList:
-    import pyarrow.compute as pc
-
-    fast = _fast_text_edges(inp)
-    if fast is not None:
-        return fast
-    from ..inputs import text_lines
-
-    what = "edge list"
-    lines = pc.utf8_trim_whitespace(text_lines(inp, what))
-    fields = pc.utf8_split_whitespace(lines)
-    nfields = numpy_view(pc.list_value_length(fields))
-    blank = empty_strings(lines)
-    comment = bool_numpy(pc.starts_with(lines, "#"))
-    keep = ~blank & ~comment
-    bad = np.flatnonzero(keep & (nfields != 2))
-    if bad.size:
-        items = [(lines[int(i)].as_py().strip(), f"line {int(i) + 1}: {int(nfields[i])} fields") for i in bad[:5]]
-        items += [(None, None)] * (bad.size - len(items))
-        raise GranularityError(
-            offenders(items, "malformed edges (expected 'parent child')", f"edge list {inp.name!r}")
-        )
-    rows = np.flatnonzero(keep)
-    if rows.size == 0:
-        raise GranularityError(f"edge list {inp.name!r} holds no edges (expected 'parent child' lines)")
-    flat = fields.filter(bool_array(keep)).flatten()
-    idx, ids = _encode(flat, what, inp.name)
-    return EdgeList(ids, idx[0::2], idx[1::2], rows + 1, "line", inp)
-
-
-def _pair_columns(inp, what: str, roles) -> tuple:
-    """The table of a CSV/TSV/parquet with two roles (parent/child, id/name) and their columns.
-
-    ``roles`` is two ``(given, guesses, option, role)``. A CSV/TSV's first row is a
-    header when it names a column of either role (the one given, else any guess);
-    when it names none and has exactly two fields it is data (no header row):
-    column 1 takes the first role, column 2 the second. Returns ``(table, columns)``.
-    """
-    from ..inputs import first_row, read_table
-
-    if inp.kind != "parquet":
-        fields, _ = first_row(inp, what)
-        wanted = {n.lower() for given, guesses, *_ in roles for n in ((given,) if given else guesses)}
-        if len(fields) == 2 and not wanted & {f.lower() for f in fields}:
-            given = [(opt, g) for g, _, opt, _ in roles if g is not None]
-            if given:
-                opt, g = given[0]
-                options = "/".join(dict.fromkeys(r[2] for r in roles))
-                raise GranularityError(
-                    f"{opt}: {what} {inp.name!r} has no column {g!r}: its first row ({', '.join(fields)}) names no "
-                    f"column, so the file has no header row; leave out {options} to read column 1 as the "
-                    f"{roles[0][3]} and column 2 as the {roles[1][3]}")
-            t = read_table(inp, what, header=False)
-            return t, ["column_1", "column_2"]
-    t = read_table(inp, what)
-    return t, [t.pick(given, guesses, option, role) for given, guesses, option, role in roles]
-
-
-def _recurring(values: Sequence[str], p, c, skip_row: int | None = None):
-    """The first ``(value, row)`` where one of ``values`` is a node id in ``p``/``c`` (row ``skip_row`` aside)."""
-    import pyarrow.compute as pc
-
-    vs = string_array(list(values))
-    hit_p, hit_c = bool_numpy(pc.is_in(p, value_set=vs)), bool_numpy(pc.is_in(c, value_set=vs))
-    rows = np.flatnonzero(hit_p | hit_c)
-    if skip_row is not None:
-        rows = rows[rows != skip_row]
-    if not rows.size:
-        return None
-    r = int(rows[0])
-    return (p if hit_p[r] else c)[r].as_py(), r
-
-
-def _check_header_row(t, pcol: str, ccol: str, p, c, named: bool) -> list[str]:
-    """Check the first row against the data; the notes the summary prints about it.
-
-    With a header, a column name that is also a node id means the first row was an
-    edge: refused. Without one, the first row must share a node with the rest of
-    the file (else it may be a header naming unknown columns): refused otherwise.
-    """
-    label = t.label
-    if t.header:
-        again = _recurring([pcol, ccol], p, c)
-        if again is not None:
-            value, r = again
-            fix = ("leave out --parent-column/--child-column: a two-column file whose first row names no column "
-                   "is read as parent, child" if named else "rename that column or that node")
-            raise GranularityError(
-                f"{label} line {t.header_line}: the header names column {value!r}, but {value!r} is also a node id "
-                f"({t.where(r)}), so the first row is an edge, not a header: {fix}")
-        return []
-    if len(p) and _recurring([p[0].as_py(), c[0].as_py()], p, c, skip_row=0) is None:
-        first = f"{p[0].as_py()!r}, {c[0].as_py()!r}"
-        raise GranularityError(
-            f"{label} {t.where(0)}: the first row ({first}) names no parent or child column "
-            f"({', '.join(PARENT_GUESSES)}; {', '.join(CHILD_GUESSES)}) and neither id occurs again, so it may be "
-            "a header: name its columns with --parent-column and --child-column, or, if it is an edge, add a header "
-            "row parent,child above it")
-    return [f"edge list {t.source.describe()['name']!r} has no header row (its first row names no column): "
-            "column 1 is the parent, column 2 the child"]
-
-
-def _parse_table_edges(inp, parent_column: str | None, child_column: str | None,
-                       rank_column: str | None = None) -> EdgeList:
-    """CSV/TSV (header row, or two columns without one) or parquet edges, through the one table reader."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    t, (pcol, ccol) = _pair_columns(inp, "edge list", ((parent_column, PARENT_GUESSES, "--parent-column", "parent"),
-                                                       (child_column, CHILD_GUESSES, "--child-column", "child")))
-    if pcol == ccol:
-        raise GranularityError(f"{t.label}: the parent and child columns are both {pcol!r}")
-    if t.num_rows == 0:
-        raise GranularityError(f"{t.label} holds no edges below its header")
-    p, c = t.strings(pcol), t.strings(ccol)
-    notes = _check_header_row(t, pcol, ccol, p, c, parent_column is not None or child_column is not None) \
-        if inp.kind != "parquet" else []
-    if not t.header and rank_column is not None:
-        raise GranularityError(f"--rank-column: {t.label} has no header row, so no column {rank_column!r}")
-    rcol = t.pick(rank_column, RANK_GUESSES, "--rank-column", "rank") if rank_column is not None else \
-        next((col for col in t.columns if col.lower() in RANK_GUESSES), None)
-    if rcol in (pcol, ccol):
-        raise GranularityError(f"{t.label}: the rank column {rcol!r} is also the parent or child column")
-    n = t.num_rows
-    # interleave parent, child per row so nodes are numbered by first appearance
-    inter = pc.take(pa.concat_arrays([p, c]), _interleaved(n))
-    idx, ids = _encode(inter, "edge list", inp.name)
-    info = {} if t.header else {"header_row": False}
-    codes, names = None, []
-    if rcol is not None:
-        codes, names = node_ranks(len(ids), idx[1::2], t.strings(rcol, allow_empty=True), t.where, t.label)
-        info["rank_column"] = rcol
-    return EdgeList(ids, idx[0::2], idx[1::2], t.numbers, t.position, inp, info, notes, codes, names)
-
-
-def node_ranks(num_nodes: int, children: np.ndarray, ranks, where, label: str) -> tuple[np.ndarray, list[str]]:
-    """Each node's rank from the edges listing it as the child (``ranks``: one string per edge,
-    ``""`` = none given). A node given two different ranks is an error naming both rows."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    enc = pc.dictionary_encode(ranks)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    names = enc.dictionary.to_pylist()
-    code = numpy_view(enc.indices).astype(np.int32)
-    if "" in names:
-        code = np.where(code == names.index(""), -1, code).astype(np.int32)
-    given = np.flatnonzero(code >= 0)
-    node = np.full(num_nodes, -1, dtype=np.int32)
-    kids, first_row = np.unique(children[given], return_index=True)
-    node[kids] = code[given[first_row]]  # the first row that gives a node's rank
-    given = code >= 0
-    clash = np.flatnonzero(given & (code != node[children]))
-    if clash.size:
-        e = int(clash[0])
-        first = int(np.flatnonzero(given & (children == children[e]))[0])
-        raise GranularityError(
-            f"{label} {where(e)}: rank {names[code[e]]!r} for a node that {where(first)} gives the rank "
-            f"{names[code[first]]!r} (a node has one rank)")
-    return node, names
-
-
-def read_edges(spec: str | os.PathLike, parent_column: str | None = None,
-               child_column: str | None = None, rank_column: str | None = None) -> EdgeList:
-    """Read an edge list (text, CSV/TSV, parquet, Open Images' hierarchy JSON or NCBI's
-    ``nodes.dmp``; ``-`` = stdin); see the module doc."""
-    from ..inputs import read_input
-    from .ncbi import looks_like_taxdump, read_nodes
-    from .openimages import looks_like_open_images, read_open_images
-
-    inp = read_input(str(spec), "edge list")
-    if inp.kind != "text":
-        return _parse_table_edges(inp, parent_column, child_column, rank_column)
-    fmt = ("NCBI's nodes.dmp (tax_id, parent, rank)" if looks_like_taxdump(inp) else
-           "an Open Images hierarchy (JSON)" if looks_like_open_images(inp) else "plain text ('parent child' per line)")
-    given = [opt for opt, v in (("--parent-column", parent_column), ("--child-column", child_column),
-                                ("--rank-column", rank_column)) if v is not None]
-    if given:
-        raise GranularityError(f"{'/'.join(given)} need{'s' if len(given) == 1 else ''} a CSV, TSV or parquet edge "
-                               f"list, but {inp.name!r} is {fmt}")
-    if looks_like_taxdump(inp):
-        return read_nodes(inp)
-    if looks_like_open_images(inp):
-        return read_open_images(inp)
-    return _parse_text_edges(inp)
-
-
-@dataclass
-class Names:
-    """A names file: ids and names as Arrow string arrays, the input, and how it was read."""
-
-    ids: object
-    names: object
-    source: object  # InputFile
-    info: dict = field(default_factory=dict)  # added to the input's name and sha256 in the metadata
-    notes: list = field(default_factory=list)  # printed under the summary
-
-    def describe(self) -> dict:
-        return {**self.source.describe(), **self.info}
-
-
-def read_names(spec: str | os.PathLike):
-    """Read ``id<TAB>name`` lines (or a CSV/parquet with id and name columns).
-
-    Returns ``(ids, names, source)`` as Arrow string arrays and the InputFile;
-    :func:`read_names_file` also says how the file was read.
-    """
-    n = read_names_file(spec)
-    return n.ids, n.names, n.source
-
-
-def names_columns_pair(value) -> tuple[str, str] | None:
-    """``"LabelName,DisplayName"`` (or a pair) -> ``("LabelName", "DisplayName")``: the id and name columns."""
-    if value is None:
-        return None
-    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
-    if len(parts) != 2 or not all(parts):
-        raise GranularityError(f"--names-columns {value!r}: give the id column and the name column, like "
-                               "LabelName,DisplayName")
-    if parts[0] == parts[1]:
-        raise GranularityError(f"--names-columns {value!r} names the column {parts[0]!r} twice")
-    return parts[0], parts[1]
-
-
-def read_names_file(spec: str | os.PathLike, columns=None) -> Names:
-    """Read a names file (see the module doc) as :class:`Names`; ``columns`` names its id and name
-    columns (``"LabelName,DisplayName"``; CSV/TSV/parquet only)."""
-    from ..inputs import read_input, utf8_text
-    from .ncbi import looks_like_taxdump, read_names as read_names_dmp
-
-    columns = names_columns_pair(columns)
-    inp = read_input(str(spec), "names file")
-    if inp.kind == "text" and looks_like_taxdump(inp):
-        if columns is not None:
-            raise GranularityError(f"--names-columns: {inp.name!r} is NCBI's names.dmp, whose columns are fixed")
-        return read_names_dmp(inp)
-    table = inp.kind in ("parquet", "csv") or columns is not None
-    if inp.kind == "tsv" and not table:  # a TSV is read as id<TAB>name lines unless its first row is a header
-        first = next((ln for ln in utf8_text(inp, "names file").splitlines() if ln.strip()), "")
-        table = bool({f.strip().strip('"').lower() for f in first.split("\t")} & set(NAME_ID_GUESSES + NAME_GUESSES))
-    if table and inp.kind == "text":
-        raise GranularityError(f"--names-columns needs a CSV, TSV or parquet names file, but {inp.name!r} is plain "
-                               "text ('id<TAB>name' per line)")
-    return _table_names(inp, columns) if table else _text_names(inp)
-
-
-def _table_names(inp, columns: tuple[str, str] | None = None) -> Names:
-    given = columns or (None, None)
-    t, (icol, ncol) = _pair_columns(inp, "names file", ((given[0], NAME_ID_GUESSES, "--names-columns", "id"),
-                                                        (given[1], NAME_GUESSES, "--names-columns", "name")))
-    if icol == ncol:
-        raise GranularityError(f"{t.label}: the id and name columns are both {icol!r} (name them with --names-columns)")
-    ids, names = t.strings(icol), t.strings(ncol, allow_empty=True)
-    _check_dup_names(ids, [t.where(i) for i in range(len(ids))], t.label)
-    if t.header:
-        return Names(ids, names, inp, {"columns": [icol, ncol]} if columns else {})
-    note = (f"names file {inp.describe()['name']!r} has no header row (its first row names no column): "
-            "column 1 is the id, column 2 the name")
-    return Names(ids, names, inp, {"header_row": False}, [note])
-
-
-def _text_names(inp) -> Names:
-    import pyarrow.compute as pc
-
-    from ..inputs import text_lines
-
-    what = f"names file {inp.name!r}"
-    lines = text_lines(inp, "names file")
-    stripped = pc.utf8_trim_whitespace(lines)
-    keep_np = ~empty_strings(stripped) & ~bool_numpy(pc.starts_with(stripped, "#"))
-    keep = bool_array(keep_np)
-    rows = np.flatnonzero(keep_np)
-    parts = pc.split_pattern_regex(stripped.filter(keep), r"\s+", max_splits=1)
-    nparts = numpy_view(pc.list_value_length(parts))
-    bad = np.flatnonzero(nparts != 2)
-    if bad.size:
-        i = int(bad[0])
-        raise GranularityError(
-            f"{what} line {int(rows[i]) + 1}: {stripped.filter(keep)[i].as_py()!r} has an id but no name "
-            "(expected 'id<TAB>name')"
-        )
-    if rows.size == 0:
-        return Names(string_array([]), string_array([]), inp)
-    pairs = parts.flatten()  # id, name, id, name, ...
-    ids = pairs.take(int_array(np.arange(0, len(pairs), 2)))
-    names = pc.utf8_trim_whitespace(pairs.take(int_array(np.arange(1, len(pairs), 2))))
-    _check_dup_names(ids, rows + 1, what)
-    return Names(ids, names, inp)
-
-
-def _check_dup_names(ids, positions, what: str) -> None:
-    import pyarrow.compute as pc
-
-    if len(pc.unique(ids)) == len(ids):
-        return
-    seen: dict[str, int] = {}
-    dup = []
-    for i, x in enumerate(ids.to_pylist()):
-        if x in seen:
-            p = positions[i]
-            dup.append((x, f"line {p}" if not isinstance(p, str) else p))
-        else:
-            seen[x] = i
-    raise GranularityError(offenders(dup, "ids named twice", what))
 
 
 @dataclass
 class EdgeGraph:
-    """An edge list as a :class:`Graph`, with what the summary reports."""
+    """An edge list as a :class:`~hierarchy_cli.graph.Graph`, with what the summary reports."""
 
     graph: object
+    leaves: np.ndarray  # node indices, in class-index order
     artificial_root: bool
     roots: list[int]  # the roots above the leaves (joined under the artificial root when several)
     duplicates: int
@@ -483,43 +56,55 @@ def _csr(n: int, p: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ptr, p[order].astype(np.int32)
 
 
-def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[str] = ()) -> EdgeGraph:
-    """Check an edge list (self-loops, cycles) and turn it into a :class:`Graph`.
-
-    ``extra_ids`` are nodes outside the edge list (classes kept as their own
-    group), appended without parents or children. Only the roots above
-    ``leaves`` (node indices; default: every node without children) count:
-    when there are several, the artificial root ``__root__`` becomes their
-    common parent, so a file's unrelated roots never shift the classes' depths.
-    ``names`` is a ``(ids, names)`` pair of Arrow arrays from :func:`read_names`.
-    """
-    import pyarrow.compute as pc
-
-    from ..graph import Graph, ancestor_mask
-
+def _unique_edges(el: EdgeList, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The edges without self-loops (an error naming them) and repeats: ``(parents, children, repeats)``."""
     p, c = el.parents, el.children
     loops = np.flatnonzero(p == c)
     if loops.size:
-        items = [(el.ids[int(p[e])], _where(el, int(e))) for e in loops]
+        items = [(el.ids[int(p[e])], el.where(int(e))) for e in loops]
         raise GranularityError(
             offenders(items, "self-loops (a node listed as its own parent)", f"edge list {el.name!r}")
         )
-    ids = list(el.ids) + list(extra_ids)
-    num_real = len(el.ids)
-    n = len(ids)
     key = c.astype(np.int64) * n + p
     _, first = np.unique(key, return_index=True)
     duplicates = int(key.size - first.size)
     if duplicates:
         first.sort()
         p, c = p[first], c[first]
+    return p, c, duplicates
+
+
+def _node_names(ids: list[str], names: Names | None) -> list[str]:
+    """Each node's name from the names file; a node without one is named by its id."""
+    if names is None:
+        return list(ids)
+    import pyarrow.compute as pc
+
+    found = pc.take(names.names, pc.index_in(string_array(ids), value_set=names.ids)).to_pylist()
+    return [i if nm is None else nm for i, nm in zip(ids, found)]
+
+
+def graph_from_edges(el: EdgeList, names: Names | None = None, leaves=None, extra_ids: Sequence[str] = ()) -> EdgeGraph:
+    """Check an edge list (self-loops, cycles) and turn it into a :class:`~hierarchy_cli.graph.Graph`.
+
+    ``extra_ids`` are nodes outside the edge list (classes kept as their own
+    group), appended without parents or children. Only the roots above
+    ``leaves`` (node indices; default: every node without children) count:
+    when there are several, the artificial root ``__root__`` becomes their
+    common parent, so a file's unrelated roots never shift the classes' depths.
+    ``names`` is a names file (:func:`~hierarchy_cli.sources.edgefiles.read_names_file`).
+    """
+    from ..graph import Graph, ancestor_mask
+
+    ids = list(el.ids) + list(extra_ids)
+    num_real, n = len(el.ids), len(ids)
+    p, c, duplicates = _unique_edges(el, n)
     ptr, parents = _csr(n, p, c)
-    base = Graph(ids, ids, ptr, parents)
     roots = np.flatnonzero(np.diff(ptr)[:num_real] == 0)
     if leaves is None:
         leaves = np.flatnonzero(np.bincount(p, minlength=num_real)[:num_real] == 0)
     leaves = np.asarray(leaves, dtype=np.int64)
-    above = ancestor_mask(base, leaves[leaves < num_real])  # also finds cycles
+    above = ancestor_mask(Graph(ids, ids, ptr, parents), leaves[leaves < num_real])  # also finds cycles
     counted = roots[above[roots]]
     artificial = counted.size > 1
     if artificial:
@@ -531,22 +116,12 @@ def graph_from_edges(el: EdgeList, names=None, leaves=None, extra_ids: Sequence[
         p = np.concatenate([p, np.full(counted.size, n, dtype=np.int32)])
         c = np.concatenate([c, counted.astype(np.int32)])
         ids = ids + [ROOT_ID]
-        n += 1
-        ptr, parents = _csr(n, p, c)
-    if names is not None:
-        name_ids, name_vals = names
-        pos = pc.index_in(string_array(ids), value_set=name_ids)
-        found = pc.take(name_vals, pos).to_pylist()
-        node_names = [i if nm is None else nm for i, nm in zip(ids, found)]
-    else:
-        node_names = list(ids)
+        ptr, parents = _csr(n + 1, p, c)
+    node_names = _node_names(ids, names)
     if artificial:
         node_names[-1] = ROOT_NAME
-    graph = Graph(ids, node_names, ptr, parents)
-    return EdgeGraph(graph, artificial, counted.tolist(), duplicates, int(el.parents.size), int(roots.size))
-
-
-from ..options import MISSING_CLASSES, RULES, one_of  # noqa: E402
+    return EdgeGraph(Graph(ids, node_names, ptr, parents), leaves, artificial, counted.tolist(), duplicates,
+                     int(el.parents.size), int(roots.size))
 
 
 def build_edges(
@@ -581,7 +156,7 @@ def build_edges(
     shipped class list; without either, the nodes with no children in order of
     first appearance. ``levels``, ``depths``, ``multi_parent`` and ``class_tree``
     mean what they mean for :func:`~hierarchy_cli.sources.wordnet.build_wordnet`
-    (the same :func:`~hierarchy_cli.graph.cut_levels` does the work). ``names`` is
+    (the same :func:`~hierarchy_cli.graphcut.cut_levels` does the work). ``names`` is
     an optional names file (``id<TAB>name``, CSV/TSV/parquet, or NCBI's ``names.dmp``).
     ``missing_classes`` says what a class (of ``classes`` or ``dataset``) absent
     from the edge list (or, with ``root``/``ancestors``, not placed by them) becomes:
@@ -605,93 +180,74 @@ def build_edges(
     from ..hierarchy import Hierarchy
     from .cuts import numbered
 
-    by_rank = _check_request(levels, depths, multi_parent, class_tree, missing, ancestors is not None)
-    if by_rank is not None and (root is not None or prune or ancestors is not None):
+    shaping = dict(root=root, prune=prune, ancestors=ancestors, ancestor_rule=ancestor_rule,
+                   missing_classes=missing_classes)
+    request = _check_request(levels, depths, multi_parent, class_tree, missing, shaping)
+    names_columns = _check_inputs(edges, classes, dataset, names, names_columns, shaping)
+    el = read_edges(edges, parent_column, child_column, rank_column)
+    if request.kind == "rank" and el.rank_codes is None:
+        raise GranularityError(
+            f"levels {','.join(request.ranks)!r} are rank names, but edge list {el.name!r} carries no ranks (NCBI's "
+            "nodes.dmp, or a CSV/TSV/parquet edge list with a 'rank' column, give them); numbers count hops up "
+            "(--level 3)")
+    nm = read_names_file(names, names_columns) if names is not None else None
+    leaves, missing_ids, class_meta = _leaves(el, classes, dataset, column, missing_classes)
+    eg = graph_from_edges(el, nm, leaves, missing_ids)
+    meta = _meta(el, eg, class_meta, multi_parent)
+    if request.kind == "rank":
+        lvls, nested, cut_notes = _cut_by_rank(eg, el, len(missing_ids), request.ranks, multi_parent, missing, meta)
+    else:
+        lvls, nested, cut_notes = _cut_hops(eg, el, missing_ids, request, multi_parent, class_tree, shaping, meta)
+    _add_meta(meta, el, nm, class_tree, cut_notes, classes is not None or dataset is not None, missing_classes,
+              len(missing_ids), parent_column, child_column)
+    lvls = numbered(lvls, label_order, meta)
+    summary = _summary(meta, eg.leaves.size, classes is None and dataset is None, multi_parent, class_tree)
+    g, leaves = eg.graph, eg.leaves.tolist()
+    return Hierarchy([g.ids[i] for i in leaves], [g.names[i] for i in leaves], lvls, meta, nested=nested,
+                     summary=summary).validate()
+
+
+def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing: str, shaping: dict):
+    """The :class:`~hierarchy_cli.graphcut.LevelRequest` of the levels asked for (rank names,
+    hops or depths), checked with the options that shape them before any input is read."""
+    from ..graphcut import LevelRequest
+    from .cuts import check_shape
+    from .rankcut import rank_request
+    from .ranks import check_missing
+
+    check_missing(missing)
+    ancestors = shaping["ancestors"] is not None
+    request = None if ancestors else rank_request(levels)
+    if request is None:
+        request = LevelRequest.parse(levels, depths, ancestors)
+        if missing != "fill":
+            raise GranularityError("--missing applies to levels by rank name (--level family, with an edge list "
+                                   "that carries ranks), not to hops or depths")
+    elif depths not in (None, (), []) and depths != "":
+        raise GranularityError("rank names go with --level/--levels, not --depth")
+    elif class_tree:
+        raise GranularityError("--class-tree counts hops through the classes; levels by rank name do not use it")
+    elif shaping["root"] is not None or shaping["prune"]:
         raise GranularityError("--root, --prune and --ancestors shape hops and depths, not levels by rank name")
+    check_shape(multi_parent, class_tree, shaping["prune"], ancestors, shaping["ancestor_rule"],
+                shaping["missing_classes"])
+    return request
+
+
+def _check_inputs(edges, classes, dataset, names, names_columns, shaping: dict) -> tuple[str, str] | None:
+    """Check the inputs before reading them; the names file's id and name columns, if given."""
     names_columns = names_columns_pair(names_columns)
     if names_columns is not None and names is None:
         raise GranularityError("--names-columns names the columns of a names file: give one with --names")
-    one_of(missing_classes, MISSING_CLASSES, "--missing-classes")
-    if missing_classes != "error" and classes is None and dataset is None and root is None and ancestors is None:
+    if shaping["missing_classes"] != "error" and classes is None and dataset is None and shaping["root"] is None \
+            and shaping["ancestors"] is None:
         raise GranularityError("missing_classes applies to a class list (--classes or --dataset), --root or "
                                "--ancestors: without them, the leaves are the edge list's own nodes")
     stdin_users = [opt for opt, v in (("--edges", edges), ("--classes", classes), ("--names", names))
                    if isinstance(v, (str, os.PathLike)) and str(v) == "-"]
     if len(stdin_users) > 1:
         raise GranularityError(f"only one input can come from stdin ('-'), not {' and '.join(stdin_users)}")
-    el = read_edges(edges, parent_column, child_column, rank_column)
-    if by_rank is not None and el.rank_codes is None:
-        raise GranularityError(
-            f"levels {','.join(by_rank)!r} are rank names, but edge list {el.name!r} carries no ranks (NCBI's "
-            "nodes.dmp, or a CSV/TSV/parquet edge list with a 'rank' column, give them); numbers count hops up "
-            "(--level 3)")
-    nm = read_names_file(names, names_columns) if names is not None else None
-    leaves, missing_ids, class_meta = _leaves(el, classes, dataset, column, missing_classes)
-    eg = graph_from_edges(el, None if nm is None else (nm.ids, nm.names), leaves, missing_ids)
-    g = eg.graph
-    if leaves is None:
-        num_real = len(el.ids)
-        has_child = np.bincount(g.parents, minlength=g.num_nodes)[:num_real] > 0
-        leaves = np.flatnonzero(~has_child)
-    input_notes = list(el.notes) + ([] if nm is None else nm.notes)
-    meta = {
-        "method": "build",
-        "source": "edges",
-        "edges": el.describe(),
-        "classes": class_meta,
-        "multi_parent": multi_parent,
-        "leaves_with_choice": 0,
-        "artificial_root": ROOT_ID if eg.artificial_root else None,
-        "roots": len(eg.roots),
-        "roots_in_file": eg.all_roots,
-        "duplicate_edges": eg.duplicates,
-    }
-    if by_rank is None:
-        shaping = dict(root=root, prune=prune, ancestors=ancestors, ancestor_rule=ancestor_rule,
-                       missing_classes=missing_classes)
-        lvls, nested, cut_notes = _cut_hops(g, el, leaves, missing_ids, levels, depths, multi_parent, class_tree,
-                                            shaping, meta)
-    else:
-        lvls, nested, cut_notes = _cut_by_rank(g, el, leaves, len(missing_ids), by_rank, multi_parent, missing, meta)
-    if class_tree:
-        meta["class_tree"] = True
-    if cut_notes or input_notes:
-        meta["notes"] = input_notes + cut_notes
-    if classes is not None or dataset is not None:
-        meta["missing_classes"] = missing_classes
-        meta["classes_missing"] = len(missing_ids)
-    if nm is not None:
-        meta["names"] = nm.describe()
-    if parent_column or child_column:
-        meta["columns"] = {"parent": parent_column, "child": child_column}
-    leaf_ids = [g.ids[i] for i in leaves.tolist()]
-    leaf_names = [g.names[i] for i in leaves.tolist()]
-    lvls = numbered(lvls, label_order, meta)
-    h = Hierarchy(leaf_ids, leaf_names, lvls, meta, nested=nested)
-    return h.validate()
-
-
-def _check_request(levels, depths, multi_parent: str, class_tree: bool, missing: str,
-                   ancestors: bool = False) -> list[str] | None:
-    """Check the levels asked for before any input is read; their rank names, or ``None`` for hops/depths."""
-    from ..graph import check_cut_request
-    from .rankcut import rank_request
-    from .ranks import check_missing
-
-    check_missing(missing)
-    by_rank = None if ancestors else rank_request(levels)
-    if by_rank is None:
-        check_cut_request(levels, depths, multi_parent, ancestors)
-        if missing != "fill":
-            raise GranularityError("--missing applies to levels by rank name (--level family, with an edge list "
-                                   "that carries ranks), not to hops or depths")
-        return None
-    if depths not in (None, (), []) and depths != "":
-        raise GranularityError("rank names go with --level/--levels, not --depth")
-    if class_tree:
-        raise GranularityError("--class-tree counts hops through the classes; levels by rank name do not use it")
-    one_of(multi_parent, RULES, "--multi-parent rule")
-    return by_rank
+    return names_columns
 
 
 def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
@@ -718,12 +274,46 @@ def _leaves(el: EdgeList, classes, dataset, column, missing_classes: str):
     return leaves, [idl.ids[i] for i in missing.tolist()], class_meta
 
 
-def _cut_hops(g, el: EdgeList, leaves, missing_ids, levels, depths, multi_parent, class_tree, shaping: dict,
+def _meta(el: EdgeList, eg: EdgeGraph, class_meta: dict, multi_parent: str) -> dict:
+    """The metadata every edge-list map records, before the cut adds its own."""
+    return {
+        "method": "build",
+        "source": "edges",
+        "edges": el.describe(),
+        "classes": class_meta,
+        "multi_parent": multi_parent,
+        "leaves_with_choice": 0,
+        "artificial_root": ROOT_ID if eg.artificial_root else None,
+        "roots": len(eg.roots),
+        "roots_in_file": eg.all_roots,
+        "duplicate_edges": eg.duplicates,
+    }
+
+
+def _add_meta(meta: dict, el: EdgeList, nm: Names | None, class_tree: bool, cut_notes: list, class_list: bool,
+              missing_classes: str, num_missing: int, parent_column, child_column) -> None:
+    """The metadata recorded after the cut: the class tree, notes, classes missing, names, columns."""
+    input_notes = list(el.notes) + ([] if nm is None else nm.notes)
+    if class_tree:
+        meta["class_tree"] = True
+    if cut_notes or input_notes:
+        meta["notes"] = input_notes + cut_notes
+    if class_list:
+        meta["missing_classes"] = missing_classes
+        meta["classes_missing"] = num_missing
+    if nm is not None:
+        meta["names"] = nm.describe()
+    if parent_column or child_column:
+        meta["columns"] = {"parent": parent_column, "child": child_column}
+
+
+def _cut_hops(eg: EdgeGraph, el: EdgeList, missing_ids, request, multi_parent, class_tree, shaping: dict,
               meta) -> tuple[list, bool, list]:
     """Levels by hops or depths (or ``--ancestors``), shaped by ``--root``/``--prune``."""
-    from ..graph import cut_levels
+    from ..graphcut import cut_levels
     from .cuts import make_shape, refuse_unplaced, unplaced_meta
 
+    g, leaves = eg.graph, eg.leaves
     index = {x: i for i, x in enumerate(g.ids)}
 
     def node_of(ids, what):
@@ -735,7 +325,7 @@ def _cut_hops(g, el: EdgeList, leaves, missing_ids, levels, depths, multi_parent
     shape, shape_meta = make_shape(node_of, multi_parent, class_tree, shaping["root"], shaping["prune"],
                                    shaping["ancestors"], shaping["ancestor_rule"], shaping["missing_classes"])
     placed = leaves < len(el.ids) if missing_ids else None  # classes absent from the edge list have no place
-    lvls, info = cut_levels(g, leaves, levels, depths, shape=shape, placed=placed)
+    lvls, info = cut_levels(g, leaves, request, shape, placed)
     refuse_unplaced(info, [g.ids[i] for i in leaves.tolist()], lambda i: f"class {i}", "the classes", shape)
     meta["leaves_with_choice"] = info.leaves_with_choice
     meta.update(shape_meta)
@@ -745,11 +335,12 @@ def _cut_hops(g, el: EdgeList, leaves, missing_ids, levels, depths, multi_parent
     return lvls, True, info.notes
 
 
-def _cut_by_rank(g, el: EdgeList, leaves, num_own: int, requested, multi_parent, missing, meta):
+def _cut_by_rank(eg: EdgeGraph, el: EdgeList, num_own: int, requested, multi_parent, missing, meta):
+    """Levels by rank name (:func:`~hierarchy_cli.sources.rankcut.cut_ranks`); whether they nest is reported."""
     from .rankcut import cut_ranks
 
-    own = leaves >= len(el.ids)  # classes absent from the edge list (and never the artificial root)
-    lvls, info = cut_ranks(g, leaves, el.rank_codes, el.rank_names, requested, multi_parent, missing,
+    own = eg.leaves >= len(el.ids)  # classes absent from the edge list (and never the artificial root)
+    lvls, info = cut_ranks(eg.graph, eg.leaves, el.rank_codes, el.rank_names, requested, multi_parent, missing,
                            own if num_own else None, f"edge list {el.name!r}")
     nested = not info.not_nested
     meta.update({"leaves_with_choice": info.leaves_with_choice, "missing": missing,
@@ -761,3 +352,45 @@ def _cut_by_rank(g, el: EdgeList, leaves, num_own: int, requested, multi_parent,
     if not nested:
         meta["not_nested"] = info.not_nested
     return lvls, nested, []
+
+
+def _summary(meta: dict, n: int, own_leaves: bool, multi_parent: str, class_tree: bool) -> list[str]:
+    """What the summary says: the leaves, classes missing, roots, repeated edges, the path rule
+    and shape, a cut by rank, and how the files were read (``own_leaves``: the childless nodes)."""
+    from .cuts import shape_notes
+
+    notes = [f"leaves: the {n:,} nodes without children, in order of first appearance"] if own_leaves else []
+    if meta.get("classes_missing"):
+        how = {"own-group": "each is a group of its own at every level",
+               "drop": "outside the label space (null labels)"}[meta["missing_classes"]]
+        notes.append(f"{meta['classes_missing']:,} of {n:,} classes are not in the edge list: {how} "
+                     f"(--missing-classes {meta['missing_classes']})")
+    if meta["artificial_root"]:
+        notes.append(f"{meta['roots']:,} roots above the classes: joined under an artificial root {ROOT_ID!r} "
+                     "(depth 0)")
+    elif meta["roots_in_file"] > 1:
+        notes.append(f"the edge list has {meta['roots_in_file']:,} roots; only one is above the classes, "
+                     "so it is depth 0 (no artificial root)")
+    if meta["duplicate_edges"]:
+        notes.append(f"{meta['duplicate_edges']:,} repeated edges counted once")
+    notes += shape_notes(meta, n, multi_parent, class_tree)
+    if "missing" in meta:
+        notes += _rank_notes(meta, n)
+    return notes + meta.get("notes", [])
+
+
+def _rank_notes(meta: dict, n: int) -> list[str]:
+    """What the summary says about a cut by rank name."""
+    from .ranks import missing_rank_note, not_nested_note
+
+    notes = missing_rank_note(meta, n, meta["missing"])
+    for r, k in meta.get("above_rank", {}).items():
+        notes.append(f"{k:,} classes are of a rank coarser than {r}: each is its own {r} group")
+    for r, k in meta.get("repeated_ranks", {}).items():
+        notes.append(f"{k:,} classes have two or more {r} nodes on their path: the nearest is their {r}")
+    if meta.get("ranks_not_ordered"):
+        per = ", ".join(f"{r} ({c:,} nodes)" for r, c in meta["ranks_not_ordered"].items())
+        notes.append(f"ranks outside the standard order, never a level: {per}")
+    if not meta["nested"]:
+        notes.append(not_nested_note(meta["not_nested"]))
+    return notes

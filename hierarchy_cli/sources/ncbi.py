@@ -18,22 +18,15 @@ id with two scientific names is an error naming both lines.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..arrays import bool_array, bool_numpy, empty_strings, int_array, numpy_view, string_array
 from ..errors import GranularityError, offenders
+from ..inputs import TAXDUMP_SEPARATOR
 
-FIELD_SEP, LINE_END = "\t|\t", "\t|"
+FIELD_SEP, LINE_END = TAXDUMP_SEPARATOR.decode(), "\t|"
 FORMAT = "ncbi-taxdump"
 SCIENTIFIC = "scientific name"
-
-
-def looks_like_taxdump(inp) -> bool:
-    """A ``.dmp`` file, or one whose first line holds the ``\\t|\\t`` separator."""
-    first = inp.data[:4096].split(b"\n", 1)[0]
-    return Path(inp.name).suffix.lower() == ".dmp" or FIELD_SEP.encode() in first
 
 
 def _records(inp, what: str, fields: tuple[str, ...]):
@@ -66,12 +59,12 @@ def _records(inp, what: str, fields: tuple[str, ...]):
 
 
 def read_nodes(inp):
-    """``nodes.dmp`` as an :class:`~hierarchy_cli.sources.edges.EdgeList` with each node's rank."""
+    """``nodes.dmp`` as an :class:`~hierarchy_cli.sources.edgefiles.EdgeList` with each node's rank."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from ..inputs import find_duplicates
-    from .edges import EdgeList, _encode, _interleaved, node_ranks
+    from .edgefiles import EdgeList, interleaved, node_index, node_ranks
 
     what = "NCBI nodes file"
     (child, parent, rank), lines = _records(inp, what, ("tax_id", "parent tax_id", "rank"))
@@ -81,7 +74,7 @@ def read_nodes(inp):
         if empty.size:
             raise GranularityError(f"{label} line {int(lines[empty[0]])}: empty {field}")
     n = len(child)
-    idx, ids = _encode(pc.take(pa.concat_arrays([parent, child]), _interleaved(n)), "edge list", inp.name)
+    idx, ids = node_index(pc.take(pa.concat_arrays([parent, child]), interleaved(n)))
     p, c = idx[0::2], idx[1::2]
     if np.unique(c).size != n:
         dup = find_duplicates([ids[k] for k in c.tolist()], lambda i: f"line {int(lines[i])}")
@@ -103,11 +96,11 @@ def read_nodes(inp):
 
 
 def read_names(inp):
-    """``names.dmp`` as :class:`~hierarchy_cli.sources.edges.Names`: scientific names only."""
+    """``names.dmp`` as :class:`~hierarchy_cli.sources.edgefiles.Names`: scientific names only."""
     import pyarrow.compute as pc
 
     from ..inputs import find_duplicates
-    from .edges import Names
+    from .edgefiles import Names
 
     what = "NCBI names file"
     (tax_id, name, _, kind), lines = _records(inp, what, ("tax_id", "name_txt", "unique name", "name class"))

@@ -28,14 +28,6 @@ KEYS = (LABEL, SUBCATEGORY, PART)
 FORMAT = "open-images-hierarchy"
 
 
-def looks_like_open_images(inp) -> bool:
-    """A ``.json`` edge list, or one whose first character is ``{``."""
-    from pathlib import Path
-
-    head = inp.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return Path(inp.name).suffix.lower() == ".json" or head[:1] == b"{"
-
-
 def _object_lines(data: bytes) -> np.ndarray:
     """The line of every ``{`` outside strings: object ``k`` in document (pre-)order opens at the k-th.
 
@@ -83,9 +75,9 @@ def _label(obj, where: str, what: str) -> str:
 
 
 def read_open_images(inp):
-    """Read the hierarchy JSON as an :class:`~hierarchy_cli.sources.edges.EdgeList` (see the module doc)."""
+    """Read the hierarchy JSON as an :class:`~hierarchy_cli.sources.edgefiles.EdgeList` (see the module doc)."""
     from ..arrays import string_array
-    from .edges import EdgeList, _encode
+    from .edgefiles import EdgeList, node_index
 
     what = f"Open Images hierarchy {inp.name!r}"
     root = _load(inp, what)
@@ -117,7 +109,7 @@ def read_open_images(inp):
         stack.extend(reversed(children))
     if not pairs:
         raise GranularityError(f"{what} holds no edges: its root has no {SUBCATEGORY!r} list")
-    idx, ids = _encode(string_array(pairs), "edge list", inp.name)
+    idx, ids = node_index(string_array(pairs))
     position_ok = len(lines) == k + 1  # every '{' opened one label object
     numbers = lines[edge_objects] if position_ok else np.asarray(edge_objects, dtype=np.int64) + 1
     notes = [f"{len(parts):,} part links ('{PART}': a part, not a kind) left out of the hierarchy"] if parts else []

@@ -31,9 +31,12 @@ from .ranks import RANK_ORDER, check_missing, fill_name, rank_key, rank_position
 _NUMBER = re.compile(r"-?\d+(?:-\d+)?")
 
 
-def rank_request(levels) -> list[str] | None:
-    """The rank names of ``levels`` (``"family,order"``, ``["family"]``, ``"all"``), or ``None``
-    when they are numbers (hops up: the usual cut). A mix of both is an error."""
+def rank_request(levels):
+    """The :class:`~hierarchy_cli.graphcut.LevelRequest` of rank names in ``levels``
+    (``"family,order"``, ``["family"]``, ``"all"``), or ``None`` when they are numbers (hops
+    up: the usual cut). A mix of both is an error."""
+    from ..graphcut import LevelRequest
+
     if levels is None or isinstance(levels, (int, np.integer)) or isinstance(levels, range):
         return None
     if not isinstance(levels, str):
@@ -52,7 +55,7 @@ def rank_request(levels) -> list[str] | None:
     if unknown:
         raise GranularityError(f"levels {shown!r}: {unknown[0]!r} is not a whole number, a range like 0-9, or a "
                                "standard rank name like family (docs/sources.md lists them)")
-    return tokens
+    return LevelRequest("rank", ranks=tuple(tokens), shown=shown)
 
 
 @dataclass
@@ -81,13 +84,14 @@ def _not_ordered(codes: np.ndarray, names: Sequence[str], pos: np.ndarray, on_pa
     return {names[k]: int(counts[k]) for k in sorted(np.flatnonzero(counts).tolist(), key=lambda k: names[k])}
 
 
-def cut_ranks(g, leaves: np.ndarray, rank_codes: np.ndarray, rank_names: Sequence[str], requested,
+def cut_ranks(g, leaves: np.ndarray, rank_codes: np.ndarray, rank_names: Sequence[str], requested: Sequence[str],
               rule: str = "longest", missing: str = "fill", own: np.ndarray | None = None,
               source: str = "edge list"):
     """Levels named by rank (finest first) for ``leaves`` of the :class:`~hierarchy_cli.graph.Graph`
     ``g``, whose node ``i`` has rank ``rank_names[rank_codes[i]]`` (-1 or beyond the array: none;
-    see the module doc). ``own`` marks the leaves that keep themselves at every rank. Returns the
-    levels and a :class:`RankCutInfo`."""
+    see the module doc). ``requested`` are the rank names asked for (``all`` among them: every
+    one; :func:`rank_request`'s). ``own`` marks the leaves that keep themselves at every rank.
+    Returns the levels and a :class:`RankCutInfo`."""
     from ..graph import choose_paths, nearest_on_path, on_paths
     from ..hierarchy import Level, is_refinement
 

@@ -75,13 +75,13 @@ def rank_tokens(requested: Sequence[str] | str) -> list[str]:
     return [str(r).strip() for item in requested for r in str(item).split(",")]
 
 
-def resolve_rank_levels(requested: Sequence[str] | str, available: Sequence[str], source: str,
+def resolve_rank_levels(tokens: Sequence[str], available: Sequence[str], source: str,
                         all_levels: Sequence[str] | None = None, hints: dict[str, str] | None = None) -> list[str]:
-    """The level names asked for, finest first in ``available``'s order; ``all`` = ``all_levels``
-    (default: every one). Unknown names are an error listing what ``source`` offers; ``hints``
-    adds a word for some names."""
+    """The level names asked for (``tokens``, as :func:`rank_tokens` splits them), finest first
+    in ``available``'s order; ``all`` = ``all_levels`` (default: every one). Unknown names are
+    an error listing what ``source`` offers; ``hints`` adds a word for some names."""
     wanted: set[str] = set()
-    for token in rank_tokens(requested):
+    for token in tokens:
         key = "all" if token.lower() == "all" else rank_key(token)
         if key == "all":
             wanted.update(available if all_levels is None else all_levels)
@@ -96,3 +96,20 @@ def resolve_rank_levels(requested: Sequence[str] | str, available: Sequence[str]
     if not wanted:
         raise GranularityError("say which ranks to build: --level genus, --levels family,order or --levels all")
     return [a for a in available if a in wanted]
+
+
+def missing_rank_note(meta: dict, num_leaves: int, missing: str) -> list[str]:
+    """What the summary says about the leaves that miss a rank (``fill`` or ``parent``; none: nothing)."""
+    if not meta["leaves_with_missing_rank"]:
+        return []
+    per = ", ".join(f"{r} {c:,}" for r, c in meta["missing_ranks"].items())
+    how = {"fill": "filled as 'unclassified <ancestor> <rank>'",
+           "parent": "kept in their nearest known ancestor's group"}[missing]
+    return [f"{meta['leaves_with_missing_rank']:,} of {num_leaves:,} leaves miss a rank ({per}): {how}"]
+
+
+def not_nested_note(pairs: list) -> str:
+    """What the summary says about rank levels that do not nest (``pairs``: finer, coarser)."""
+    shown = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    return (f"not nested: {shown} (a {pairs[0][0]} group spans several {pairs[0][1]} groups); "
+            "the other levels nest")

@@ -199,6 +199,10 @@ class WordNetGraph:
         unknown = [i for i in np.flatnonzero(~found).tolist() if i not in bad]
         return nodes, malformed, unknown
 
+    def node_of(self, wnids: Sequence[str], what: str) -> np.ndarray:
+        """Node index per wnid of an option's list (``--root``, ``--ancestors``), or an error naming ``what``."""
+        return check_wnids(self, list(wnids), lambda i: f"item {i + 1}", what)
+
 
 def _parse_wnids(wnids: Sequence[str]) -> tuple[np.ndarray, list[int]]:
     """Offsets of ``n########`` ids (-1 elsewhere) and the positions of malformed ones."""
@@ -336,27 +340,23 @@ def build_wordnet(
     :class:`~hierarchy_cli.hierarchy.Hierarchy`; ``h.metadata["leaves_with_choice"]``
     counts the leaves that had more than one path.
     """
-    from ..graph import check_cut_request, cut_levels
+    from ..graphcut import LevelRequest, cut_levels
     from ..hierarchy import Hierarchy
     from ..manifests import resolve_classes
-    from .cuts import make_shape, numbered, refuse_unplaced, unplaced_meta
+    from .cuts import check_shape, make_shape, numbered, refuse_unplaced, shape_notes, unplaced_meta
 
-    check_cut_request(levels, depths, multi_parent, ancestors is not None)
+    request = LevelRequest.parse(levels, depths, ancestors is not None)
+    check_shape(multi_parent, class_tree, prune, ancestors is not None, ancestor_rule, missing_classes)
     if missing_classes != "error" and root is None and ancestors is None:
         raise GranularityError(f"--missing-classes {missing_classes} applies to --source wordnet with --root or "
                                "--ancestors (every WordNet noun has a place below the root entity)")
     idl, class_meta, source_name = resolve_classes(classes, dataset, column, is_id=WNID_RE.fullmatch)
     wn = load_wordnet(resolve_wordnet_folder(str(wordnet) if wordnet is not None else None))
     leaves = check_wnids(wn, idl.ids, idl.where, source_name)
-
-    def node_of(ids, what):
-        return check_wnids(wn, list(ids), lambda i: f"item {i + 1}", what)
-
-    shape, shape_meta = make_shape(node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
+    shape, shape_meta = make_shape(wn.node_of, multi_parent, class_tree, root, prune, ancestors, ancestor_rule,
                                    missing_classes)
-    lvls, info = cut_levels(wn.graph, leaves, levels, depths, shape=shape)
+    lvls, info = cut_levels(wn.graph, leaves, request, shape)
     refuse_unplaced(info, idl.ids, idl.where, source_name, shape)
-    names = wn.graph.names.take(leaves)
     meta = {
         "method": "build",
         "source": "wordnet",
@@ -372,8 +372,8 @@ def build_wordnet(
     if info.notes:
         meta["notes"] = info.notes
     lvls = numbered(lvls, label_order, meta)
-    h = Hierarchy(list(idl.ids), names, lvls, meta, nested=True)
-    return h.validate()
+    summary = [*shape_notes(meta, len(idl.ids), multi_parent, class_tree), *info.notes]
+    return Hierarchy(list(idl.ids), wn.graph.names.take(leaves), lvls, meta, nested=True, summary=summary).validate()
 
 
 from ..options import LEAF_NAMES, one_of  # noqa: E402
