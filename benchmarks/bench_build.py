@@ -5,9 +5,13 @@ Baseline (what a user would otherwise write): load WordNet 3.0 with nltk, call
 hypernym_paths() for each of the 21,843 ImageNet-21k wnids, take the longest
 path, read off levels 0-9 and write parquet with pandas. Ours:
 ``granularity build --levels 0-9`` on the same list. Also times
-``granularity --help`` and every subcommand's --help. Prints a markdown table.
+``granularity --help`` and every subcommand's --help, and the start-up of two small
+builds: ``build --level 3`` and ``build --edges`` of a 3-level parquet edge list
+(1,111 edges), whose cost is mostly imports. Prints markdown tables.
 
-    python benchmarks/bench_build.py [--repeat 5] [--wordnet /usr/share/wordnet]
+    python benchmarks/bench_build.py [--repeat 5] [--wordnet /usr/share/wordnet] [--startup]
+
+``--startup`` skips the nltk comparison and times the start-up rows only.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--wordnet", default="/usr/share/wordnet")
+    ap.add_argument("--startup", action="store_true", help="only the start-up table")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     tmp = Path(tempfile.mkdtemp())
@@ -66,8 +71,18 @@ def main() -> int:
     script.write_text(BASELINE)
     classes = ROOT / "data_manifests" / "imagenet21k.txt"
     py = sys.executable
-    rows = []
+    print(f"repeats: {args.repeat} (median wall time); python {sys.version.split()[0]}\n")
+    if not args.startup:
+        compare_with_nltk(py, script, classes, args, env, tmp)
+    print("\n| command | wall time | CPU time |\n|---|---|---|")
+    for name, (wall, cpu) in startup_times(py, args.repeat, env, tmp).items():
+        print(f"| {name} | {wall:.3f} s | {cpu:.3f} s |")
+    return 0
 
+
+def compare_with_nltk(py: str, script: Path, classes: Path, args, env: dict, tmp: Path) -> None:
+    """The nltk baseline against ``build --levels 0-9``: a table and the level counts."""
+    rows = []
     base_times, ours_times = [], []
     for _ in range(args.repeat):
         dt, counts_base = timed([py, str(script), args.wordnet, str(classes), str(tmp / "base.parquet")], env)
@@ -80,29 +95,59 @@ def main() -> int:
     counts_ours = " ".join(str(len(set(t.column(f"level_{k}").to_pylist()))) for k in range(10))
     b, o = statistics.median(base_times), statistics.median(ours_times)
     rows.append(("ImageNet-21k levels 0-9, cold process", f"{b:.2f} s", f"{o:.3f} s", f"{b / o:.1f}x"))
-
-    help_times = {}
-    for sub in ["", "build", "cluster", "random", "apply", "inspect", "compare", "export"]:
-        cmd = [py, "-m", "hierarchy_cli"] + ([sub] if sub else []) + ["--help"]
-        probe = subprocess.run(cmd, capture_output=True, env=env)
-        if probe.returncode != 0:
-            continue  # command not present in this version
-        ts = [timed(cmd, env)[0] for _ in range(args.repeat)]
-        help_times[f"granularity {sub} --help".replace("  ", " ")] = statistics.median(ts)
-    py_ts = [timed([py, "-c", "pass"], env)[0] for _ in range(args.repeat)]
-
-    print(f"repeats: {args.repeat} (median wall time); python {sys.version.split()[0]}\n")
     print("| task | nltk + pandas by hand | granularity | speed-up |")
     print("|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
     print(f"\nclasses per level 0-9, baseline: {counts_base.strip()}")
     print(f"classes per level 0-9, ours:     {counts_ours}")
-    print("\n| command | wall time |\n|---|---|")
-    print(f"| python -c pass (interpreter floor) | {statistics.median(py_ts):.3f} s |")
-    for k, v in help_times.items():
-        print(f"| {k} | {v:.3f} s |")
-    return 0
+
+
+def edge_list(path: Path) -> Path:
+    """A parquet edge list: root -> 10 -> 100 -> 1,000 nodes (1,110 edges, strings)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parents, children = [], []
+    for a in range(10):
+        parents.append("root"), children.append(f"a{a}")
+        for b in range(10):
+            parents.append(f"a{a}"), children.append(f"a{a}b{b}")
+            for c in range(10):
+                parents.append(f"a{a}b{b}"), children.append(f"a{a}b{b}c{c}")
+    pq.write_table(pa.table({"parent": parents, "child": children}), path)
+    return path
+
+
+def cpu_timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run; CPU time is what load disturbs least."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(cmd, env)[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def startup_times(py: str, repeat: int, env: dict, tmp: Path) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU time of the interpreter, every --help and two small builds, as
+    cold processes; the commands take turns, so a burst of load spreads over all of them."""
+    edges = edge_list(tmp / "edges.parquet")
+    commands = {"python -c pass (interpreter floor)": [py, "-c", "pass"]}
+    for sub in ["", "build", "cluster", "random", "apply", "inspect", "compare", "export"]:
+        cmd = [py, "-m", "hierarchy_cli"] + ([sub] if sub else []) + ["--help"]
+        if subprocess.run(cmd, capture_output=True, env=env).returncode == 0:  # present in this version
+            commands[f"granularity {sub} --help".replace("  ", " ")] = cmd
+    commands["granularity build --level 3"] = [py, "-m", "hierarchy_cli", "build", "--level", "3",
+                                               "-o", str(tmp / "l3.parquet")]
+    commands["granularity build --edges edges.parquet --level 1"] = [
+        py, "-m", "hierarchy_cli", "build", "--edges", str(edges), "--level", "1", "-o", str(tmp / "e.parquet")]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, cmd in commands.items():
+            runs[name].append(cpu_timed(cmd, env))
+    return {name: (statistics.median(w for w, _ in ts), statistics.median(c for _, c in ts))
+            for name, ts in runs.items()}
 
 
 if __name__ == "__main__":
