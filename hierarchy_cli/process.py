@@ -42,8 +42,11 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
 
 
-def _exception(signum: int) -> BaseException:
-    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+def _raise(signum: int):
+    """Raise the signal's exception, once: the 10 ms timer of :func:`_raise_pending` stops
+    (else it would raise it again in the middle of the unwinding, or of :func:`stopped`)."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
 
 
 def _importing(frame) -> bool:
@@ -74,7 +77,7 @@ def _raise_pending(frame) -> None:
     if _importing(frame):
         signal.setitimer(signal.ITIMER_REAL, 0.01)
         return
-    raise _exception(_state["pending"])
+    _raise(_state["pending"])
 
 
 def install() -> None:
@@ -136,7 +139,7 @@ def check() -> None:
     """Raise the exception of a signal that arrived earlier (and may have been swallowed)."""
     signum = _state["pending"]
     if signum is not None and not _state["committed"]:
-        raise _exception(signum)
+        _raise(signum)
 
 
 def stopped(exc: BaseException) -> int:

@@ -175,6 +175,52 @@ def test_ctrl_c_swallowed_by_a_library_still_stops_the_command(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == "error: interrupted by SIGINT; no output written"
 
 
+SIGTERM_IN_AN_IMPORT = """
+import importlib.abc, importlib.machinery, os, runpy, signal, sys, time
+
+class SlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # a module whose import gets a SIGTERM: the raise waits for the import to end (10 ms timer)
+    def find_spec(self, name, path=None, target=None):
+        return importlib.machinery.ModuleSpec(name, self) if name == "slow_module" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.002)
+
+import hierarchy_cli.inspection as inspection
+from hierarchy_cli import process
+
+def summarize(*args, **kwargs):
+    sys.meta_path.insert(0, SlowImport())
+    import slow_module  # noqa: F401
+    process.check()  # before the timer fires, as atomic_output does after a writer's lazy import
+
+inspection.summarize = summarize
+sys.argv = ["granularity", *sys.argv[1:]]
+runpy.run_module("hierarchy_cli", run_name="__main__")
+"""
+
+
+def test_a_signal_raised_before_its_timer_fires_still_exits_cleanly(tmp_path):
+    """A SIGTERM inside an import arms a 10 ms timer that raises it once the import is
+    over; when check() raises it first, the timer must stop. It used to fire during the
+    interpreter's shutdown, after Python gave SIGALRM back its default action: the process
+    died of SIGALRM (exit 142 from a shell, -14 here) in 19 runs of 20."""
+    lmap = tmp_path / "m.parquet"
+    build = subprocess.run([sys.executable, "-m", "hierarchy_cli", "build", "--dataset", "imagenet1k",
+                            "--level", "3", "-o", str(lmap)], env=_env(tmp_path), capture_output=True)
+    assert build.returncode == 0, build.stderr
+    for _ in range(5):
+        proc = subprocess.run([sys.executable, "-c", SIGTERM_IN_AN_IMPORT, "inspect", str(lmap)],
+                              env=_env(tmp_path), capture_output=True, text=True, preexec_fn=_default_signals)
+        assert proc.returncode == 143, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == "error: interrupted by SIGTERM; no output written"
+
+
 def test_temporary_folder_is_removed_on_every_way_out(tmp_path):
     from hierarchy_cli.outputs import temporary_folder
 
