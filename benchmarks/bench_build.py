@@ -9,9 +9,11 @@ path, read off levels 0-9 and write parquet with pandas. Ours:
 builds: ``build --level 3`` and ``build --edges`` of a 3-level parquet edge list
 (1,111 edges), whose cost is mostly imports. Prints markdown tables.
 
-    python benchmarks/bench_build.py [--repeat 5] [--wordnet /usr/share/wordnet] [--startup]
+    python benchmarks/bench_build.py [--repeat 5] [--wordnet /usr/share/wordnet] [--startup] [--against REV]
 
-``--startup`` skips the nltk comparison and times the start-up rows only.
+``--startup`` skips the nltk comparison and times the start-up rows only; ``--against
+REV`` times them for git revision REV too (its tree from ``git archive``), the two taking
+turns command by command, so that load on a shared machine falls on both alike.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--wordnet", default="/usr/share/wordnet")
     ap.add_argument("--startup", action="store_true", help="only the start-up table")
+    ap.add_argument("--against", metavar="REV", help="also time the start-up rows at git revision REV")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     tmp = Path(tempfile.mkdtemp())
@@ -74,10 +77,24 @@ def main() -> int:
     print(f"repeats: {args.repeat} (median wall time); python {sys.version.split()[0]}\n")
     if not args.startup:
         compare_with_nltk(py, script, classes, args, env, tmp)
-    print("\n| command | wall time | CPU time |\n|---|---|---|")
-    for name, (wall, cpu) in startup_times(py, args.repeat, env, tmp).items():
-        print(f"| {name} | {wall:.3f} s | {cpu:.3f} s |")
+    trees = {"": ROOT}
+    if args.against:
+        trees = {f"{args.against} ": tree_at(args.against, tmp / "against"), "now ": ROOT}
+    heads = " | ".join(f"{label}{what}" for what in ("wall time", "CPU time") for label in trees)
+    print(f"\n| command | {heads} |\n|---|{'---|' * 2 * len(trees)}")
+    for name, times in startup_times(py, args.repeat, trees, tmp).items():
+        cells = [f"{times[label][k]:.3f} s" for k in (0, 1) for label in trees]
+        print(f"| {name} | {' | '.join(cells)} |")
     return 0
+
+
+def tree_at(rev: str, folder: Path) -> Path:
+    """The package's tree at git revision ``rev``, extracted into ``folder``."""
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", rev, "hierarchy_cli", "data_manifests"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def compare_with_nltk(py: str, script: Path, classes: Path, args, env: dict, tmp: Path) -> None:
@@ -129,26 +146,30 @@ def cpu_timed(cmd: list[str], env: dict) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def startup_times(py: str, repeat: int, env: dict, tmp: Path) -> dict[str, tuple[float, float]]:
-    """Median wall and CPU time of the interpreter, every --help and two small builds, as
-    cold processes; the commands take turns, so a burst of load spreads over all of them."""
+def startup_times(py: str, repeat: int, trees: dict[str, Path], tmp: Path) -> dict[str, dict]:
+    """Median wall and CPU time of the interpreter, every --help, two small builds and a
+    compare, as cold processes, per tree (``{label: package root}``); the commands and the
+    trees take turns, so a burst of load spreads over all of them."""
     edges = edge_list(tmp / "edges.parquet")
-    commands = {"python -c pass (interpreter floor)": [py, "-c", "pass"]}
+    levels = tmp / "in1k.parquet"
+    timed([py, "-m", "hierarchy_cli", "build", "--dataset", "imagenet1k", "--levels", "0-9", "-o", str(levels)],
+          dict(os.environ, PYTHONPATH=str(ROOT)))
+    commands = {"python -c pass (interpreter floor)": ["-c", "pass"]}
     for sub in ["", "build", "cluster", "random", "apply", "inspect", "compare", "export"]:
-        cmd = [py, "-m", "hierarchy_cli"] + ([sub] if sub else []) + ["--help"]
-        if subprocess.run(cmd, capture_output=True, env=env).returncode == 0:  # present in this version
-            commands[f"granularity {sub} --help".replace("  ", " ")] = cmd
-    commands["granularity build --level 3"] = [py, "-m", "hierarchy_cli", "build", "--level", "3",
-                                               "-o", str(tmp / "l3.parquet")]
+        commands[f"granularity {sub} --help".replace("  ", " ")] = ["-m", "hierarchy_cli"] + ([sub] if sub else []) + ["--help"]
+    commands["granularity build --level 3"] = ["-m", "hierarchy_cli", "build", "--level", "3", "-o", str(tmp / "l3.parquet")]
     commands["granularity build --edges edges.parquet --level 1"] = [
-        py, "-m", "hierarchy_cli", "build", "--edges", str(edges), "--level", "1", "-o", str(tmp / "e.parquet")]
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        "-m", "hierarchy_cli", "build", "--edges", str(edges), "--level", "1", "-o", str(tmp / "e.parquet")]
+    commands["granularity compare in1k:level_1 in1k:level_3 --json"] = [
+        "-m", "hierarchy_cli", "compare", f"{levels}:level_1", f"{levels}:level_3", "--json"]
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {(n, t): [] for n in commands for t in trees}
     for _ in range(repeat):
-        for name, cmd in commands.items():
-            runs[name].append(cpu_timed(cmd, env))
-    return {name: (statistics.median(w for w, _ in ts), statistics.median(c for _, c in ts))
-            for name, ts in runs.items()}
-
+        for name, args in commands.items():
+            for label, root in trees.items():
+                runs[name, label].append(cpu_timed([py, *args], dict(os.environ, PYTHONPATH=str(root))))
+    return {name: {label: (statistics.median(w for w, _ in runs[name, label]),
+                           statistics.median(c for _, c in runs[name, label])) for label in trees}
+            for name in commands}
 
 if __name__ == "__main__":
     raise SystemExit(main())
