@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+import click
 import typer
 
 from . import __version__
@@ -69,7 +70,11 @@ app.command("report")(report)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the app and turn errors and signals into one line and an exit code."""
+    """Run one command in this process: its exit code; errors become one line on stderr.
+
+    The console entry point (:func:`hierarchy_cli.__main__.run`) adds the signal
+    handling and the pandas guard; called from Python, this changes neither.
+    """
     from . import process
 
     process.enter_cli()
@@ -77,27 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     _state["debug"] = "--debug" in args
     if not args:  # bare `granularity`: the formatted help, not a usage error
         args = ["--help"]
-    try:
-        code = _run_app(args)
-        process.check()  # a signal that something swallowed on the way still counts
-        return code
-    except (KeyboardInterrupt, process.Interrupted) as exc:
-        return process.stopped(exc)
-    finally:
-        process.finish()  # the command is over: a late signal changes nothing now
+    return _run_app(args)
 
 
 def _run_app(args: list[str]) -> int:
-    from .errors import GranularityError
-
+    """Dispatch ``args`` to typer: the command's exit code, its error said on one line."""
     try:
         rv = app(args=args, prog_name="granularity", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except GranularityError as exc:
-        if _state["debug"]:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort as exc:
@@ -105,21 +97,28 @@ def _run_app(args: list[str]) -> int:
             raise exc.__cause__ from None
         print("error: aborted", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return 1
-    except MemoryError:
-        print("error: out of memory", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a bug or an environment failure: still one line
-        if _state["debug"]:
+    except Exception as exc:  # bad input, a usage error, a bug or the environment: one line
+        if _state["debug"] and not isinstance(exc, (MemoryError, BrokenPipeError)):
             raise
-        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
-            # click's usage errors (unknown option, missing value, bad choice)
-            print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
-            return exc.exit_code
-        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+        line, code = _error_line(exc)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
+        return code
+
+
+def _error_line(exc: Exception) -> tuple[str | None, int]:
+    """What an error that ends a command says after ``error:`` (``None``: nothing), and its exit code."""
+    from .errors import GranularityError
+
+    if isinstance(exc, GranularityError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, click.ClickException):  # usage errors: unknown option, missing value, bad choice
+        return _one_line(exc.format_message()), exc.exit_code
+    if isinstance(exc, BrokenPipeError):  # the reader went away (`| head`): nothing to say
+        return None, 1
+    if isinstance(exc, MemoryError):
+        return "out of memory", 1
+    return f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1
 
 
 def _one_line(message: str) -> str:
@@ -128,11 +127,3 @@ def _one_line(message: str) -> str:
 
     text = " ".join(message.split())
     return re.sub(r"(\(?Did you mean [^?]*\?\)?)(?: \1)+", r"\1", text)
-
-
-def run() -> None:
-    """Console entry point (``granularity``, ``python -m hierarchy_cli``)."""
-    from . import process
-
-    process.install()  # already done by __main__ before the imports; harmless twice
-    process.exit(main())

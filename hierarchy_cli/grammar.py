@@ -25,44 +25,55 @@ def int_ranges(value, what: str, minimum: int = 0, ranges: bool = True) -> list[
     Checks the syntax and ``minimum`` without expanding the ranges (``0-300000000``
     costs nothing here); :func:`parse_int_list` expands them.
     """
-    if isinstance(value, bool):
-        raise GranularityError(f"{what} {value!r} is not a whole number")
-    if isinstance(value, int) or (not isinstance(value, (str, bytes)) and hasattr(value, "__index__")):
-        parts: list = [int(value)]
-    elif isinstance(value, str):
-        parts = [p.strip() for p in value.split(",")]
-    else:
-        try:
-            parts = list(value)
-        except TypeError:
-            raise GranularityError(f"{what} {value!r} is not a whole number or a list of them") from None
+    parts = _int_parts(value, what)
     shown = value if isinstance(value, str) else ",".join(map(str, parts))
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            pattern = r"(-?\d+)(?:-(\d+))?" if ranges else r"(-?\d+)()"
-            m = re.fullmatch(pattern, part)
-            if m is None:
-                kind = "a whole number or a range like 0-9" if ranges else "a whole number"
-                hint = (" (rank names like genus need --source taxonomy, or an edge list with ranks)"
-                        if part.isalpha() and ranges else "")
-                raise GranularityError(f"{what} {shown!r}: {part!r} is not {kind}{hint}")
-            lo = int(m.group(1))
-            hi = int(m.group(2)) if m.group(2) else lo
-        else:
-            if isinstance(part, bool) or not hasattr(part, "__index__"):
-                raise GranularityError(f"{what} {shown!r}: {part!r} is not a whole number")
-            lo = hi = int(part)
-        if lo < minimum:
-            if minimum == 0:
-                raise GranularityError(f"{what} {shown!r}: {lo} is negative")
-            raise GranularityError(f"{what} {shown!r}: must be at least {minimum}, not {lo}")
-        if lo > hi:
-            raise GranularityError(f"{what} {shown!r}: range {part!r} runs backwards")
-        out.append((lo, hi))
+    out = [_int_run(part, what, shown, minimum, ranges) for part in parts]
     if not out:
         raise GranularityError(f"{what} is empty")
     return out
+
+
+def _int_parts(value, what: str) -> list:
+    """The items of ``value``: a string's comma-separated parts, the one int, or a list's items."""
+    if isinstance(value, bool):
+        raise GranularityError(f"{what} {value!r} is not a whole number")
+    if isinstance(value, int) or (not isinstance(value, (str, bytes)) and hasattr(value, "__index__")):
+        return [int(value)]
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",")]
+    try:
+        return list(value)
+    except TypeError:
+        raise GranularityError(f"{what} {value!r} is not a whole number or a list of them") from None
+
+
+def _int_run(part, what: str, shown: str, minimum: int, ranges: bool) -> tuple[int, int]:
+    """``(lo, hi)`` of one item (``"3"``, ``"0-9"`` where ``ranges``, or an int), at least ``minimum``."""
+    if isinstance(part, str):
+        lo, hi = _text_run(part, what, shown, ranges)
+    elif isinstance(part, bool) or not hasattr(part, "__index__"):
+        raise GranularityError(f"{what} {shown!r}: {part!r} is not a whole number")
+    else:
+        lo = hi = int(part)
+    if lo < minimum:
+        if minimum == 0:
+            raise GranularityError(f"{what} {shown!r}: {lo} is negative")
+        raise GranularityError(f"{what} {shown!r}: must be at least {minimum}, not {lo}")
+    if lo > hi:
+        raise GranularityError(f"{what} {shown!r}: range {part!r} runs backwards")
+    return lo, hi
+
+
+def _text_run(part: str, what: str, shown: str, ranges: bool) -> tuple[int, int]:
+    """``"3"`` -> ``(3, 3)``, ``"0-9"`` -> ``(0, 9)`` (a range only where ``ranges``)."""
+    m = re.fullmatch(r"(-?\d+)(?:-(\d+))?" if ranges else r"(-?\d+)()", part)
+    if m is None:
+        kind = "a whole number or a range like 0-9" if ranges else "a whole number"
+        hint = (" (rank names like genus need --source taxonomy, or an edge list with ranks)"
+                if part.isalpha() and ranges else "")
+        raise GranularityError(f"{what} {shown!r}: {part!r} is not {kind}{hint}")
+    lo = int(m.group(1))
+    return lo, int(m.group(2)) if m.group(2) else lo
 
 
 def shown_ranges(value, runs: list[tuple[int, int]]) -> str:

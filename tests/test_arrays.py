@@ -50,4 +50,7 @@ def test_int_arrays_keep_or_fix_their_width():
 def test_string_and_binary_arrays():
     values = ["a", "", "日本", "x\x00y"]
     assert string_array(values).to_pylist() == values and string_array(values).type == pa.string()
+    assert string_array(np.array(values)).equals(string_array(values))  # numpy strings too
+    with pytest.raises(GranularityError, match="a string column got None at row 1"):
+        string_array(["a", None])  # never a null in a column of names or ids
     assert large_binary_value(b"ab\ncd").to_pylist() == [b"ab\ncd"]

@@ -82,6 +82,7 @@ def _pandas_free_inputs(tmp):
         {"id": 1, "name": "Canis lupus", "class": "Mammalia", "family": "Canidae", "genus": "Canis",
          "specific_epithet": "lupus", **ranks}]}))
     (tmp / "e.csv").write_text("parent,child\nanimal,cat\nanimal,dog\n")
+    pq.write_table(pa.table({"parent": ["animal", "animal"], "child": ["cat", "dog"]}), tmp / "edges.parquet")
     (tmp / "e.txt").write_text("animal cat\n# a comment\nanimal dog\n")
     (tmp / "c.csv").write_text("id\ncat\ndog\nfish\n")
     (tmp / "n.csv").write_text("id,name\ncat,Cat\n")
@@ -109,6 +110,7 @@ PANDAS_FREE = [
     "build --taxonomy {t}/inat.json --levels all -o {t}/i.parquet",
     "build --edges {t}/e.csv --classes {t}/c.csv --missing-classes own-group --names {t}/n.csv --level 1 -o {t}/e.parquet",
     "build --edges {t}/e.txt --names {t}/n.txt --level 1 -o {t}/e2.parquet",
+    "build --edges {t}/edges.parquet --level 1 -o {t}/e3.parquet",
     "build --edges {t}/openimages/bbox_labels_600_hierarchy.json --names {t}/openimages/class-descriptions-boxable.csv"
     " --classes {t}/openimages/class-descriptions-boxable.csv --level 1 -o {t}/oi.parquet",
     "build --edges {t}/ncbi/nodes.dmp --names {t}/ncbi/names.dmp --levels all -o {t}/ncbi.parquet",
@@ -125,27 +127,77 @@ PANDAS_FREE = [
     "export {t}/w.parquet -f lca-distance -l level_0,level_3,level_9 -o {t}/w.lca.parquet",
     "apply {t}/m.parquet --map {t}/w.parquet -o {t}/a.parquet",
     "apply {t}/m.csv --map {t}/w.parquet --level level_3 -o {t}/a.csv",
+    "compare {t}/k2.parquet:k10 {t}/w.parquet:level_3 --json",
     "report {t}/w.parquet {t}/k2.parquet -o {t}/r.html",
+    "report {t}/w.parquet {t}/k2.parquet --target {t}/w.parquet:level_5 -o {t}/r2.html",
 ]
+
+# The console entry point, run as `python -m hierarchy_cli` runs it; at the exit it says
+# whether pandas was imported.
+ENTRY = ("import atexit, runpy, sys\n"
+         "atexit.register(lambda: print('PANDAS' if 'pandas' in sys.modules else 'CLEAN'))\n"
+         "sys.argv = ['granularity', *sys.argv[1:]]\n"
+         "runpy.run_module('hierarchy_cli', run_name='__main__')\n")
 
 
 def test_commands_run_without_importing_pandas(tmp_path):
-    """pyarrow imports pandas (0.2-0.4 s) on its first ``pa.array``, ``to_numpy`` or Python
-    scalar; no command but ``compare`` (scikit-learn's metrics import it) needs it, so none
-    may pay for it. Each command runs in its own process, in order (later ones read earlier
-    outputs)."""
+    """pyarrow imports pandas (0.2-0.4 s) on its first ``pa.array``, ``to_numpy``,
+    ``pq.read_table`` or Python scalar, scikit-learn (``compare``, ``report --target``) and
+    nltk on import; no command needs it, so the console entry point blocks it. Every
+    command runs there, and succeeds, without it. Each runs in its own process, in order
+    (later ones read earlier outputs)."""
     _pandas_free_inputs(tmp_path)
-    code = ("import sys\nfrom hierarchy_cli.cli import main\ncode = main(sys.argv[1:])\n"
-            "print('PANDAS' if 'pandas' in sys.modules else 'CLEAN', code)")
     dirty = []
     for line in PANDAS_FREE:
         args = line.format(t=tmp_path).split()
-        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-        assert last.endswith(" 0"), f"{line}: {proc.stderr.strip()[-500:]}"
-        if last.startswith("PANDAS"):
+        proc = subprocess.run([sys.executable, "-c", ENTRY, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{line}: {proc.stderr.strip()[-500:]}"
+        if proc.stdout.strip().splitlines()[-1] != "CLEAN":
             dirty.append(line.split(" -o ")[0].replace(str(tmp_path) + "/", ""))
     assert not dirty, f"these commands imported pandas: {dirty}"
+
+
+# A command with a library call slipped in (as tests/test_signals.py does): pa.array on a
+# Python list makes pyarrow look for pandas, to_pandas needs it.
+SLIPPED_IN = """
+import os, sys
+import hierarchy_cli.inspection as inspection
+real_summarize = inspection.summarize
+
+def summarize(*args, **kwargs):
+    import pyarrow as pa
+    table = pa.table({"x": pa.array([1, 2])})
+    if os.environ.get("TO_PANDAS"):
+        table.to_pandas()
+    return real_summarize(*args, **kwargs)
+
+inspection.summarize = summarize
+"""
+
+
+def test_the_entry_point_blocks_pandas_and_a_call_that_needs_it_fails_loudly(tmp_path):
+    """The same command, with a call that makes pyarrow import pandas: in-process
+    (``cli.main``, as a script or notebook would call it) pandas comes in; through the
+    console entry point it does not, and the output is the same. A call that really needs
+    pandas fails there with one line, exit 1: never a silently different result."""
+    lmap = tmp_path / "m.parquet"
+    assert run_cli("build", "--dataset", "imagenet1k", "--level", "3", "-o", lmap).code == 0
+    in_process = SLIPPED_IN + ("from hierarchy_cli.cli import main\ncode = main(sys.argv[1:])\n"
+                               "print('PANDAS' if 'pandas' in sys.modules else 'CLEAN', code)\n")
+    plain = subprocess.run([sys.executable, "-c", in_process, "inspect", str(lmap), "--json"],
+                           capture_output=True, text=True)
+    assert plain.returncode == 0 and plain.stdout.splitlines()[-1] == "PANDAS 0", plain.stderr
+    guarded = subprocess.run([sys.executable, "-c", SLIPPED_IN + ENTRY, "inspect", str(lmap), "--json"],
+                             capture_output=True, text=True)
+    assert guarded.returncode == 0, guarded.stderr
+    assert guarded.stdout.splitlines()[-1] == "CLEAN"
+    assert guarded.stdout.splitlines()[:-1] == plain.stdout.splitlines()[:-1]  # the same JSON
+    needs = subprocess.run([sys.executable, "-c", SLIPPED_IN + ENTRY, "inspect", str(lmap)],
+                           capture_output=True, text=True, env=dict(os.environ, TO_PANDAS="1"))
+    assert needs.returncode == 1 and needs.stdout.strip() == "CLEAN", needs.stderr
+    assert needs.stderr.startswith("error: unexpected ModuleNotFoundError: No module named 'pandas': "
+                                   "granularity's command line runs without pandas"), needs.stderr
+    assert len(needs.stderr.strip().splitlines()) == 1
 
 
 def test_version():
