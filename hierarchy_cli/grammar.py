@@ -97,7 +97,7 @@ def parse_int_list(value, what: str, minimum: int = 0, ranges: bool = True) -> l
     """Distinct whole numbers, ascending, from ``"0-9"``, ``"1,3,5"``, ``"0-3,7"``, an int or a list.
 
     A number given twice is an error. To bound ranges before expanding them, use
-    :func:`int_ranges` and :func:`expand_ranges` (as :func:`~hierarchy_cli.graph.cut_levels` does).
+    :func:`int_ranges` and :func:`expand_ranges` (as :func:`~hierarchy_cli.graphcut.cut_levels` does).
     """
     runs = int_ranges(value, what, minimum, ranges)
     return expand_ranges(runs, what, shown_ranges(value, runs))

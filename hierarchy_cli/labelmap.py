@@ -297,7 +297,7 @@ def read_label_map(path: str | os.PathLike | bytes | IO[bytes], check: bool = Tr
 
     data, source = _read_bytes(path)
     try:
-        table = pq.ParquetFile(pa.BufferReader(_arrow_owned(data))).read()  # read_table imports pandas
+        table = pq.ParquetFile(pa.BufferReader(_arrow_owned(data))).read()
     except Exception as exc:  # pyarrow raises several types for corrupt files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GranularityError(f"label map {source!r} is not a readable parquet file: {reason}") from None

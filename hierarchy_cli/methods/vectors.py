@@ -124,7 +124,7 @@ def _named_vector_column(schema, what: str, column: str) -> VectorColumns:
 
 def _values(flat) -> np.ndarray:
     """A null-free numeric Arrow array as float32 (through its buffer: pyarrow's
-    ``to_numpy`` imports pandas, and converts float16 one value at a time)."""
+    ``to_numpy`` converts float16 one value at a time)."""
     return numpy_view(flat).astype(np.float32, copy=False)
 
 
