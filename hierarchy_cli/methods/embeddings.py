@@ -146,16 +146,12 @@ def _read_parquet_embeddings(path: str, label: str, what: str, id_column: Option
 
 def _positions(file_ids: list[str], idc: str, label: str) -> dict[str, int]:
     """Each id's row; a repeated id is an error naming both rows."""
-    pos: dict[str, int] = {}
-    dup = []
-    for i, x in enumerate(file_ids):
-        if x in pos:
-            dup.append((x, f"row {i}, first at row {pos[x]}"))
-        else:
-            pos[x] = i
+    from ..inputs import find_duplicates
+
+    dup = find_duplicates(file_ids, lambda i: f"row {i}")
     if dup:
         raise GranularityError(offenders(dup, f"duplicate ids in column {idc!r}", label))
-    return pos
+    return {x: i for i, x in enumerate(file_ids)}
 
 
 # ----------------------------------------------------------------------------- the leaf embeddings
