@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PACKAGE, ROOT, assert_one_line_error, invoke, run_cli
+from conftest import ROOT, assert_one_line_error, invoke, run_cli
 
 from hierarchy_cli.errors import GranularityError
 from hierarchy_cli.hierarchy import first_appearance_labels, is_refinement

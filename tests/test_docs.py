@@ -4,7 +4,6 @@ and nothing points at files users do not have."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import shutil
 import traceback
