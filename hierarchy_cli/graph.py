@@ -208,10 +208,7 @@ def class_paths(paths: Paths, classes: np.ndarray) -> Paths:
     is_class[np.asarray(classes, dtype=np.int64)] = True
     near = np.full(n, -1, dtype=np.int32)
     above = np.zeros(n, dtype=np.int32)  # classes strictly above the node on its path
-    order = np.argsort(paths.depth, kind="stable")  # a chosen parent is one step shallower
-    bounds = np.searchsorted(paths.depth[order], np.arange(1, int(paths.depth.max(initial=0)) + 2))
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        nodes = order[lo:hi]
+    for nodes in _by_depth(paths)[1:]:
         p = paths.parent[nodes]
         near[nodes] = np.where(is_class[p], p, near[p])
         above[nodes] = above[p] + is_class[p]
@@ -228,14 +225,7 @@ def below_root(g: Graph, root: int, layers: list[np.ndarray] | None = None) -> t
     they take).
     """
     n = g.num_nodes
-    below = np.zeros(n, dtype=bool)
-    below[root] = True
-    for layer in layers if layers is not None else topological_layers(g):
-        pos, lengths = _segments(g.parent_ptr, layer)
-        if pos.size:
-            starts = np.cumsum(lengths) - lengths
-            hit = np.logical_or.reduceat(below[g.parents[pos]], starts[lengths > 0])
-            below[layer[lengths > 0]] |= hit
+    below = under_matrix(g, np.array([root]), layers)[:, 0]
     child = g.edge_children()
     keep = ~(below[child] & ~below[g.parents]) & (child != root)
     ptr = np.zeros(n + 1, dtype=np.int64)
@@ -253,8 +243,7 @@ def pruned_paths(paths: Paths, leaves: np.ndarray) -> Paths:
     node. Depths count the kept nodes.
     """
     leaves = np.asarray(leaves, dtype=np.int64)
-    m = path_matrix(paths, leaves)
-    on_tree = np.unique(m[m >= 0])
+    on_tree = np.flatnonzero(on_paths(paths, leaves))
     parents = paths.parent[on_tree]
     children = np.bincount(parents[parents >= 0], minlength=paths.parent.size)
     keep = on_tree[(children[on_tree] >= 2) | (paths.parent[on_tree] < 0)]
