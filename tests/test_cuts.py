@@ -189,6 +189,8 @@ def test_prune_drops_single_child_nodes(tree):
     assert ids(plain, "depth_1") == ["living", "living", "living", "thing"]
     with pytest.raises(GranularityError, match="give --prune or --class-tree, not both"):
         build_edges(edges, classes=str(classes), depths="0-3", prune=True, class_tree=True)
+    with pytest.raises(GranularityError, match="give --prune or --ancestors, not both"):
+        build_edges(edges, classes=str(classes), ancestors=["bird"], prune=True, ancestor_rule="path")
 
 
 def test_wordnet_root_and_prune_reach_imagenet_h_shape():
@@ -406,3 +408,19 @@ def test_a_tree_needs_every_leaf_and_outside_leaves_merge_nothing(tree, tmp_path
     assert res.code == 0, res.stderr
     out = json.loads(res.out)
     assert out["leaves_outside"] == 1 and out["tree"]["pairs"] == 1 and out["tree"]["mean_lca_height"] == 1.0
+
+
+def test_inspect_and_report_count_the_leaves_outside(tree, tmp_path):
+    edges, classes = tree
+    out = tmp_path / "o.parquet"
+    assert invoke("build", "--edges", edges, "--classes", classes, "--ancestors", "carnivore",
+                  "--missing-classes", "drop", "-o", out).code == 0
+    summary = json.loads(invoke("inspect", out, "--json").out)
+    (lv,) = summary["levels"]
+    assert lv["outside"] == 2 and lv["classes"] == 1 and lv["max"] == 2
+    res = invoke("inspect", out)
+    assert "ancestors: 2 leaves outside its label space (null labels)" in res.out
+    from hierarchy_cli import report_data
+
+    (entry,) = report_data([str(out)])["maps"]
+    assert entry["levels"][0]["outside"] == 2 and entry["levels"][0]["leaves"] == 2

@@ -158,7 +158,7 @@ def _relabelled(rel: Relabeler, src: Manifest, stats: ApplyStats, counter) -> It
 
 def _rows_with_a_null(batch, rel: Relabeler) -> int:
     """Rows written with a null label (``--unknown keep``: an unknown or outside leaf)."""
-    if not rel.outside_levels:
+    if rel.outside_level is None:
         return batch.column(rel.levels[0]).null_count
     null = np.zeros(batch.num_rows, dtype=bool)
     for lv in rel.levels:

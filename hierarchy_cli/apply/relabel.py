@@ -164,7 +164,7 @@ class Relabeler:
     def _unplaced(self, idx: np.ndarray) -> np.ndarray:
         """Rows whose leaf is unknown, or outside a chosen level (a null label in the map)."""
         unknown = idx == self.num_leaves
-        if not self.outside_levels:
+        if self.outside_level is None:
             return unknown
         lab = self.lookups.take(np.where(unknown, 0, idx), axis=1)
         return unknown | ((lab < 0).any(axis=0) & ~unknown)
@@ -174,10 +174,6 @@ class Relabeler:
         """The first chosen level that leaves some leaves outside its label space."""
         return self._outside_level
 
-    @property
-    def outside_levels(self) -> bool:
-        """Does a chosen level leave some leaves outside its label space?"""
-        return self.outside_level is not None
 
     def _unknown(self, batch, idx: np.ndarray, col: str, row_offset: int, where: str):
         """Apply the unknown policy: ``(batch, idx, null mask or None)``."""
@@ -205,7 +201,7 @@ class Relabeler:
                 continue
             if j not in labels:
                 lab = self.lookups[j].take(idx)
-                null = lab < 0 if self.outside_levels else None
+                null = lab < 0 if self.outside_level is not None else None
                 if mask is not None:
                     null = mask if null is None else (null | mask)
                 labels[j] = int_array(lab, null if null is not None and null.any() else None)

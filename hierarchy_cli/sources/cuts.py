@@ -38,6 +38,9 @@ def check_shape(rule: str = "longest", class_tree: bool = False, prune: bool = F
                                "is not a class, so nothing is left to prune)")
     if ancestor_rule != "unique" and not ancestors:
         raise GranularityError("--ancestor-rule applies with --ancestors")
+    if prune and ancestors:
+        raise GranularityError("give --prune or --ancestors, not both (pruning shapes what --level and --depth "
+                               "count; it would only drop single-child ancestors from the paths)")
 
 
 def make_shape(node_of: NodeOf, rule: str = "longest", class_tree: bool = False, root: str | None = None,
@@ -114,7 +117,7 @@ def shape_notes(meta: dict[str, Any], num_leaves: int, rule: str, class_tree: bo
 
 def _path_note(meta: dict[str, Any], num_leaves: int, rule: str, class_tree: bool) -> list[str]:
     """The path rule followed (nothing when no path was: ``--ancestors`` with any-path rules)."""
-    if meta.get("ancestors") and meta.get("ancestor_rule") != "path" and not meta.get("prune"):
+    if meta.get("ancestors") and meta.get("ancestor_rule") != "path":
         return []
     note = (f"{meta['leaves_with_choice']:,} of {num_leaves:,} leaves have more than one path to the "
             f"root; followed the {rule} one")
